@@ -1,0 +1,37 @@
+# `make run` serves the platform on SQLite; `make test` runs the suite (SQLite, and
+# PostgreSQL too when ADMITONE_TEST_DATABASE_URL is set). Both create .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+PYTEST_WORKERS ?= 4
+
+.PHONY: run test lint typecheck migration bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/admitone migrate
+	$(BIN)/admitone seed-demo
+	$(BIN)/admitone serve --port $(PORT)
+
+test: $(VENV)/.installed
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy
+
+# Regenerates the initial migration from the models (allowed until the first release).
+migration: $(VENV)/.installed
+	$(BIN)/python scripts/regen_migration.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

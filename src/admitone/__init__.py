@@ -1,0 +1,1 @@
+"""Admit One: an event platform backend."""

@@ -1,0 +1,1 @@
+"""Platform roles, the role -> capability table, require_capability, audit log."""

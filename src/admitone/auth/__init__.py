@@ -1,0 +1,1 @@
+"""Sign-in (e-mail OTP, magic links, Google, Apple), sessions and tokens."""

@@ -1,0 +1,1 @@
+"""Door check-ins: checkpoints, scans, offline sync, live stats."""

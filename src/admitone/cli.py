@@ -1,0 +1,103 @@
+"""Command line: serve, worker, migrate, seed-demo, cron run, create-admin."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from admitone import domains
+from admitone.core import jobs
+from admitone.core.db import Database, make_engine
+from admitone.core.http import RequestIdLogFilter
+from admitone.migrate import upgrade
+from admitone.settings import load_settings
+
+app = typer.Typer(help="Admit One: event platform backend.", no_args_is_help=True)
+cron_app = typer.Typer(help="Run crons by hand.", no_args_is_help=True)
+app.add_typer(cron_app, name="cron")
+
+
+def _setup_logging() -> None:
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestIdLogFilter())
+    handler.setFormatter(logging.Formatter(
+        "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
+    logging.basicConfig(level=os.environ.get("ADMITONE_LOG_LEVEL", "INFO"),
+                        handlers=[handler])
+
+
+def _database() -> tuple[Database, object]:
+    settings = load_settings()
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    domains.load_models()
+    domains.load_jobs()
+    return Database(make_engine(settings.resolved_database_url)), settings
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema to the newest migration."""
+    db, _ = _database()
+    upgrade(db.bind)  # type: ignore[arg-type]
+    typer.echo("database is at head")
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="PORT")] = 8000,
+    workers: int = 1,
+    surface: Annotated[list[str] | None, typer.Option(help="api, ops, support, gateway")] = None,
+) -> None:
+    """Serve the HTTP surfaces (all by default) and, embedded, the worker."""
+    _setup_logging()
+    if surface:
+        os.environ["ADMITONE_SURFACES"] = ",".join(surface)
+    uvicorn.run("admitone.app:factory", factory=True, host=host, port=port, workers=workers,
+                log_config=None, proxy_headers=True)
+
+
+@app.command()
+def worker() -> None:
+    """Run jobs and crons until stopped."""
+    _setup_logging()
+    db, settings = _database()
+    w = jobs.Worker(db, settings)
+    signal.signal(signal.SIGTERM, lambda *_: w.stop())
+    typer.echo(f"worker {w.worker_id} started")
+    try:
+        w.run_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command("seed-demo")
+def seed_demo() -> None:
+    """Create a small demo (idempotent)."""
+    from admitone import demo
+
+    db, settings = _database()
+    typer.echo(demo.seed(db, settings))
+
+
+@cron_app.command("run")
+def cron_run(name: str) -> None:
+    """Enqueue a cron now and run due jobs until the queue is empty."""
+    _setup_logging()
+    db, settings = _database()
+    spec = jobs.registered_crons().get(name)
+    if spec is None:
+        typer.echo(f"no cron named {name!r}; known: {', '.join(jobs.registered_crons())}",
+                   err=True)
+        raise typer.Exit(2)
+    db.mutation(lambda s: jobs.schedule(s, spec.job, {"trigger": "cli"}))
+    typer.echo(f"ran {jobs.drain(db, settings)} job(s)")
+
+
+def main() -> None:
+    app()

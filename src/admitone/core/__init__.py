@@ -1,0 +1,1 @@
+"""The runtime the domains stand on; imports no domain."""

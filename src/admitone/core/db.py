@@ -1,0 +1,272 @@
+"""Engine, model base, and the query / mutation helpers that own transactions.
+
+A *query* reads in a transaction that is rolled back. A *mutation* runs one function in one
+write transaction, commits, and is retried (bounded, with jitter) when the database reports
+a serialization failure, a deadlock or SQLite busy; jobs and realtime topics it scheduled
+are released only after the commit. Services receive a `Session`; they may `flush()`,
+never `commit()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy import JSON, DateTime, Dialect, Engine, MetaData, String, create_engine, event
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from admitone.core.clock import utcnow
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every backend (SQLite stores naive text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use timezone-aware UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType}
+
+
+class Timestamped:
+    """`created_at` for every row."""
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Mutable(Timestamped):
+    """`created_at` and `updated_at` for rows that change."""
+
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+def id_column(**kwargs: Any) -> Mapped[Any]:
+    return mapped_column(String(32), primary_key=True, **kwargs)
+
+
+# --- engines -----------------------------------------------------------------------------
+
+
+def normalize_url(url: str) -> str:
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    url = normalize_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 10}, **kwargs
+        )
+        _configure_sqlite(engine)
+        return engine
+    kwargs.setdefault("pool_size", 20)
+    kwargs.setdefault("max_overflow", 20)
+    kwargs.setdefault("pool_pre_ping", False)
+    return create_engine(url, **kwargs)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """WAL, NORMAL sync, foreign keys, and BEGIN IMMEDIATE for write transactions.
+
+    pysqlite's own transaction handling is switched off so that we emit BEGIN ourselves:
+    a deferred transaction that reads then writes fails at once with "database is locked"
+    in WAL mode, so writers must take the lock up front.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("admitone_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Serialization failure, deadlock, or SQLite busy: safe to run the transaction again."""
+    orig = getattr(exc, "orig", exc)
+    if getattr(orig, "sqlstate", None) in {"40001", "40P01"}:
+        return True
+    if isinstance(orig, sqlite3.OperationalError):
+        text = str(orig).lower()
+        return "locked" in text or "busy" in text
+    return False
+
+
+# --- transactions ------------------------------------------------------------------------
+
+Callback = Callable[[], None]
+
+
+def after_commit(session: Session, callback: Callback) -> None:
+    """Runs `callback` once the mutation that owns `session` has committed."""
+    session.info.setdefault("after_commit", []).append(callback)
+
+
+def publish(session: Session, *topics: str) -> None:
+    """Marks realtime topics as changed; they are published after commit."""
+    session.info.setdefault("topics", set()).update(topics)
+
+
+class Database:
+    """The application's handle on its database: queries and retried mutations.
+
+    `bind` is an Engine normally; tests pass a Connection inside an outer transaction so
+    that every commit becomes a savepoint release and the test rolls everything back.
+    """
+
+    max_attempts = 8
+
+    def __init__(self, bind: Engine | Connection) -> None:
+        self.bind = bind
+        engine = bind if isinstance(bind, Engine) else bind.engine
+        self.dialect = engine.dialect.name
+        self.is_sqlite = self.dialect == "sqlite"
+        self._write_bind: Engine | Connection = (
+            bind.execution_options(admitone_write=True) if isinstance(bind, Engine) else bind
+        )
+        # One writer at a time inside a process keeps SQLite's tail latency low.
+        self._write_lock = threading.RLock() if self.is_sqlite else None
+        self.publisher: Callable[[set[str]], None] | None = None
+        self.on_jobs_scheduled: Callback | None = None
+
+    def _session(self, bind: Engine | Connection) -> Session:
+        if isinstance(bind, Connection):
+            return Session(bind=bind, join_transaction_mode="create_savepoint",
+                           expire_on_commit=False)
+        return Session(bind=bind, expire_on_commit=False)
+
+    @contextmanager
+    def _writer(self) -> Iterator[None]:
+        if self._write_lock is None:
+            yield
+            return
+        with self._write_lock:
+            yield
+
+    def query(self, fn: Callable[Concatenate[Session, P], T], /, *args: P.args,
+              **kwargs: P.kwargs) -> T:
+        """Runs a read-only function; nothing it changes is kept."""
+        session = self._session(self.bind)
+        try:
+            return fn(session, *args, **kwargs)
+        finally:
+            session.rollback()
+            session.close()
+
+    def mutation(self, fn: Callable[Concatenate[Session, P], T], /, *args: P.args,
+                 **kwargs: P.kwargs) -> T:
+        """Runs `fn` in one write transaction, retried on conflicts; returns its result."""
+        for attempt in range(1, self.max_attempts + 1):
+            session = self._session(self._write_bind)
+            try:
+                with self._writer():
+                    result = fn(session, *args, **kwargs)
+                    session.commit()
+            except DBAPIError as exc:
+                session.rollback()
+                session.close()
+                if attempt < self.max_attempts and is_retryable(exc):
+                    delay = min(0.5, 0.005 * 2**attempt) * random.uniform(0.5, 1.5)
+                    log.info("mutation %s retried after %s", _name(fn), type(exc.orig).__name__)
+                    time.sleep(delay)
+                    continue
+                raise
+            except BaseException:
+                session.rollback()
+                session.close()
+                raise
+            info = dict(session.info)
+            session.close()
+            self._after_commit(info)
+            return result
+        raise AssertionError("unreachable")
+
+    def _after_commit(self, info: dict[str, Any]) -> None:
+        for callback in info.get("after_commit", []):
+            try:
+                callback()
+            except Exception:
+                log.exception("after-commit callback failed")
+        topics = info.get("topics")
+        if topics and self.publisher is not None:
+            self.publisher(topics)
+        if info.get("jobs_scheduled") and self.on_jobs_scheduled is not None:
+            self.on_jobs_scheduled()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A write session committed at the end of the block (CLI, scripts, tests); no retry."""
+        session = self._session(self._write_bind)
+        try:
+            with self._writer():
+                yield session
+                session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            info = dict(session.info)
+            session.close()
+        self._after_commit(info)
+
+    def dispose(self) -> None:
+        if isinstance(self.bind, Engine):
+            self.bind.dispose()
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__qualname__", repr(fn))

@@ -1,0 +1,250 @@
+"""FastAPI glue: problem+json errors, request ids, body limits, dependencies, pagination."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextvars
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from ulid import ULID
+
+from admitone.core.db import Database
+from admitone.core.errors import AppError, Invalid
+
+log = logging.getLogger(__name__)
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "request_id", default=None
+)
+
+PROBLEM = "application/problem+json"
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+}
+
+
+def problem_response(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {
+        "type": f"https://admitone.dev/problems/{code}",
+        "title": code.replace("_", " ").capitalize(),
+        "status": status,
+        "code": code,
+        "detail": detail,
+        **extra,
+    }
+    rid = request_id_var.get()
+    if rid:
+        body["request_id"] = rid
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    out = []
+    for err in exc.errors():
+        out.append({
+            "loc": [str(p) for p in err.get("loc", ())],
+            "type": err.get("type"),
+            "message": err.get("msg"),
+        })
+    return out
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_app_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, AppError)
+        resp = problem_response(exc.status, exc.code, exc.detail, **exc.extra)
+        resp.headers.update(exc.headers)
+        return resp
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = _validation_errors(exc)
+        if any(e["type"] == "json_invalid" for e in errors):
+            return problem_response(400, "malformed_json", "The request body is not valid JSON.")
+        return problem_response(422, "validation_error", "Some fields are invalid.",
+                                errors=errors)
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = _STATUS_CODES.get(exc.status_code, "error")
+        detail = exc.detail if isinstance(exc.detail, str) else code
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = "No such resource or route."
+        resp = problem_response(exc.status_code, code, detail)
+        if exc.headers:
+            resp.headers.update(exc.headers)
+        return resp
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return problem_response(500, "internal_error", "Something went wrong on our side.")
+
+    app.add_exception_handler(AppError, on_app_error)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_SAFE_RID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+class RequestContextMiddleware:
+    """Pure ASGI: a request id per request (kept from `X-Request-ID` when sane) put on the
+    response and on log records, and a cap on body size so a huge body is a 413, not a
+    memory spike."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        rid = incoming if _SAFE_RID.match(incoming) else str(ULID())
+        token = request_id_var.set(rid)
+        limit = self.max_body_bytes
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        try:
+            if declared is not None and (not declared.isdigit() or int(declared) > limit):
+                await _send_json(send, 413, "payload_too_large",
+                                 "The request body is too large.", rid)
+                return
+            received = 0
+
+            async def limited_receive() -> MutableMapping[str, Any]:
+                nonlocal received
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > limit:
+                        raise _BodyTooLarge
+                return message
+
+            async def send_with_id(message: MutableMapping[str, Any]) -> None:
+                if message["type"] == "http.response.start":
+                    headers = list(message.get("headers", []))
+                    headers.append((b"x-request-id", rid.encode()))
+                    message["headers"] = headers
+                await send(message)
+
+            try:
+                await self.app(scope, limited_receive, send_with_id)
+            except _BodyTooLarge:
+                await _send_json(send, 413, "payload_too_large",
+                                 "The request body is too large.", rid)
+        finally:
+            request_id_var.reset(token)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _send_json(send: Send, status: int, code: str, detail: str, rid: str) -> None:
+    body = json.dumps({"type": f"https://admitone.dev/problems/{code}", "title": code,
+                       "status": status, "code": code, "detail": detail,
+                       "request_id": rid}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", PROBLEM.encode()),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"x-request-id", rid.encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestIdLogFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get() or "-"
+        return True
+
+
+# --- dependencies ------------------------------------------------------------------------
+
+
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_settings(request: Request) -> Any:
+    return request.app.state.settings
+
+
+Db = Annotated[Database, Depends(get_db)]
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+# --- pagination --------------------------------------------------------------------------
+
+ItemT = TypeVar("ItemT")
+
+
+class Page(BaseModel, Generic[ItemT]):
+    items: list[ItemT]
+    next_cursor: str | None = None
+
+
+class PageParams(BaseModel):
+    limit: int
+    cursor: str | None
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> PageParams:
+    return PageParams(limit=limit, cursor=cursor)
+
+
+Paging = Annotated[PageParams, Depends(page_params)]
+
+
+def encode_cursor(*values: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values, default=str).encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> list[Any] | None:
+    """The values a cursor carries, or a 422 `invalid_cursor` for anything we did not make."""
+    if cursor is None:
+        return None
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidCursor() from exc
+    if not isinstance(values, list):
+        raise InvalidCursor()
+    return values
+
+
+class InvalidCursor(Invalid):
+    code = "invalid_cursor"
+    message = "The cursor is not one this API returned."

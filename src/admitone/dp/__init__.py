@@ -1,0 +1,1 @@
+"""DP campaigns: templates and generated pictures."""

@@ -1,0 +1,1 @@
+"""E-mail templates and send jobs."""

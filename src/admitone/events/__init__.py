@@ -1,0 +1,1 @@
+"""Events, event sessions and ticket tiers."""

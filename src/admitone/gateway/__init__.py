@@ -1,0 +1,1 @@
+"""Mobile gateway: proxies /mobile/v1 to the support service."""

@@ -1,0 +1,1 @@
+"""Orders, inventory, lifecycle, refunds and add-ons."""

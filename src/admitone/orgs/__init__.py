@@ -1,0 +1,1 @@
+"""Workspaces, organizations, members, team members and invitations."""

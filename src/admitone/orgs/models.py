@@ -1,0 +1,88 @@
+"""Workspaces, their members, organizations, team members and invitations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from admitone.core.db import Base, JSONType, Mutable, id_column
+from admitone.core.ids import (
+    EventId,
+    InvitationId,
+    OrganizationId,
+    TeamMemberId,
+    UserId,
+    WorkspaceId,
+    WorkspaceMemberId,
+)
+
+WORKSPACE_ROLES = ("owner", "admin", "member")
+TEAM_ROLES = ("owner", "admin", "manager", "finance", "marketing", "door_staff", "viewer")
+
+
+class Workspace(Mutable, Base):
+    __tablename__ = "workspaces"
+
+    id: Mapped[WorkspaceId] = id_column()
+    name: Mapped[str] = mapped_column(String(200))
+    created_by_user_id: Mapped[UserId] = mapped_column(ForeignKey("users.id"))
+
+
+class WorkspaceMember(Mutable, Base):
+    __tablename__ = "workspace_members"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "user_id"),
+        CheckConstraint("role IN ('owner','admin','member')", name="role"),
+    )
+
+    id: Mapped[WorkspaceMemberId] = id_column()
+    workspace_id: Mapped[WorkspaceId] = mapped_column(ForeignKey("workspaces.id"))
+    user_id: Mapped[UserId] = mapped_column(ForeignKey("users.id"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+
+
+class Organization(Mutable, Base):
+    __tablename__ = "organizations"
+
+    id: Mapped[OrganizationId] = id_column()
+    workspace_id: Mapped[WorkspaceId] = mapped_column(ForeignKey("workspaces.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+
+
+class TeamMember(Mutable, Base):
+    __tablename__ = "team_members"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "user_id"),
+        CheckConstraint(
+            "role IN ('owner','admin','manager','finance','marketing','door_staff','viewer')",
+            name="role",
+        ),
+    )
+
+    id: Mapped[TeamMemberId] = id_column()
+    organization_id: Mapped[OrganizationId] = mapped_column(ForeignKey("organizations.id"))
+    user_id: Mapped[UserId] = mapped_column(ForeignKey("users.id"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    # None: every event of the organization; else only these events.
+    event_ids: Mapped[list[EventId] | None] = mapped_column(JSONType)
+
+
+class Invitation(Mutable, Base):
+    __tablename__ = "invitations"
+
+    id: Mapped[InvitationId] = id_column()
+    organization_id: Mapped[OrganizationId | None] = mapped_column(
+        ForeignKey("organizations.id"), index=True
+    )
+    workspace_id: Mapped[WorkspaceId | None] = mapped_column(ForeignKey("workspaces.id"))
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(20))
+    event_ids: Mapped[list[EventId] | None] = mapped_column(JSONType)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by_user_id: Mapped[UserId] = mapped_column(ForeignKey("users.id"))
+    expires_at: Mapped[datetime]
+    accepted_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

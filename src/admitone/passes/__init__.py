@@ -1,0 +1,1 @@
+"""Passes: codes, signed QR payloads, wallet passes and badges."""

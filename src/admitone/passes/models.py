@@ -1,0 +1,28 @@
+"""Passes: one per admitted person, with a short typeable code apart from the id."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from admitone.core.db import Base, Mutable, id_column
+from admitone.core.ids import EventId, OrderId, OrderItemId, PassId, TicketTierId, UserId
+
+
+class Pass(Mutable, Base):
+    __tablename__ = "passes"
+    __table_args__ = (CheckConstraint("status IN ('valid','revoked')", name="status"),)
+
+    id: Mapped[PassId] = id_column()
+    event_id: Mapped[EventId] = mapped_column(ForeignKey("events.id"), index=True)
+    order_id: Mapped[OrderId] = mapped_column(ForeignKey("orders.id"), index=True)
+    order_item_id: Mapped[OrderItemId] = mapped_column(ForeignKey("order_items.id"))
+    tier_id: Mapped[TicketTierId] = mapped_column(ForeignKey("ticket_tiers.id"))
+    holder_user_id: Mapped[UserId | None] = mapped_column(ForeignKey("users.id"), index=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    attendee_name: Mapped[str | None] = mapped_column(String(200))
+    attendee_email: Mapped[str | None] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(10), default="valid")
+    revoked_at: Mapped[datetime | None]

@@ -1,0 +1,1 @@
+"""Release history fed by deployment webhooks."""

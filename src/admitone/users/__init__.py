@@ -1,0 +1,1 @@
+"""Current-user helpers, profiles, account deletion."""
