@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -25,10 +26,10 @@ app.add_typer(cron_app, name="cron")
 def _setup_logging() -> None:
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdLogFilter())
-    handler.setFormatter(logging.Formatter(
-        "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
-    logging.basicConfig(level=os.environ.get("ADMITONE_LOG_LEVEL", "INFO"),
-                        handlers=[handler])
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+    )
+    logging.basicConfig(level=os.environ.get("ADMITONE_LOG_LEVEL", "INFO"), handlers=[handler])
 
 
 def _database() -> tuple[Database, object]:
@@ -58,8 +59,15 @@ def serve(
     _setup_logging()
     if surface:
         os.environ["ADMITONE_SURFACES"] = ",".join(surface)
-    uvicorn.run("admitone.app:factory", factory=True, host=host, port=port, workers=workers,
-                log_config=None, proxy_headers=True)
+    uvicorn.run(
+        "admitone.app:factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        proxy_headers=True,
+    )
 
 
 @app.command()
@@ -70,10 +78,8 @@ def worker() -> None:
     w = jobs.Worker(db, settings)
     signal.signal(signal.SIGTERM, lambda *_: w.stop())
     typer.echo(f"worker {w.worker_id} started")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         w.run_forever()
-    except KeyboardInterrupt:
-        pass
 
 
 @app.command("seed-demo")
@@ -92,8 +98,7 @@ def cron_run(name: str) -> None:
     db, settings = _database()
     spec = jobs.registered_crons().get(name)
     if spec is None:
-        typer.echo(f"no cron named {name!r}; known: {', '.join(jobs.registered_crons())}",
-                   err=True)
+        typer.echo(f"no cron named {name!r}; known: {', '.join(jobs.registered_crons())}", err=True)
         raise typer.Exit(2)
     db.mutation(lambda s: jobs.schedule(s, spec.job, {"trigger": "cli"}))
     typer.echo(f"ran {jobs.drain(db, settings)} job(s)")

@@ -108,7 +108,9 @@ class Settings(BaseSettings):
         if self.mail.transport == "devbox":
             problems.append("the dev mailbox is enabled (set ADMITONE_MAIL__TRANSPORT)")
         if "dev" in self.payments.providers:
-            problems.append("the dev payment provider is enabled (set ADMITONE_PAYMENTS__PROVIDERS)")
+            problems.append(
+                "the dev payment provider is enabled (set ADMITONE_PAYMENTS__PROVIDERS)"
+            )
         if problems:
             raise ValueError("refusing to start in production: " + "; ".join(problems))
         return self

@@ -35,9 +35,7 @@ class AuditEntry(Timestamped, Base):
 
     id: Mapped[AuditEntryId] = id_column()
     actor_user_id: Mapped[UserId | None] = mapped_column(ForeignKey("users.id"))
-    organization_id: Mapped[OrganizationId | None] = mapped_column(
-        ForeignKey("organizations.id")
-    )
+    organization_id: Mapped[OrganizationId | None] = mapped_column(ForeignKey("organizations.id"))
     action: Mapped[str] = mapped_column(String(100))  # dotted: orders.refund.created
     target_type: Mapped[str] = mapped_column(String(40))
     target_id: Mapped[str] = mapped_column(String(64))

@@ -185,8 +185,9 @@ class Database:
 
     def _session(self, bind: Engine | Connection) -> Session:
         if isinstance(bind, Connection):
-            return Session(bind=bind, join_transaction_mode="create_savepoint",
-                           expire_on_commit=False)
+            return Session(
+                bind=bind, join_transaction_mode="create_savepoint", expire_on_commit=False
+            )
         return Session(bind=bind, expire_on_commit=False)
 
     @contextmanager
@@ -197,8 +198,9 @@ class Database:
         with self._write_lock:
             yield
 
-    def query(self, fn: Callable[Concatenate[Session, P], T], /, *args: P.args,
-              **kwargs: P.kwargs) -> T:
+    def query(
+        self, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
         """Runs a read-only function; nothing it changes is kept."""
         session = self._session(self.bind)
         try:
@@ -207,8 +209,9 @@ class Database:
             session.rollback()
             session.close()
 
-    def mutation(self, fn: Callable[Concatenate[Session, P], T], /, *args: P.args,
-                 **kwargs: P.kwargs) -> T:
+    def mutation(
+        self, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
         """Runs `fn` in one write transaction, retried on conflicts; returns its result."""
         for attempt in range(1, self.max_attempts + 1):
             session = self._session(self._write_bind)

@@ -43,6 +43,10 @@ class Unauthorized(AppError):
     code = "unauthorized"
     message = "Sign in to continue."
 
+    def __init__(self, message: str | None = None, **extra: Any) -> None:
+        super().__init__(message, **extra)
+        self.headers["WWW-Authenticate"] = "Bearer"
+
 
 class Forbidden(AppError):
     status = 403

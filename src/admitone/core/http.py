@@ -61,11 +61,13 @@ def problem_response(status: int, code: str, detail: str, **extra: Any) -> JSONR
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
     for err in exc.errors():
-        out.append({
-            "loc": [str(p) for p in err.get("loc", ())],
-            "type": err.get("type"),
-            "message": err.get("msg"),
-        })
+        out.append(
+            {
+                "loc": [str(p) for p in err.get("loc", ())],
+                "type": err.get("type"),
+                "message": err.get("msg"),
+            }
+        )
     return out
 
 
@@ -81,8 +83,7 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = _validation_errors(exc)
         if any(e["type"] == "json_invalid" for e in errors):
             return problem_response(400, "malformed_json", "The request body is not valid JSON.")
-        return problem_response(422, "validation_error", "Some fields are invalid.",
-                                errors=errors)
+        return problem_response(422, "validation_error", "Some fields are invalid.", errors=errors)
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
@@ -133,8 +134,9 @@ class RequestContextMiddleware:
         declared = dict(scope.get("headers") or []).get(b"content-length")
         try:
             if declared is not None and (not declared.isdigit() or int(declared) > limit):
-                await _send_json(send, 413, "payload_too_large",
-                                 "The request body is too large.", rid)
+                await _send_json(
+                    send, 413, "payload_too_large", "The request body is too large.", rid
+                )
                 return
             received = 0
 
@@ -157,8 +159,9 @@ class RequestContextMiddleware:
             try:
                 await self.app(scope, limited_receive, send_with_id)
             except _BodyTooLarge:
-                await _send_json(send, 413, "payload_too_large",
-                                 "The request body is too large.", rid)
+                await _send_json(
+                    send, 413, "payload_too_large", "The request body is too large.", rid
+                )
         finally:
             request_id_var.reset(token)
 
@@ -168,13 +171,27 @@ class _BodyTooLarge(Exception):
 
 
 async def _send_json(send: Send, status: int, code: str, detail: str, rid: str) -> None:
-    body = json.dumps({"type": f"https://admitone.dev/problems/{code}", "title": code,
-                       "status": status, "code": code, "detail": detail,
-                       "request_id": rid}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", PROBLEM.encode()),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"x-request-id", rid.encode())]})
+    body = json.dumps(
+        {
+            "type": f"https://admitone.dev/problems/{code}",
+            "title": code,
+            "status": status,
+            "code": code,
+            "detail": detail,
+            "request_id": rid,
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", PROBLEM.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", rid.encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 

@@ -74,8 +74,9 @@ def request_hash(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def begin(db: Database, *, scope: str, key: str, body_hash: str,
-          user_id: str | None = None) -> Replay | Started:
+def begin(
+    db: Database, *, scope: str, key: str, body_hash: str, user_id: str | None = None
+) -> Replay | Started:
     """Claims the key, or returns the stored response of the first request with it."""
     if not key or len(key) > 255 or not key.isprintable():
         raise InvalidIdempotencyKey()
@@ -84,7 +85,8 @@ def begin(db: Database, *, scope: str, key: str, body_hash: str,
         now = utcnow()
         session.execute(
             delete(IdempotencyRecord).where(
-                IdempotencyRecord.scope == scope, IdempotencyRecord.key == key,
+                IdempotencyRecord.scope == scope,
+                IdempotencyRecord.key == key,
                 IdempotencyRecord.expires_at < now,
             )
         )
@@ -92,28 +94,39 @@ def begin(db: Database, *, scope: str, key: str, body_hash: str,
         ins = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         inserted = session.execute(
             ins(IdempotencyRecord)
-            .values(id=record_id, scope=scope, key=key, request_hash=body_hash,
-                    status="in_progress", expires_at=now + KEEP_FOR, user_id=user_id,
-                    created_at=now)
+            .values(
+                id=record_id,
+                scope=scope,
+                key=key,
+                request_hash=body_hash,
+                status="in_progress",
+                expires_at=now + KEEP_FOR,
+                user_id=user_id,
+                created_at=now,
+            )
             .on_conflict_do_nothing()
             .returning(IdempotencyRecord.id)
         ).scalar_one_or_none()
         if inserted is not None:
             return Started(inserted)
         existing = session.execute(
-            select(IdempotencyRecord).where(IdempotencyRecord.scope == scope,
-                                            IdempotencyRecord.key == key)
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.scope == scope, IdempotencyRecord.key == key
+            )
         ).scalar_one()
         if existing.request_hash != body_hash:
             raise IdempotencyKeyReused()
         if existing.status == "done":
-            assert existing.response_status is not None and existing.response_body is not None
+            assert existing.response_status is not None
+            assert existing.response_body is not None
             return Replay(existing.response_status, existing.response_body)
         if existing.created_at < now - STALE_AFTER:
             taken = session.execute(
                 update(IdempotencyRecord)
-                .where(IdempotencyRecord.id == existing.id,
-                       IdempotencyRecord.created_at == existing.created_at)
+                .where(
+                    IdempotencyRecord.id == existing.id,
+                    IdempotencyRecord.created_at == existing.created_at,
+                )
                 .values(created_at=now)
             )
             if getattr(taken, "rowcount", 0) == 1:
@@ -141,8 +154,9 @@ def abandon(db: Database, started: Started | None) -> None:
 
     def _drop(session: Session) -> None:
         session.execute(
-            delete(IdempotencyRecord).where(IdempotencyRecord.id == started.record_id,
-                                            IdempotencyRecord.status == "in_progress")
+            delete(IdempotencyRecord).where(
+                IdempotencyRecord.id == started.record_id, IdempotencyRecord.status == "in_progress"
+            )
         )
 
     db.mutation(_drop)

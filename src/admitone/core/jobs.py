@@ -158,8 +158,13 @@ def schedule(
 
 
 def schedule_cron(session: Session, spec: CronSpec, slot: datetime) -> None:
-    schedule(session, spec.job, {"scheduled_for": slot.isoformat()}, run_at=slot,
-             unique_key=f"cron:{spec.name}:{slot.isoformat()}")
+    schedule(
+        session,
+        spec.job,
+        {"scheduled_for": slot.isoformat()},
+        run_at=slot,
+        unique_key=f"cron:{spec.name}:{slot.isoformat()}",
+    )
 
 
 def cron_slot(spec: CronSpec, now: datetime) -> datetime:
@@ -187,8 +192,9 @@ def backoff(attempt: int) -> timedelta:
     return timedelta(seconds=random.uniform(base / 2, base))
 
 
-def claim(db: Database, worker_id: str, *, limit: int = 50,
-          lease: timedelta = timedelta(minutes=5)) -> list[Claimed]:
+def claim(
+    db: Database, worker_id: str, *, limit: int = 50, lease: timedelta = timedelta(minutes=5)
+) -> list[Claimed]:
     """Claims up to `limit` due jobs (and expired leases) for this worker."""
 
     def _claim(session: Session) -> list[Claimed]:
@@ -207,8 +213,13 @@ def claim(db: Database, worker_id: str, *, limit: int = 50,
         stmt = (
             update(Job)
             .where(Job.id.in_(due.scalar_subquery()))
-            .values(status="running", locked_until=now + lease, locked_by=worker_id,
-                    attempts=Job.attempts + 1, updated_at=now)
+            .values(
+                status="running",
+                locked_until=now + lease,
+                locked_by=worker_id,
+                attempts=Job.attempts + 1,
+                updated_at=now,
+            )
             .returning(Job.id, Job.name, Job.args, Job.attempts, Job.max_attempts)
             .execution_options(synchronize_session=False)
         )
@@ -217,8 +228,9 @@ def claim(db: Database, worker_id: str, *, limit: int = 50,
     return db.mutation(_claim)
 
 
-def _finish(db: Database, worker_id: str, done: list[str],
-            failed: list[tuple[Claimed, str]]) -> None:
+def _finish(
+    db: Database, worker_id: str, done: list[str], failed: list[tuple[Claimed, str]]
+) -> None:
     def _record(session: Session) -> None:
         now = utcnow()
         if done:
@@ -243,8 +255,12 @@ def _finish(db: Database, worker_id: str, done: list[str],
                 )
             )
             if dead:
-                log.error("job %s (%s) is dead after %d attempts", claimed.id, claimed.name,
-                          claimed.attempts)
+                log.error(
+                    "job %s (%s) is dead after %d attempts",
+                    claimed.id,
+                    claimed.name,
+                    claimed.attempts,
+                )
 
     db.mutation(_record)
 
@@ -280,8 +296,9 @@ def enqueue_due_crons(db: Database, now: datetime | None = None) -> None:
     db.mutation(_enqueue)
 
 
-def drain(db: Database, settings: Any, *, worker_id: str = "drain", limit: int = 50,
-          max_rounds: int = 100) -> int:
+def drain(
+    db: Database, settings: Any, *, worker_id: str = "drain", limit: int = 50, max_rounds: int = 100
+) -> int:
     """Runs due jobs until none is left (tests and `admitone cron run`); returns how many."""
     total = 0
     for _ in range(max_rounds):
@@ -334,8 +351,9 @@ class Worker:
             self._wake.clear()
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.run_forever, name="admitone-worker",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self.run_forever, name="admitone-worker", daemon=True
+        )
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:

@@ -9,6 +9,7 @@ LISTENs, so a scan on one process updates a dashboard served by another.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -54,10 +55,8 @@ class MemoryBroker:
         for topic in topics:
             for sub in subs:
                 if topic in sub.topics:
-                    try:
+                    with contextlib.suppress(RuntimeError):  # the loop has closed
                         sub.loop.call_soon_threadsafe(sub.offer, topic)
-                    except RuntimeError:  # the subscriber's loop has closed
-                        pass
 
     @asynccontextmanager
     async def subscribe(self, topics: Iterable[str]) -> AsyncIterator[asyncio.Queue[str]]:
@@ -149,8 +148,9 @@ def stream_query(
         async with broker.subscribe(topic_set) as queue:
             last: str | None = None
             while True:
-                body = json.dumps(await anyio.to_thread.run_sync(fetch), default=str,
-                                  sort_keys=True)
+                body = json.dumps(
+                    await anyio.to_thread.run_sync(fetch), default=str, sort_keys=True
+                )
                 if body != last:
                     last = body
                     yield ServerSentEvent(data=body, event="update")

@@ -13,9 +13,7 @@ from admitone.core.ids import DpTemplateId, EventId, FileId, GeneratedDpId, Orga
 
 class DpTemplate(Mutable, Base):
     __tablename__ = "dp_templates"
-    __table_args__ = (
-        CheckConstraint("status IN ('draft','active','archived')", name="status"),
-    )
+    __table_args__ = (CheckConstraint("status IN ('draft','active','archived')", name="status"),)
 
     id: Mapped[DpTemplateId] = id_column()
     organization_id: Mapped[OrganizationId] = mapped_column(ForeignKey("organizations.id"))
@@ -35,8 +33,7 @@ class GeneratedDp(Mutable, Base):
     )
 
     id: Mapped[GeneratedDpId] = id_column()
-    template_id: Mapped[DpTemplateId] = mapped_column(ForeignKey("dp_templates.id"),
-                                                      index=True)
+    template_id: Mapped[DpTemplateId] = mapped_column(ForeignKey("dp_templates.id"), index=True)
     user_id: Mapped[UserId | None] = mapped_column(ForeignKey("users.id"))
     display_name: Mapped[str | None] = mapped_column(String(100))
     source_file_id: Mapped[FileId | None] = mapped_column(ForeignKey("files.id"))

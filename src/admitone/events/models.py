@@ -76,8 +76,9 @@ class TicketTier(Mutable, Base):
         CheckConstraint("held_count >= 0 AND sold_count >= 0", name="counts_positive"),
         CheckConstraint("held_count + sold_count <= capacity", name="within_capacity"),
         CheckConstraint("price_amount >= 0", name="price_positive"),
-        CheckConstraint("min_per_order >= 1 AND max_per_order >= min_per_order",
-                        name="order_limits"),
+        CheckConstraint(
+            "min_per_order >= 1 AND max_per_order >= min_per_order", name="order_limits"
+        ),
     )
 
     id: Mapped[TicketTierId] = id_column()

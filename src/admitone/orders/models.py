@@ -45,14 +45,15 @@ class OrderItem(Timestamped, Base):
     __tablename__ = "order_items"
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_positive"),
-        CheckConstraint("refunded_quantity >= 0 AND refunded_quantity <= quantity",
-                        name="refunded_within_quantity"),
+        CheckConstraint(
+            "refunded_quantity >= 0 AND refunded_quantity <= quantity",
+            name="refunded_within_quantity",
+        ),
     )
 
     id: Mapped[OrderItemId] = id_column()
     order_id: Mapped[OrderId] = mapped_column(ForeignKey("orders.id"), index=True)
-    tier_id: Mapped[TicketTierId | None] = mapped_column(ForeignKey("ticket_tiers.id"),
-                                                         index=True)
+    tier_id: Mapped[TicketTierId | None] = mapped_column(ForeignKey("ticket_tiers.id"), index=True)
     quantity: Mapped[int]
     unit_amount: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))

@@ -1,0 +1,146 @@
+"""Typed factories for tests: rows with sensible defaults, overridable by keyword."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from admitone.access.models import PlatformRole
+from admitone.auth.models import AuthSession
+from admitone.auth.tokens import issue_access_token
+from admitone.core.clock import utcnow
+from admitone.core.ids import (
+    AuthSessionId,
+    EventId,
+    OrganizationId,
+    PlatformRoleId,
+    TeamMemberId,
+    TicketTierId,
+    UserId,
+    WorkspaceId,
+    WorkspaceMemberId,
+)
+from admitone.events.models import Event, TicketTier
+from admitone.orgs.models import Organization, TeamMember, Workspace, WorkspaceMember
+from admitone.settings import Settings
+from admitone.users.models import User
+
+
+def make_user(session: Session, **overrides: Any) -> User:
+    uid = UserId.new()
+    values: dict[str, Any] = {
+        "id": uid,
+        "email": f"{uid.lower()}@example.com",
+        "email_verified_at": utcnow(),
+        "name": "Test User",
+    }
+    user = User(**{**values, **overrides})
+    session.add(user)
+    session.flush()
+    return user
+
+
+def auth_headers(session: Session, settings: Settings, user: User) -> dict[str, str]:
+    """A real signed access token for `user`, through a real sign-in session row."""
+    sid = AuthSessionId.new()
+    session.add(AuthSession(id=sid, user_id=user.id, method="otp"))
+    session.flush()
+    token, _ = issue_access_token(settings, user.id, sid)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def make_workspace(session: Session, owner: User, **overrides: Any) -> Workspace:
+    ws = Workspace(
+        **{
+            "id": WorkspaceId.new(),
+            "name": "Test Workspace",
+            "created_by_user_id": owner.id,
+            **overrides,
+        }
+    )
+    session.add(ws)
+    session.flush()
+    session.add(
+        WorkspaceMember(
+            id=WorkspaceMemberId.new(), workspace_id=ws.id, user_id=owner.id, role="owner"
+        )
+    )
+    session.flush()
+    return ws
+
+
+def make_organization(session: Session, owner: User, **overrides: Any) -> Organization:
+    """An organization in a new workspace owned by `owner`, who is also its team owner."""
+    ws = make_workspace(session, owner)
+    oid = OrganizationId.new()
+    org = Organization(
+        **{
+            "id": oid,
+            "workspace_id": ws.id,
+            "name": "Test Org",
+            "slug": f"org-{oid[-8:].lower()}",
+            **overrides,
+        }
+    )
+    session.add(org)
+    session.flush()
+    add_team_member(session, org, owner, "owner")
+    return org
+
+
+def add_team_member(
+    session: Session, org: Organization, user: User, role: str, event_ids: list[str] | None = None
+) -> TeamMember:
+    member = TeamMember(
+        id=TeamMemberId.new(),
+        organization_id=org.id,
+        user_id=user.id,
+        role=role,
+        event_ids=event_ids,
+    )
+    session.add(member)
+    session.flush()
+    return member
+
+
+def grant_platform_role(session: Session, user: User, role: str) -> PlatformRole:
+    row = PlatformRole(id=PlatformRoleId.new(), user_id=user.id, role=role)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def make_event(session: Session, org: Organization, **overrides: Any) -> Event:
+    eid = EventId.new()
+    starts = utcnow() + timedelta(days=30)
+    values: dict[str, Any] = {
+        "id": eid,
+        "organization_id": org.id,
+        "slug": f"evt-{eid[-10:].lower()}",
+        "title": "Test Event",
+        "timezone": "Africa/Lagos",
+        "starts_at": starts,
+        "ends_at": starts + timedelta(hours=4),
+        "status": "published",
+    }
+    event = Event(**{**values, **overrides})
+    session.add(event)
+    session.flush()
+    return event
+
+
+def make_tier(session: Session, event: Event, **overrides: Any) -> TicketTier:
+    values: dict[str, Any] = {
+        "id": TicketTierId.new(),
+        "event_id": event.id,
+        "name": "Regular",
+        "price_amount": 500000,
+        "currency": "NGN",
+        "capacity": 100,
+    }
+    tier = TicketTier(**{**values, **overrides})
+    session.add(tier)
+    session.flush()
+    return tier
