@@ -64,6 +64,9 @@ class PaymentSettings(BaseModel):
     stripe_webhook_secret: SecretStr | None = None
     stripe_base_url: str = "https://api.stripe.com"
     webhook_tolerance_seconds: int = 300
+    # Outbound calls to providers: a buyer waits on initialize, so fail fast and clearly.
+    http_timeout_seconds: float = 15.0
+    http_connect_timeout_seconds: float = 5.0
 
 
 class StorageSettings(BaseModel):

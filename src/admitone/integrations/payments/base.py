@@ -36,6 +36,26 @@ class Verification:
     raw: Mapping[str, Any] = field(default_factory=dict)
 
 
+RefundStatus = Literal["pending", "succeeded", "failed"]
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    provider_refund_id: str
+    status: RefundStatus
+
+
+@dataclass(frozen=True)
+class RefundUpdate:
+    """A refund's state as a webhook reports it (Paystack `refund.*`, Stripe `refund.*`)."""
+
+    reference: str | None  # our payment reference, when the provider echoes it
+    provider_refund_id: str
+    status: RefundStatus
+    amount: int  # minor units
+    currency: str  # ISO 4217, upper case
+
+
 @dataclass(frozen=True)
 class WebhookEvent:
     """A verified webhook. `event_id` is the provider's unique id, used to drop replays."""
@@ -44,12 +64,7 @@ class WebhookEvent:
     kind: str  # e.g. charge.success, checkout.session.completed, refund.processed
     payment: Verification | None
     raw: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class RefundResult:
-    provider_refund_id: str
-    status: Literal["pending", "succeeded", "failed"]
+    refund: RefundUpdate | None = None
 
 
 class InvalidSignature(AppError):
@@ -58,21 +73,84 @@ class InvalidSignature(AppError):
     message = "The webhook signature does not verify."
 
 
+class MalformedWebhook(InvalidSignature):
+    """Signed correctly (or unsignable) but not a payload we can read; a subclass so that
+    `except InvalidSignature` still refuses it."""
+
+    code = "malformed_webhook"
+    message = "The webhook body is not a payload this provider sends."
+
+
+class PaymentNotFound(ProviderError):
+    """The provider answered that it has no payment under this reference."""
+
+    code = "provider_payment_not_found"
+    message = "The payment provider has no payment with this reference."
+
+
+class PaymentProviderUnavailable(AppError):
+    """The caller asked for a provider this deployment does not offer."""
+
+    status = 422
+    code = "payment_provider_unavailable"
+    message = "This payment provider is not available."
+
+
+class PaymentProviderMisconfigured(AppError):
+    """The provider is enabled but a key it needs is missing: an operator's mistake."""
+
+    status = 503
+    code = "payment_provider_misconfigured"
+    message = "This payment provider is not configured; try again later."
+
+
 class PaymentProvider(Protocol):
     name: str
 
-    def initialize(self, *, reference: str, amount: int, currency: str, email: str,
-                   callback_url: str, metadata: Mapping[str, str]) -> Checkout: ...
+    def initialize(
+        self,
+        *,
+        reference: str,
+        amount: int,
+        currency: str,
+        email: str,
+        callback_url: str,
+        metadata: Mapping[str, str],
+    ) -> Checkout: ...
 
-    def verify(self, reference: str) -> Verification: ...
+    def verify(self, reference: str, provider_payment_id: str | None = None) -> Verification:
+        """The provider's current word on a payment. `provider_payment_id` (from `Checkout`
+        or an earlier `Verification`) lets providers that index by their own id (Stripe)
+        skip a search; Paystack and dev ignore it."""
+        ...
 
-    def refund(self, *, reference: str, provider_payment_id: str | None, amount: int,
-               currency: str, idempotency_key: str) -> RefundResult: ...
+    def refund(
+        self,
+        *,
+        reference: str,
+        provider_payment_id: str | None,
+        amount: int,
+        currency: str,
+        idempotency_key: str,
+    ) -> RefundResult: ...
 
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
         """Verifies the signature over the raw body (raises InvalidSignature) and parses."""
         ...
 
 
-__all__ = ["Checkout", "InvalidSignature", "PaymentProvider", "ProviderError", "RefundResult",
-           "Verification", "WebhookEvent"]
+__all__ = [
+    "Checkout",
+    "InvalidSignature",
+    "MalformedWebhook",
+    "PaymentNotFound",
+    "PaymentProvider",
+    "PaymentProviderMisconfigured",
+    "PaymentProviderUnavailable",
+    "ProviderError",
+    "RefundResult",
+    "RefundStatus",
+    "RefundUpdate",
+    "Verification",
+    "WebhookEvent",
+]
