@@ -206,7 +206,8 @@ class Database:
         try:
             return fn(session, *args, **kwargs)
         finally:
-            session.rollback()
+            # close() ends the transaction without expiring what it loaded, so returned
+            # objects stay readable.
             session.close()
 
     def mutation(
