@@ -44,7 +44,7 @@ def _database() -> tuple[Database, object]:
 def migrate() -> None:
     """Bring the database schema to the newest migration."""
     db, _ = _database()
-    upgrade(db.bind)  # type: ignore[arg-type]
+    upgrade(db.bind)
     typer.echo("database is at head")
 
 

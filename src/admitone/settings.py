@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["dev", "test", "production"]
+ProviderName = Literal["dev", "paystack", "stripe"]
 
 
 class AuthSettings(BaseModel):
@@ -40,6 +41,16 @@ class AuthSettings(BaseModel):
     apple_jwks_url: str = "https://appleid.apple.com/auth/keys"
     apple_issuer: str = "https://appleid.apple.com"
     jwt_leeway_seconds: int = 60
+    # Rate limits in `limits` notation (moving window), several separated by ";".
+    send_limits_per_email: str = "3 per 15 minutes; 10 per day"
+    send_limits_per_ip: str = "30 per hour"
+    verify_limits_per_email: str = "10 per 15 minutes"
+    verify_limits_per_ip: str = "60 per 15 minutes"
+    # How long one process trusts that a session it has seen live is still live; a
+    # sign-out in the same process is seen at once, in others within this many seconds.
+    session_check_seconds: float = 5.0
+    jwks_cache_seconds: int = 3600  # when the provider's response has no max-age
+    jwks_min_refetch_seconds: float = 10.0  # unknown-kid refetches, at most this often
 
 
 class MailSettings(BaseModel):
@@ -52,11 +63,12 @@ class MailSettings(BaseModel):
     smtp_starttls: bool = False
     http_url: str | None = None  # a Postmark/Resend-style JSON endpoint
     http_token: SecretStr | None = None
+    timeout_seconds: float = 15.0  # SMTP and HTTP transports
 
 
 class PaymentSettings(BaseModel):
-    providers: list[Literal["dev", "paystack", "stripe"]] = Field(default_factory=lambda: ["dev"])
-    default_provider: Literal["dev", "paystack", "stripe"] = "dev"
+    providers: list[ProviderName] = Field(default_factory=lambda: list[ProviderName](["dev"]))
+    default_provider: ProviderName = "dev"
     dev_webhook_secret: SecretStr | None = None
     paystack_secret_key: SecretStr | None = None
     paystack_base_url: str = "https://api.paystack.co"

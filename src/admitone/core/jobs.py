@@ -19,16 +19,18 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from sqlalchemy import (
     CheckConstraint,
     Index,
     String,
+    Table,
     Text,
     delete,
     func,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -48,13 +50,20 @@ class Job(Mutable, Base):
     __tablename__ = "jobs"
     __table_args__ = (
         CheckConstraint("status IN ('queued','running','done','dead')", name="status"),
-        Index("ix_jobs_due", "status", "run_at"),
+        # Claims scan this in run_at order; done and dead jobs stay out of it.
+        Index(
+            "ix_jobs_pending",
+            "run_at",
+            postgresql_where=text("status IN ('queued','running')"),
+            sqlite_where=text("status IN ('queued','running')"),
+        ),
     )
 
     id: Mapped[JobId] = id_column()
     name: Mapped[str] = mapped_column(String(100))
     args: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(10), default="queued")
+    # When a queued job is due; while it runs, when its lease ends (then it is due again).
     run_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(default=0)
     max_attempts: Mapped[int] = mapped_column(default=10)
@@ -63,6 +72,9 @@ class Job(Mutable, Base):
     unique_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     last_error: Mapped[str | None] = mapped_column(Text)
     finished_at: Mapped[datetime | None]
+
+
+JOBS = cast(Table, Job.__table__)
 
 
 @dataclass(frozen=True)
@@ -149,11 +161,11 @@ def schedule(
         "updated_at": now,
     }
     if unique_key is None:
-        session.execute(Job.__table__.insert(), values)
+        session.execute(JOBS.insert(), values)
     else:
         dialect = session.get_bind().dialect.name
         ins = pg_insert if dialect == "postgresql" else sqlite_insert
-        session.execute(ins(Job).values(**values).on_conflict_do_nothing())
+        session.execute(ins(JOBS).values(**values).on_conflict_do_nothing())
     session.info["jobs_scheduled"] = True
 
 
@@ -235,16 +247,21 @@ def _finish(
         now = utcnow()
         if done:
             session.execute(
-                update(Job)
-                .where(Job.id.in_(done), Job.locked_by == worker_id)
+                JOBS.update()
+                .where(
+                    JOBS.c.id.in_(done), JOBS.c.locked_by == worker_id, JOBS.c.status == "running"
+                )
                 .values(status="done", finished_at=now, locked_until=None, updated_at=now)
-                .execution_options(synchronize_session=False)
             )
         for claimed, error in failed:
             dead = claimed.attempts >= claimed.max_attempts
             session.execute(
-                update(Job)
-                .where(Job.id == claimed.id, Job.locked_by == worker_id)
+                JOBS.update()
+                .where(
+                    JOBS.c.id == claimed.id,
+                    JOBS.c.locked_by == worker_id,
+                    JOBS.c.status == "running",
+                )
                 .values(
                     status="dead" if dead else "queued",
                     run_at=now if dead else now + backoff(claimed.attempts),
