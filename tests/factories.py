@@ -14,7 +14,10 @@ from admitone.core.clock import utcnow
 from admitone.core.ids import (
     AuthSessionId,
     EventId,
+    OrderId,
+    OrderItemId,
     OrganizationId,
+    PassId,
     PlatformRoleId,
     TeamMemberId,
     TicketTierId,
@@ -23,7 +26,10 @@ from admitone.core.ids import (
     WorkspaceMemberId,
 )
 from admitone.events.models import Event, TicketTier
+from admitone.orders.models import Order, OrderItem
 from admitone.orgs.models import Organization, TeamMember, Workspace, WorkspaceMember
+from admitone.passes.codes import new_code
+from admitone.passes.models import Pass
 from admitone.settings import Settings
 from admitone.users.models import User
 
@@ -144,3 +150,56 @@ def make_tier(session: Session, event: Event, **overrides: Any) -> TicketTier:
     session.add(tier)
     session.flush()
     return tier
+
+
+def make_order(
+    session: Session, event: Event, tier: TicketTier, quantity: int = 1, **overrides: Any
+) -> tuple[Order, OrderItem]:
+    """A paid order of `quantity` seats of `tier`, inserted directly (no stock counters)."""
+    oid = OrderId.new()
+    values: dict[str, Any] = {
+        "id": oid,
+        "event_id": event.id,
+        "buyer_email": f"{oid.lower()}@example.com",
+        "buyer_name": "Test Buyer",
+        "status": "paid",
+        "total_amount": tier.price_amount * quantity,
+        "currency": tier.currency,
+        "paid_at": utcnow(),
+    }
+    order = Order(**{**values, **overrides})
+    session.add(order)
+    session.flush()
+    item = OrderItem(
+        id=OrderItemId.new(),
+        order_id=order.id,
+        tier_id=tier.id,
+        quantity=quantity,
+        unit_amount=tier.price_amount,
+        currency=tier.currency,
+    )
+    session.add(item)
+    session.flush()
+    return order, item
+
+
+def make_pass(session: Session, event: Event, tier: TicketTier, **overrides: Any) -> Pass:
+    """A valid pass in a new paid order of its own, inserted directly."""
+    order_overrides = overrides.pop("order_overrides", {})
+    order, item = make_order(session, event, tier, **order_overrides)
+    pid = PassId.new()
+    values: dict[str, Any] = {
+        "id": pid,
+        "event_id": event.id,
+        "order_id": order.id,
+        "order_item_id": item.id,
+        "tier_id": tier.id,
+        "code": new_code(),
+        "attendee_name": "Ada Obi",
+        "attendee_email": f"{pid.lower()}@example.com",
+        "status": "valid",
+    }
+    p = Pass(**{**values, **overrides})
+    session.add(p)
+    session.flush()
+    return p

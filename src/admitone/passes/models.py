@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from admitone.core.db import Base, Mutable, id_column
@@ -13,7 +13,10 @@ from admitone.core.ids import EventId, OrderId, OrderItemId, PassId, TicketTierI
 
 class Pass(Mutable, Base):
     __tablename__ = "passes"
-    __table_args__ = (CheckConstraint("status IN ('valid','revoked')", name="status"),)
+    __table_args__ = (
+        CheckConstraint("status IN ('valid','revoked')", name="status"),
+        Index("ix_passes_event_updated", "event_id", "updated_at"),
+    )
 
     id: Mapped[PassId] = id_column()
     event_id: Mapped[EventId] = mapped_column(ForeignKey("events.id"), index=True)
@@ -26,3 +29,4 @@ class Pass(Mutable, Base):
     attendee_email: Mapped[str | None] = mapped_column(String(320))
     status: Mapped[str] = mapped_column(String(10), default="valid")
     revoked_at: Mapped[datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(String(200))
