@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, String, Table, Text
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from admitone.core.db import Base, Mutable, id_column
@@ -20,6 +20,11 @@ class Event(Mutable, Base):
         CheckConstraint("status IN ('draft','published','cancelled','ended')", name="status"),
         CheckConstraint("visibility IN ('public','unlisted','private')", name="visibility"),
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        CheckConstraint(
+            "reservation_minutes >= 1 AND reservation_minutes <= 1440", name="reservation_minutes"
+        ),
+        # The `events.end_past` cron scans published events by end time.
+        Index("ix_events_status_ends_at", "status", "ends_at"),
     )
 
     id: Mapped[EventId] = id_column()
@@ -39,8 +44,12 @@ class Event(Mutable, Base):
     online_url: Mapped[str | None] = mapped_column(String(500))
     cover_file_id: Mapped[FileId | None] = mapped_column(ForeignKey("files.id"))
     reservation_minutes: Mapped[int] = mapped_column(default=15)
+    # Fixed by the event's first tier (a conditional update): every tier of an event, and so
+    # every order, is in one currency.
+    currency: Mapped[str | None] = mapped_column(String(3))
     published_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
 
 
 class EventSession(Mutable, Base):
@@ -78,6 +87,10 @@ class TicketTier(Mutable, Base):
         CheckConstraint("price_amount >= 0", name="price_positive"),
         CheckConstraint(
             "min_per_order >= 1 AND max_per_order >= min_per_order", name="order_limits"
+        ),
+        CheckConstraint(
+            "sales_start_at IS NULL OR sales_end_at IS NULL OR sales_end_at > sales_start_at",
+            name="sales_window",
         ),
     )
 
