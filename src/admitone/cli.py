@@ -30,6 +30,7 @@ def _setup_logging() -> None:
         logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
     )
     logging.basicConfig(level=os.environ.get("ADMITONE_LOG_LEVEL", "INFO"), handlers=[handler])
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _database() -> tuple[Database, object]:

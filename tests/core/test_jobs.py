@@ -161,3 +161,20 @@ def test_cron_route_enqueues_a_run(client: TestClient, db: Database) -> None:
     assert resp.status_code == 202
     assert resp.json() == {"status": "enqueued", "cron": "test.tick"}
     assert _job(db, name="test.record").args == {"trigger": "http"}
+
+
+def test_the_in_process_worker_runs_a_job_soon_after_commit(
+    committed_db: Database, settings: Settings
+) -> None:
+    worker = jobs.Worker(committed_db, settings, idle_seconds=30)
+    committed_db.on_jobs_scheduled = worker.wake
+    worker.start()
+    try:
+        committed_db.mutation(lambda s: jobs.schedule(s, "test.record", {"woken": True}))
+        deadline = datetime.now(UTC) + timedelta(seconds=5)
+        while {"woken": True} not in [a for _, a in ran] and datetime.now(UTC) < deadline:
+            threading.Event().wait(0.02)
+    finally:
+        worker.stop()
+    # Idle polling is 30 s, so only the post-commit wake-up can explain a prompt run.
+    assert {"woken": True} in [args for _, args in ran]
