@@ -1,14 +1,27 @@
-"""Route dependencies: the signed-in caller (`CurrentUser`) or a 401 problem."""
+"""Route dependencies: the signed-in caller (`CurrentUser`) or a 401 problem.
+
+Every request verifies the access token's signature and claims, then checks that its
+session has not been revoked. The session check reads the row at most once per
+`session_check_seconds` per process and session (a sign-out in this process is seen at
+once; in another process within that many seconds), which keeps auth overhead small while
+a signed-out or deleted account loses access within seconds, not at token expiry.
+"""
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
+from admitone.auth.errors import SessionRevoked
+from admitone.auth.service import is_session_live
 from admitone.auth.tokens import verify_access_token
+from admitone.core.db import Database
 from admitone.core.errors import Unauthorized
 from admitone.core.ids import AuthSessionId, UserId
 
@@ -23,7 +36,52 @@ class Actor:
     session_id: AuthSessionId
 
 
-def _credentials_actor(
+class SessionGate:
+    """Per-process memory of sessions recently seen live."""
+
+    max_entries = 100_000
+
+    def __init__(self, ttl_seconds: float) -> None:
+        self.ttl = ttl_seconds
+        self._live: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def fresh(self, sid: str) -> bool:
+        until = self._live.get(sid)
+        return until is not None and until > time.monotonic()
+
+    def check(self, db: Database, user_id: str, sid: str) -> bool:
+        live = db.query(is_session_live, sid, user_id)
+        with self._lock:
+            if live and self.ttl > 0:
+                if len(self._live) >= self.max_entries:
+                    self._live.clear()
+                self._live[sid] = time.monotonic() + self.ttl
+            else:
+                self._live.pop(sid, None)
+        return live
+
+    def forget(self, *sids: str) -> None:
+        with self._lock:
+            for sid in sids:
+                self._live.pop(sid, None)
+
+
+_gate_lock = threading.Lock()
+
+
+def session_gate(app: FastAPI) -> SessionGate:
+    gate: SessionGate | None = getattr(app.state, "session_gate", None)
+    if gate is None:
+        with _gate_lock:
+            gate = getattr(app.state, "session_gate", None)
+            if gate is None:
+                gate = SessionGate(app.state.settings.auth.session_check_seconds)
+                app.state.session_gate = gate
+    return gate
+
+
+async def _credentials_actor(
     request: Request, credentials: HTTPAuthorizationCredentials | None
 ) -> Actor | None:
     if credentials is None:
@@ -31,24 +89,32 @@ def _credentials_actor(
     if credentials.scheme.lower() != "bearer":
         raise Unauthorized("Use an `Authorization: Bearer <token>` header.")
     claims = verify_access_token(request.app.state.settings, credentials.credentials)
+    gate = session_gate(request.app)
+    if not gate.fresh(claims.session_id):
+        # The database call runs off the event loop; the common path above does not block.
+        live = await run_in_threadpool(
+            gate.check, request.app.state.db, claims.user_id, claims.session_id
+        )
+        if not live:
+            raise SessionRevoked()
     return Actor(claims.user_id, claims.session_id)
 
 
-def current_actor(
+async def current_actor(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
-    actor = _credentials_actor(request, credentials)
+    actor = await _credentials_actor(request, credentials)
     if actor is None:
         raise Unauthorized()
     return actor
 
 
-def optional_actor(
+async def optional_actor(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor | None:
-    return _credentials_actor(request, credentials)
+    return await _credentials_actor(request, credentials)
 
 
 CurrentUser = Annotated[Actor, Depends(current_actor)]
