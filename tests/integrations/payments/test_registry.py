@@ -11,7 +11,7 @@ from admitone.integrations.payments.base import (
 )
 from admitone.integrations.payments.dev import DevProvider
 from admitone.integrations.payments.paystack import PaystackProvider
-from admitone.integrations.payments.registry import get_provider
+from admitone.integrations.payments.registry import get_dev_provider, get_provider
 from admitone.integrations.payments.stripe import StripeProvider
 from admitone.settings import Settings
 
@@ -78,3 +78,12 @@ def test_the_same_configuration_reuses_one_adapter_and_a_new_key_builds_another(
     assert get_provider(configured.model_copy(), "paystack") is first
     rotated = with_payments(configured, paystack_secret_key=SecretStr("sk_test_2"))
     assert get_provider(rotated, "paystack") is not first
+
+
+def test_the_dev_helpers_are_refused_where_dev_is_not_enabled(settings: Settings) -> None:
+    assert isinstance(get_dev_provider(settings), DevProvider)
+    production_like = with_payments(
+        settings, providers=["paystack"], paystack_secret_key=SecretStr("sk_live_1")
+    )
+    with pytest.raises(PaymentProviderUnavailable):
+        get_dev_provider(production_like)

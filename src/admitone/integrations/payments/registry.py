@@ -54,6 +54,14 @@ def get_provider(settings: Settings, name: str) -> PaymentProvider:
         return provider
 
 
+def get_dev_provider(settings: Settings) -> DevProvider:
+    """The dev provider with its provider-side helpers (`build_event`, `sign_webhook`) for
+    the dev checkout page; refused like any provider when `dev` is not enabled."""
+    provider = get_provider(settings, "dev")
+    assert isinstance(provider, DevProvider)
+    return provider
+
+
 def _secret(value: SecretStr | None, setting: str) -> str:
     if value is None or not value.get_secret_value():
         raise PaymentProviderMisconfigured(setting=f"ADMITONE_PAYMENTS__{setting.upper()}")
