@@ -203,3 +203,24 @@ def make_pass(session: Session, event: Event, tier: TicketTier, **overrides: Any
     session.add(p)
     session.flush()
     return p
+
+
+def make_addon(session: Session, event: Event, **overrides: Any) -> Any:
+    """An active add-on of `event` (orders domain), sold once per order by default."""
+    from admitone.core.ids import AddonId
+    from admitone.orders.models import Addon
+
+    values: dict[str, Any] = {
+        "id": AddonId.new(),
+        "event_id": event.id,
+        "name": "Parking",
+        "price_amount": 100000,
+        "currency": "NGN",
+        "capacity": 50,
+        "per": "order",
+        "max_per_order": 2,
+    }
+    addon = Addon(**{**values, **overrides})
+    session.add(addon)
+    session.flush()
+    return addon

@@ -1,17 +1,30 @@
-"""Orders, their items and their history (every state change leaves an entry)."""
+"""Orders, their items, add-ons, per-buyer counts, history and inventory-drift reports.
+
+Orders are never deleted; every state change leaves an `order_history` row.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from admitone.core.db import Base, Mutable, Timestamped, id_column
-from admitone.core.ids import EventId, OrderEventId, OrderId, OrderItemId, TicketTierId, UserId
+from admitone.core.db import Base, JSONType, Mutable, Timestamped, id_column
+from admitone.core.ids import (
+    AddonId,
+    EventId,
+    InventoryDriftId,
+    OrderEventId,
+    OrderId,
+    OrderItemId,
+    TicketTierId,
+    UserId,
+)
 
 ORDER_STATUSES = ("pending", "paid", "expired", "cancelled", "refunded", "partially_refunded")
+ADDON_PER = ("ticket", "order")
 
 
 class Order(Mutable, Base):
@@ -41,7 +54,40 @@ class Order(Mutable, Base):
     closed_at: Mapped[datetime | None]  # expired, cancelled or fully refunded
 
 
+class Addon(Mutable, Base):
+    """An optional extra sold with an order, with its own stock (same invariant as tiers).
+
+    `per = 'ticket'`: at most one per ticket in the order; `per = 'order'`: at most
+    `max_per_order` per order.
+    """
+
+    __tablename__ = "addons"
+    __table_args__ = (
+        CheckConstraint("held_count >= 0 AND sold_count >= 0", name="counts_positive"),
+        CheckConstraint("held_count + sold_count <= capacity", name="within_capacity"),
+        CheckConstraint("price_amount >= 0", name="price_positive"),
+        CheckConstraint("per IN ('ticket','order')", name="per"),
+        CheckConstraint("max_per_order >= 1", name="max_positive"),
+    )
+
+    id: Mapped[AddonId] = id_column()
+    event_id: Mapped[EventId] = mapped_column(ForeignKey("events.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str | None] = mapped_column(Text)
+    price_amount: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    capacity: Mapped[int]
+    held_count: Mapped[int] = mapped_column(default=0)
+    sold_count: Mapped[int] = mapped_column(default=0)
+    per: Mapped[str] = mapped_column(String(8), default="order")
+    max_per_order: Mapped[int] = mapped_column(default=1)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    position: Mapped[int] = mapped_column(default=0)
+
+
 class OrderItem(Timestamped, Base):
+    """A line of an order: tickets of one tier, or units of one add-on (exactly one is set)."""
+
     __tablename__ = "order_items"
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_positive"),
@@ -49,15 +95,32 @@ class OrderItem(Timestamped, Base):
             "refunded_quantity >= 0 AND refunded_quantity <= quantity",
             name="refunded_within_quantity",
         ),
+        CheckConstraint("(tier_id IS NULL) <> (addon_id IS NULL)", name="tier_or_addon"),
     )
 
     id: Mapped[OrderItemId] = id_column()
     order_id: Mapped[OrderId] = mapped_column(ForeignKey("orders.id"), index=True)
     tier_id: Mapped[TicketTierId | None] = mapped_column(ForeignKey("ticket_tiers.id"), index=True)
+    addon_id: Mapped[AddonId | None] = mapped_column(ForeignKey("addons.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120), default="")  # tier/add-on name at sale
     quantity: Mapped[int]
     unit_amount: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))
     refunded_quantity: Mapped[int] = mapped_column(default=0)
+    # [{"name": ..., "email": ...}] per ticket, kept until passes are issued at payment.
+    attendees: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+
+
+class OrderBuyerCount(Base):
+    """Tickets a buyer holds per tier (pending + paid), kept by a conditional upsert so
+    the per-buyer limit holds under concurrency. `buyer_key` is `usr:<id>` or `email:<addr>`."""
+
+    __tablename__ = "order_buyer_counts"
+    __table_args__ = (CheckConstraint("quantity >= 0", name="quantity_positive"),)
+
+    tier_id: Mapped[TicketTierId] = mapped_column(ForeignKey("ticket_tiers.id"), primary_key=True)
+    buyer_key: Mapped[str] = mapped_column(String(340), primary_key=True)
+    quantity: Mapped[int]
 
 
 class OrderHistory(Timestamped, Base):
@@ -70,3 +133,18 @@ class OrderHistory(Timestamped, Base):
     to_status: Mapped[str | None] = mapped_column(String(20))
     actor_user_id: Mapped[UserId | None] = mapped_column(ForeignKey("users.id"))
     data: Mapped[dict[str, Any] | None]
+
+
+class InventoryDrift(Timestamped, Base):
+    """One counter that disagreed with the rows when `orders.reconcile_inventory` ran."""
+
+    __tablename__ = "inventory_drifts"
+
+    id: Mapped[InventoryDriftId] = id_column()
+    event_id: Mapped[EventId] = mapped_column(ForeignKey("events.id"), index=True)
+    tier_id: Mapped[TicketTierId | None] = mapped_column(ForeignKey("ticket_tiers.id"))
+    addon_id: Mapped[AddonId | None] = mapped_column(ForeignKey("addons.id"))
+    held_counter: Mapped[int]
+    held_rows: Mapped[int]
+    sold_counter: Mapped[int]
+    sold_rows: Mapped[int]

@@ -1,0 +1,154 @@
+"""Payment routes (support service): provider webhooks, and the dev provider's checkout
+page whose approve/decline buttons send a signed webhook through the same path."""
+
+from __future__ import annotations
+
+import html
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from admitone.core.http import Db
+from admitone.events.models import Event
+from admitone.integrations.payments import registry
+from admitone.integrations.payments.dev import DevProvider
+from admitone.orders.models import Order
+from admitone.payments import service as payments
+from admitone.payments.errors import DevProviderDisabled, PaymentAmountMismatch, PaymentNotFound
+from admitone.payments.models import Payment
+from admitone.settings import Settings
+
+support_router = APIRouter(prefix="/payments", tags=["payments"])
+# Mounted at the root only when ADMITONE_ENV=dev.
+dev_router = APIRouter(prefix="/support/v1/payments/dev", tags=["development"])
+
+ProviderName = Literal["dev", "paystack", "stripe"]
+Reference = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9.=-]+$")]
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _result(applied: payments.Applied) -> dict[str, Any]:
+    if applied.outcome == "payment_amount_mismatch":
+        # Recorded (the webhook row and the order's history committed); refused to the caller.
+        raise PaymentAmountMismatch(order_id=applied.order_id)
+    return {"received": True, "outcome": applied.outcome, "order_id": applied.order_id}
+
+
+@support_router.post(
+    "/webhooks/{provider}",
+    responses={
+        400: {"description": "`invalid_signature`, `malformed_webhook`"},
+        422: {"description": "`payment_amount_mismatch` (recorded, not applied)"},
+    },
+)
+async def receive_webhook(provider: ProviderName, request: Request, db: Db) -> dict[str, Any]:
+    """Verifies the signature over the raw body and applies the event once; a replayed
+    event id answers 200 with `outcome: duplicate` and changes nothing."""
+    body = await request.body()
+    applied = await run_in_threadpool(
+        payments.process_webhook, db, _settings(request), provider, body, dict(request.headers)
+    )
+    return _result(applied)
+
+
+# --- dev provider -------------------------------------------------------------------------
+
+
+def _dev_payment(request: Request, db: Db, reference: str) -> tuple[Payment, Order, str]:
+    settings = _settings(request)
+    if not settings.is_dev or "dev" not in settings.payments.providers:
+        raise DevProviderDisabled()
+
+    def _read(session: Session) -> tuple[Payment, Order, str]:
+        payment = payments.payment_by_reference(session, reference)
+        if payment.provider != "dev":
+            raise PaymentNotFound()
+        order = session.get(Order, payment.order_id)
+        assert order is not None
+        title = session.scalar(select(Event.title).where(Event.id == order.event_id)) or ""
+        return payment, order, title
+
+    return db.query(_read)
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Dev checkout</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{{font-family:sans-serif;max-width:32rem;margin:3rem auto}}
+button{{font-size:1rem;padding:.5rem 1rem;margin-right:.5rem}}</style></head>
+<body>
+<h1>Dev checkout</h1>
+<p>This page stands in for a payment provider. Nothing is charged.</p>
+<dl>
+<dt>Event</dt><dd>{title}</dd>
+<dt>Order</dt><dd>{order_id} ({order_status})</dd>
+<dt>Amount</dt><dd>{amount}</dd>
+<dt>Reference</dt><dd>{reference}</dd>
+<dt>Payment</dt><dd id="status">{status}</dd>
+</dl>
+<button id="approve">Approve</button><button id="decline">Decline</button>
+<pre id="out"></pre>
+<script>
+for (const action of ["approve", "decline"]) {{
+  document.getElementById(action).onclick = async () => {{
+    const r = await fetch(location.pathname + "/" + action, {{method: "POST"}});
+    document.getElementById("out").textContent = JSON.stringify(await r.json(), null, 2);
+  }};
+}}
+</script>
+</body></html>
+"""
+
+
+@dev_router.get("/{reference}", response_class=HTMLResponse)
+def dev_checkout_page(reference: Reference, request: Request, db: Db) -> HTMLResponse:
+    payment, order, title = _dev_payment(request, db, reference)
+    amount = f"{payment.currency} {payment.amount / 100:,.2f}"
+    return HTMLResponse(
+        _PAGE.format(
+            title=html.escape(title),
+            order_id=html.escape(order.id),
+            order_status=html.escape(order.status),
+            amount=html.escape(amount),
+            reference=html.escape(payment.reference),
+            status=html.escape(payment.status),
+        )
+    )
+
+
+def _dev_outcome(
+    request: Request, db: Db, reference: str, outcome: Literal["succeeded", "failed"]
+) -> dict[str, Any]:
+    """Makes the dev provider sign its webhook and feeds it to the webhook path."""
+    payment, _, _ = _dev_payment(request, db, reference)
+    settings = _settings(request)
+    provider = registry.get_provider(settings, "dev")
+    assert isinstance(provider, DevProvider)
+    event = provider.build_event(payment.reference, outcome, payment.amount, payment.currency)
+    body, headers = provider.sign_webhook(event)
+    applied = payments.process_webhook(db, settings, "dev", body, headers)
+    result = _result(applied)
+
+    def _status(session: Session) -> str | None:
+        return session.scalar(select(Order.status).where(Order.id == payment.order_id))
+
+    result["order_status"] = db.query(_status)
+    return result
+
+
+@dev_router.post("/{reference}/approve")
+def dev_approve(reference: Reference, request: Request, db: Db) -> dict[str, Any]:
+    return _dev_outcome(request, db, reference, "succeeded")
+
+
+@dev_router.post("/{reference}/decline")
+def dev_decline(reference: Reference, request: Request, db: Db) -> dict[str, Any]:
+    return _dev_outcome(request, db, reference, "failed")
