@@ -14,6 +14,8 @@ class Capability(StrEnum):
     ORG_UPDATE = "org.update"
     TEAM_READ = "team.read"
     TEAM_MANAGE = "team.manage"
+    # Adding, removing, promoting to or demoting from `owner`: more than team.manage.
+    TEAM_OWNERS_MANAGE = "team.owners.manage"
     AUDIT_READ = "audit.read"
     # events and tickets
     EVENT_CREATE = "event.create"
@@ -46,7 +48,7 @@ _ORG_ALL = frozenset(
 
 TEAM_ROLES: dict[str, frozenset[Capability]] = {
     "owner": _ORG_ALL - {C.WORKSPACE_READ, C.ORG_CREATE},
-    "admin": _ORG_ALL - {C.WORKSPACE_READ, C.ORG_CREATE},
+    "admin": _ORG_ALL - {C.WORKSPACE_READ, C.ORG_CREATE, C.TEAM_OWNERS_MANAGE},
     "manager": frozenset(
         {
             C.ORG_READ,
@@ -99,7 +101,9 @@ PLATFORM_ROLES: dict[str, frozenset[Capability]] = {
     "release_manager": frozenset({C.RELEASE_MANAGE}),
 }
 
-# Capabilities that a team role limited to some events still has on the organization.
+# What a team role limited to some events keeps (intersected with the role's own set):
+# these, on its events only, plus reading the organization it works for. Organization-wide
+# powers (team, settings, audit, creating events) need an unlimited role.
 EVENT_SCOPED = frozenset(
     {
         C.EVENT_READ,
@@ -115,3 +119,4 @@ EVENT_SCOPED = frozenset(
         C.DP_MANAGE,
     }
 )
+LIMITED_ROLE_KEEPS = EVENT_SCOPED | {C.ORG_READ}

@@ -1,6 +1,6 @@
 """Ways access can be refused."""
 
-from admitone.core.errors import Forbidden, NotFound
+from admitone.core.errors import Conflict, Forbidden, NotFound
 
 
 class CapabilityRequired(Forbidden):
@@ -12,3 +12,23 @@ class ScopeNotFound(NotFound):
     """The organization, event or workspace does not exist or the caller may not see it."""
 
     code = "not_found"
+
+
+class UserNotFound(NotFound):
+    code = "user_not_found"
+    message = "No user has that id or e-mail address."
+
+
+class PlatformRoleNotFound(NotFound):
+    code = "platform_role_not_found"
+    message = "No such platform role grant."
+
+
+class RoleAlreadyGranted(Conflict):
+    code = "role_already_granted"
+    message = "This user already holds this platform role."
+
+
+class LastSuperadmin(Conflict):
+    code = "last_superadmin"
+    message = "Grant superadmin to someone else first: the platform must keep one."

@@ -9,23 +9,35 @@ the very next request.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import literal, null, select, union_all
+from sqlalchemy import and_, delete, literal, null, or_, select, type_coerce, union_all
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from admitone.access.capabilities import (
+    LIMITED_ROLE_KEEPS,
     PLATFORM_ROLES,
     TEAM_ROLES,
     WORKSPACE_ROLES,
     Capability,
 )
-from admitone.access.errors import CapabilityRequired, ScopeNotFound
+from admitone.access.errors import (
+    CapabilityRequired,
+    LastSuperadmin,
+    PlatformRoleNotFound,
+    RoleAlreadyGranted,
+    ScopeNotFound,
+    UserNotFound,
+)
 from admitone.access.models import AuditEntry, PlatformRole
+from admitone.core.db import JSONType
 from admitone.core.http import request_id_var
-from admitone.core.ids import AuditEntryId
+from admitone.core.ids import AuditEntryId, PlatformRoleId, UserId
 from admitone.events.models import Event
 from admitone.orgs.models import Organization, TeamMember, WorkspaceMember
+from admitone.users.models import User
 
 ScopeKind = Literal["platform", "workspace", "organization", "event"]
 
@@ -68,6 +80,14 @@ class Grant:
     def allows_event(self, event_id: str) -> bool:
         return self.event_ids is None or event_id in self.event_ids
 
+    def require(self, capability: Capability) -> None:
+        """403 `capability_required` unless this grant includes `capability` (for rules
+        that depend on the target, e.g. changing an owner needs `team.owners.manage`)."""
+        if capability not in self.capabilities:
+            raise CapabilityRequired(
+                f"This needs the `{capability}` capability.", capability=str(capability)
+            )
+
 
 def _resolve(session: Session, scope: Scope) -> tuple[str | None, str | None]:
     """(organization_id, workspace_id) of the scope; 404 when it does not exist."""
@@ -91,11 +111,20 @@ def _resolve(session: Session, scope: Scope) -> tuple[str | None, str | None]:
 
 
 def grant_for(session: Session, user_id: str, scope: Scope) -> Grant:
-    """Every capability `user_id` holds in `scope`, from all of their roles."""
+    """Every capability `user_id` holds in `scope`, from all of their roles.
+
+    A team role limited to some events counts at event scope only for those events, and at
+    organization scope keeps only `LIMITED_ROLE_KEEPS` with `Grant.event_ids` naming the
+    events; an unlimited role (team, workspace or platform) lifts the limit.
+    """
     org_id, ws_id = _resolve(session, scope)
+    # The union's column types come from its first SELECT: type the NULL as JSON so that
+    # team rows' `event_ids` are decoded on every backend (SQLite returns JSON as text).
     parts = [
         select(
-            literal("platform").label("kind"), PlatformRole.role, null().label("event_ids")
+            literal("platform").label("kind"),
+            PlatformRole.role,
+            type_coerce(null(), JSONType).label("event_ids"),
         ).where(PlatformRole.user_id == user_id)
     ]
     if ws_id is not None:
@@ -125,9 +154,9 @@ def grant_for(session: Session, user_id: str, scope: Scope) -> Grant:
             org_wide = True
         elif scope.kind == "event":
             if scope.id in event_ids:
-                caps |= TEAM_ROLES.get(role, frozenset())
+                caps |= TEAM_ROLES.get(role, frozenset()) & LIMITED_ROLE_KEEPS
         else:  # organization scope, a member limited to some events
-            caps |= TEAM_ROLES.get(role, frozenset()) - {Capability.EVENT_CREATE}
+            caps |= TEAM_ROLES.get(role, frozenset()) & LIMITED_ROLE_KEEPS
             limited_to = frozenset(event_ids)
     return Grant(frozenset(caps), org_id, ws_id, None if org_wide else limited_to)
 
@@ -140,10 +169,7 @@ def require_capability(
     grant = grant_for(session, user_id, scope)
     if not grant.capabilities:
         raise ScopeNotFound(f"No such {scope.kind}.", resource=scope.kind)
-    if capability not in grant.capabilities:
-        raise CapabilityRequired(
-            f"This needs the `{capability}` capability.", capability=str(capability)
-        )
+    grant.require(capability)
     return grant
 
 
@@ -170,5 +196,149 @@ def record_audit(
             before=before,
             after=after,
             request_id=request_id_var.get(),
+        )
+    )
+
+
+def events_of_organization(
+    session: Session, organization_id: str, event_ids: list[str]
+) -> set[str]:
+    """Which of `event_ids` are events of the organization (to validate a role's limit)."""
+    if not event_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(Event.id).where(
+                Event.organization_id == organization_id, Event.id.in_(event_ids)
+            )
+        )
+    )
+
+
+# --- platform roles ----------------------------------------------------------------------
+
+
+def platform_roles(
+    session: Session, *, limit: int, cursor: tuple[datetime, str] | None
+) -> list[tuple[PlatformRole, User]]:
+    query = select(PlatformRole, User).join(User, User.id == PlatformRole.user_id)
+    if cursor is not None:
+        created, last_id = cursor
+        query = query.where(
+            or_(
+                PlatformRole.created_at > created,
+                and_(PlatformRole.created_at == created, PlatformRole.id > last_id),
+            )
+        )
+    rows = session.execute(query.order_by(PlatformRole.created_at, PlatformRole.id).limit(limit))
+    return [(r, u) for r, u in rows]
+
+
+def _find_user(session: Session, *, user_id: str | None, email: str | None) -> User:
+    if user_id is not None:
+        user = session.get(User, user_id)
+    else:
+        user = session.scalar(select(User).where(User.email == (email or "").strip().lower()))
+    if user is None or user.deleted_at is not None:
+        raise UserNotFound()
+    return user
+
+
+def grant_platform_role(
+    session: Session,
+    *,
+    actor_user_id: str | None,
+    role: str,
+    user_id: str | None = None,
+    email: str | None = None,
+) -> tuple[PlatformRole, User]:
+    """Grants `role` to the user named by id or e-mail; a repeat grant is a 409."""
+    user = _find_user(session, user_id=user_id, email=email)
+    row = PlatformRole(
+        id=PlatformRoleId.new(), user_id=user.id, role=role, granted_by_user_id=actor_user_id
+    )
+    try:
+        with session.begin_nested():  # the unique (user_id, role) settles concurrent grants
+            session.add(row)
+            session.flush()
+    except IntegrityError as exc:
+        raise RoleAlreadyGranted() from exc
+    record_audit(
+        session,
+        actor_user_id=actor_user_id,
+        action="platform.role.granted",
+        target_type="platform_role",
+        target_id=row.id,
+        after={"user_id": user.id, "role": role},
+    )
+    return row, user
+
+
+def revoke_platform_role(session: Session, *, actor_user_id: str, role_id: str) -> None:
+    """Revokes one grant; the last superadmin cannot be revoked. Superadmin revocations
+    lock every superadmin row first, so two concurrent revocations cannot both pass the
+    count."""
+    target = session.get(PlatformRole, role_id)
+    if target is None:
+        raise PlatformRoleNotFound()
+    if target.role == "superadmin":
+        superadmins = session.scalars(
+            select(PlatformRole.id).where(PlatformRole.role == "superadmin").with_for_update()
+        ).all()
+        if target.id not in superadmins:
+            raise PlatformRoleNotFound()
+        if len(superadmins) <= 1:
+            raise LastSuperadmin()
+    session.execute(delete(PlatformRole).where(PlatformRole.id == role_id))
+    record_audit(
+        session,
+        actor_user_id=actor_user_id,
+        action="platform.role.revoked",
+        target_type="platform_role",
+        target_id=role_id,
+        before={"user_id": target.user_id, "role": target.role},
+    )
+
+
+def bootstrap_superadmin(session: Session, email: str) -> tuple[User, bool]:
+    """`admitone create-admin EMAIL`: the user with that e-mail (created unverified when
+    missing: signing in with the e-mail verifies it) becomes a superadmin. Idempotent;
+    returns the user and whether the role was newly granted."""
+    address = email.strip().lower()
+    user = session.scalar(select(User).where(User.email == address))
+    if user is None:
+        user = User(id=UserId.new(), email=address)
+        session.add(user)
+        session.flush()
+    held = session.scalar(
+        select(PlatformRole.id).where(
+            PlatformRole.user_id == user.id, PlatformRole.role == "superadmin"
+        )
+    )
+    if held is not None:
+        return user, False
+    grant_platform_role(session, actor_user_id=None, role="superadmin", user_id=user.id)
+    return user, True
+
+
+# --- audit log ---------------------------------------------------------------------------
+
+
+def audit_entries(
+    session: Session, organization_id: str, *, limit: int, cursor: tuple[datetime, str] | None
+) -> list[AuditEntry]:
+    """The organization's audit log, newest first."""
+    query = select(AuditEntry).where(AuditEntry.organization_id == organization_id)
+    if cursor is not None:
+        created, last_id = cursor
+        query = query.where(
+            or_(
+                AuditEntry.created_at < created,
+                and_(AuditEntry.created_at == created, AuditEntry.id < last_id),
+            )
+        )
+    return list(
+        session.scalars(
+            query.order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc()).limit(limit)
         )
     )

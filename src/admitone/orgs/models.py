@@ -71,18 +71,37 @@ class TeamMember(Mutable, Base):
 
 
 class Invitation(Mutable, Base):
+    """An invitation to one workspace or one organization's team, by e-mail.
+
+    Only the SHA-256 of the token is stored. Pending while `accepted_at` and `revoked_at`
+    are NULL and `expires_at` is ahead; acceptance is one conditional UPDATE on exactly
+    that condition, so a token works once.
+    """
+
     __tablename__ = "invitations"
+    __table_args__ = (
+        CheckConstraint("(organization_id IS NULL) <> (workspace_id IS NULL)", name="one_target"),
+        CheckConstraint(
+            "role IN ('owner','admin','member','manager','finance','marketing',"
+            "'door_staff','viewer')",
+            name="role",
+        ),
+    )
 
     id: Mapped[InvitationId] = id_column()
     organization_id: Mapped[OrganizationId | None] = mapped_column(
         ForeignKey("organizations.id"), index=True
     )
-    workspace_id: Mapped[WorkspaceId | None] = mapped_column(ForeignKey("workspaces.id"))
-    email: Mapped[str] = mapped_column(String(320))
+    workspace_id: Mapped[WorkspaceId | None] = mapped_column(
+        ForeignKey("workspaces.id"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(320))  # lower-cased
     role: Mapped[str] = mapped_column(String(20))
     event_ids: Mapped[list[EventId] | None] = mapped_column(JSONType)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     invited_by_user_id: Mapped[UserId] = mapped_column(ForeignKey("users.id"))
     expires_at: Mapped[datetime]
+    last_sent_at: Mapped[datetime]
     accepted_at: Mapped[datetime | None]
+    accepted_by_user_id: Mapped[UserId | None] = mapped_column(ForeignKey("users.id"))
     revoked_at: Mapped[datetime | None]

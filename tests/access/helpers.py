@@ -1,0 +1,43 @@
+"""Helpers shared by access and orgs tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from admitone.core.ids import UserId
+from admitone.core.jobs import Job
+from admitone.orgs import service as orgs
+from admitone.orgs.models import Invitation
+from tests.access.world import World
+
+
+def make_invitation(session: Session, world: World, **kwargs: Any) -> Invitation:
+    """A pending invitation through the real use case (its e-mail job is queued too)."""
+    values: dict[str, Any] = {
+        "inviter_id": world.users["team:owner"].id,
+        "email": f"{UserId.new().lower()}@invitee.example",
+        "role": "viewer",
+        "link_base": world.settings.base_url,
+        **kwargs,
+    }
+    if "organization_id" not in values and "workspace_id" not in values:
+        values["organization_id"] = world.org.id
+    return orgs.invite(session, **values)
+
+
+def queued_emails(session: Session, to: str | None = None) -> list[dict[str, Any]]:
+    """The `emails.send` jobs queued so far (newest last), optionally for one address."""
+    rows = session.scalars(
+        select(Job).where(Job.name == "emails.send").order_by(Job.created_at, Job.id)
+    )
+    found = [job.args for job in rows]
+    return [a for a in found if to is None or a["to"] == to]
+
+
+def invitation_token(session: Session, to: str) -> str:
+    """The token carried by the newest invitation e-mail to `to`."""
+    link = queued_emails(session, to)[-1]["context"]["accept_url"]
+    return str(link).rsplit("/", 1)[-1]
