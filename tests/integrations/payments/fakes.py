@@ -370,8 +370,7 @@ class FakePaystack(FakeProvider):
         }
 
     def _transaction(self, reference: str) -> dict[str, Any]:
-        theirs = reference.replace("_", "-")
-        return self.transactions[theirs if theirs in self.transactions else reference]
+        return self.transactions[reference]
 
 
 # --- Stripe ------------------------------------------------------------------------------

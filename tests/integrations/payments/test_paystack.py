@@ -19,7 +19,7 @@ from admitone.integrations.payments.registry import get_provider
 from admitone.settings import Settings
 from tests.integrations.payments.fakes import FakePaystack, paystack_signature
 
-REF = "pay_01JDZ8K3M4N5P6Q7R8S9T0V1W2"
+REF = "pay-01JDZ8K3M4N5P6Q7R8S9T0V1W2"
 
 
 def provider_for(settings: Settings, fake: FakePaystack, **overrides: object) -> PaystackProvider:
@@ -41,7 +41,7 @@ def start(provider: PaystackProvider, reference: str = REF, amount: int = 150_00
     return checkout.checkout_url
 
 
-def test_initialize_posts_subunits_and_a_paystack_safe_reference_with_the_bearer_key(
+def test_initialize_posts_subunits_and_the_reference_with_the_bearer_key(
     settings: Settings, fake_paystack: FakePaystack
 ) -> None:
     provider = provider_for(settings, fake_paystack)
@@ -56,7 +56,7 @@ def test_initialize_posts_subunits_and_a_paystack_safe_reference_with_the_bearer
         "email": "ada@example.com",
         "amount": 150_000,
         "currency": "NGN",
-        "reference": REF.replace("_", "-"),
+        "reference": REF,
         "callback_url": "https://app.admitone.test/orders/ord_1/return",
         "metadata": {"order_id": "ord_01JDZ8K3M4N5P6Q7R8S9T0V1W2"},
     }
@@ -75,9 +75,9 @@ def test_verify_reports_a_paid_transaction_with_exact_amount_and_currency(
     assert verification.status == "succeeded"
     assert verification.amount == 1_234_567
     assert verification.currency == "NGN"
-    txn_id = fake_paystack.transactions[REF.replace("_", "-")]["id"]
+    txn_id = fake_paystack.transactions[REF]["id"]
     assert verification.provider_payment_id == str(txn_id)
-    assert fake_paystack.requests[-1].path == f"/transaction/verify/{REF.replace('_', '-')}"
+    assert fake_paystack.requests[-1].path == f"/transaction/verify/{REF}"
 
 
 def test_verify_of_an_unpaid_abandoned_transaction_is_pending(
@@ -101,7 +101,7 @@ def test_verify_of_an_unknown_reference_is_payment_not_found(
     settings: Settings, fake_paystack: FakePaystack
 ) -> None:
     with pytest.raises(PaymentNotFound) as caught:
-        provider_for(settings, fake_paystack).verify("pay_unknown")
+        provider_for(settings, fake_paystack).verify("pay-unknown")
     assert caught.value.code == "provider_payment_not_found"
 
 
@@ -121,7 +121,7 @@ def test_a_reference_paystack_cannot_carry_is_refused_before_any_call(
     settings: Settings, fake_paystack: FakePaystack
 ) -> None:
     with pytest.raises(ValueError, match="references for Paystack"):
-        start(provider_for(settings, fake_paystack), reference="pay-with-dash")
+        start(provider_for(settings, fake_paystack), reference="pay_with_underscore")
     assert fake_paystack.requests == []
 
 
@@ -168,7 +168,7 @@ def test_refund_is_queued_and_a_retry_with_the_same_key_finds_it_instead_of_refu
         "currency": "NGN",
         "merchant_note": "admitone:rfd_1",
     }
-    assert posted[1]["transaction"] == REF.replace("_", "-")
+    assert posted[1]["transaction"] == REF
 
 
 def test_a_refund_beyond_the_paid_amount_is_a_provider_error(
@@ -250,7 +250,7 @@ def test_charge_success_webhook_verifies_and_carries_the_payment(
 
     event = provider.parse_webhook(body, headers)
 
-    txn_id = fake_paystack.transactions[REF.replace("_", "-")]["id"]
+    txn_id = fake_paystack.transactions[REF]["id"]
     assert event.kind == "charge.success"
     assert event.event_id == f"charge.success:{txn_id}"
     assert event.payment is not None

@@ -1,8 +1,8 @@
 """Paystack adapter: initialize, verify, refund over its REST API; `x-paystack-signature`
 webhooks (hex HMAC-SHA512 of the raw body keyed with the secret API key).
 
-References: Paystack accepts only alphanumerics and `-`, `.`, `=`, so our `_` travels as
-`-` (and comes back as `_`); references containing `-` are refused before any call.
+References travel verbatim; Paystack accepts only alphanumerics and `-`, `.`, `=`, so any
+other reference is refused before a call (the payments domain makes references that fit).
 Event ids: Paystack sends none, so `event_id` is `<event>:<data.id>` (the transaction or
 refund id, stable across Paystack's retries of the same event), falling back to
 `<event>:<reference>` and, for a payload with neither, a SHA-256 of the raw body.
@@ -40,7 +40,7 @@ from admitone.integrations.payments.base import (
 
 SIGNATURE_HEADER = "x-paystack-signature"
 
-_OUR_REFERENCE = re.compile(r"^[A-Za-z0-9_.=]{1,100}$")
+_REFERENCE = re.compile(r"^[A-Za-z0-9.=-]{1,100}$")
 
 # Paystack transaction statuses. `abandoned` is what an initialized, unpaid transaction
 # reports, and the buyer can still pay it: pending, not failed.
@@ -52,14 +52,10 @@ _PAYMENT_STATUS: dict[str, PaymentStatus] = {
 _REFUND_STATUS: dict[str, RefundStatus] = {"processed": "succeeded", "failed": "failed"}
 
 
-def to_paystack_reference(reference: str) -> str:
-    if not _OUR_REFERENCE.match(reference):
-        raise ValueError("payment references for Paystack must match [A-Za-z0-9_.=]{1,100}")
-    return reference.replace("_", "-")
-
-
-def from_paystack_reference(reference: str) -> str:
-    return reference.replace("-", "_")
+def checked_reference(reference: str) -> str:
+    if not _REFERENCE.match(reference):
+        raise ValueError("payment references for Paystack must match [A-Za-z0-9.=-]{1,100}")
+    return reference
 
 
 class PaystackProvider:
@@ -88,7 +84,7 @@ class PaystackProvider:
         callback_url: str,
         metadata: Mapping[str, str],
     ) -> Checkout:
-        theirs = to_paystack_reference(reference)
+        theirs = checked_reference(reference)
         status, body = self._http.request(
             "POST",
             "/transaction/initialize",
@@ -115,7 +111,7 @@ class PaystackProvider:
         )
 
     def verify(self, reference: str, provider_payment_id: str | None = None) -> Verification:
-        theirs = to_paystack_reference(reference)
+        theirs = checked_reference(reference)
         status, body = self._http.request("GET", f"/transaction/verify/{quote(theirs, safe='')}")
         if status in (400, 404) and "not found" in str(body.get("message", "")).lower():
             raise PaymentNotFound(provider="paystack")
@@ -140,7 +136,7 @@ class PaystackProvider:
         """Paystack has no idempotency keys, so the key rides in `merchant_note` and a
         retry first looks for a refund carrying it: a refund job that timed out after
         Paystack accepted the refund finds it instead of refunding twice."""
-        theirs = to_paystack_reference(reference)
+        theirs = checked_reference(reference)
         note = f"admitone:{idempotency_key}"
         status, body = self._http.request("GET", "/refund", params={"reference": theirs})
         if status < 400 and isinstance(body.get("data"), list):
@@ -216,7 +212,7 @@ def _transaction(data: Mapping[str, Any]) -> Verification:
         raise ValueError("reference is missing")
     transaction_id = data.get("id")
     return Verification(
-        reference=from_paystack_reference(reference),
+        reference=reference,
         status=_PAYMENT_STATUS.get(str(data.get("status")), "pending"),
         amount=minor_units(data.get("amount")),
         currency=currency_code(data.get("currency")),
@@ -231,7 +227,7 @@ def _refund_update(data: Mapping[str, Any]) -> RefundUpdate:
         raise ValueError("refund id is missing")
     transaction_reference = data.get("transaction_reference")
     return RefundUpdate(
-        reference=from_paystack_reference(transaction_reference)
+        reference=transaction_reference
         if isinstance(transaction_reference, str) and transaction_reference
         else None,
         provider_refund_id=str(refund_id),
