@@ -10,7 +10,7 @@ from admitone.events import service
 
 
 @job("events.end_past")
-def end_past(ctx: JobContext, **_: Any) -> None:
+def end_past(ctx: JobContext, /, **_: Any) -> None:
     # One conditional UPDATE: safe to run twice or from two workers at once.
     ctx.db.mutation(service.end_past_events)
 

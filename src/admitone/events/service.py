@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -66,7 +66,13 @@ _CLOSED = ("cancelled", "ended")
 
 @cache
 def _zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+    # The system database also lists files that are not zone names a person picks.
+    return frozenset(
+        z
+        for z in zoneinfo.available_timezones()
+        if z not in {"localtime", "posixrules", "Factory"}
+        and not z.startswith(("posix/", "right/"))
+    )
 
 
 def validate_timezone(name: str) -> str:
@@ -586,7 +592,7 @@ def _check_tier_rules(tier: TicketTier) -> None:
 def _link_sessions(
     session: Session, event: Event, tier_id: str, session_ids: list[EventSessionId]
 ) -> list[str]:
-    wanted = sorted(set(session_ids))
+    wanted: list[str] = sorted(set(session_ids))
     if wanted:
         found = set(
             session.scalars(
@@ -799,7 +805,7 @@ def public_event(
     code_hash = hash_access_code(secret, access_code) if access_code else None
     tiers: list[TicketTier] = []
     if event.status == "published":
-        visible = TicketTier.is_hidden.is_(False)
+        visible: ColumnElement[bool] = TicketTier.is_hidden.is_(False)
         if code_hash is not None:
             visible = or_(visible, TicketTier.access_code_hash == code_hash)
         tiers = list(
@@ -815,7 +821,7 @@ def public_event(
         slug=event.slug,
         title=event.title,
         description=event.description,
-        status=event.status,  # type: ignore[arg-type]
+        status=event.status,
         timezone=event.timezone,
         starts_at=event.starts_at,
         ends_at=event.ends_at,
@@ -873,7 +879,7 @@ def tiers_for_sale(
     reserves it is the only judge."""
     event_for_sale(session, event_id)
     wanted = sorted(set(tier_ids))
-    rows = {
+    rows: dict[str, TicketTier] = {
         t.id: t
         for t in session.scalars(
             select(TicketTier).where(TicketTier.event_id == event_id, TicketTier.id.in_(wanted))
