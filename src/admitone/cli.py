@@ -92,6 +92,24 @@ def seed_demo() -> None:
     typer.echo(demo.seed(db, settings))
 
 
+@app.command("create-admin")
+def create_admin(email: str) -> None:
+    """Make the user with EMAIL a superadmin (created if missing); safe to run again."""
+    from email_validator import EmailNotValidError, validate_email
+
+    from admitone.access.service import bootstrap_superadmin
+
+    try:
+        address = validate_email(email, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        typer.echo(f"not an e-mail address: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    db, _ = _database()
+    user, granted = db.mutation(bootstrap_superadmin, address)
+    state = "is now" if granted else "was already"
+    typer.echo(f"{user.email} ({user.id}) {state} a superadmin")
+
+
 @cron_app.command("run")
 def cron_run(name: str) -> None:
     """Enqueue a cron now and run due jobs until the queue is empty."""

@@ -9,8 +9,10 @@ from sqlalchemy.orm import Session
 
 from admitone.core.ids import UserId
 from admitone.core.jobs import Job
+from admitone.emails.service import unseal
 from admitone.orgs import service as orgs
 from admitone.orgs.models import Invitation
+from admitone.settings import Settings
 from tests.access.world import World
 
 
@@ -20,7 +22,7 @@ def make_invitation(session: Session, world: World, **kwargs: Any) -> Invitation
         "inviter_id": world.users["team:owner"].id,
         "email": f"{UserId.new().lower()}@invitee.example",
         "role": "viewer",
-        "link_base": world.settings.base_url,
+        "settings": world.settings,
         **kwargs,
     }
     if "organization_id" not in values and "workspace_id" not in values:
@@ -37,7 +39,12 @@ def queued_emails(session: Session, to: str | None = None) -> list[dict[str, Any
     return [a for a in found if to is None or a["to"] == to]
 
 
-def invitation_token(session: Session, to: str) -> str:
+def invitation_context(session: Session, settings: Settings, to: str) -> dict[str, Any]:
+    """The (unsealed) template context of the newest invitation e-mail to `to`."""
+    return unseal(settings, queued_emails(session, to)[-1]["context"])
+
+
+def invitation_token(session: Session, settings: Settings, to: str) -> str:
     """The token carried by the newest invitation e-mail to `to`."""
-    link = queued_emails(session, to)[-1]["context"]["accept_url"]
+    link = invitation_context(session, settings, to)["accept_url"]
     return str(link).rsplit("/", 1)[-1]

@@ -43,6 +43,7 @@ from admitone.orgs.schemas import (
     WorkspaceMemberPatch,
     WorkspaceOut,
 )
+from admitone.settings import Settings
 from admitone.users.models import User
 
 api_router = APIRouter(tags=["organizations"])
@@ -64,8 +65,9 @@ _conflicts: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _link_base(request: Request) -> str:
-    return str(request.app.state.settings.base_url)
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 def _page(items: list[Any], limit: int, key: Any) -> tuple[list[Any], str | None]:
@@ -213,7 +215,7 @@ def invite_workspace_member(
             inviter_id=actor.user_id,
             email=str(body.email),
             role=body.role,
-            link_base=_link_base(request),
+            settings=_settings(request),
             workspace_id=workspace_id,
         )
         record_audit(
@@ -464,7 +466,7 @@ def invite_team_member(
             email=str(body.email),
             role=body.role,
             event_ids=event_ids,
-            link_base=_link_base(request),
+            settings=_settings(request),
             organization_id=organization_id,
         )
         record_audit(
@@ -631,7 +633,7 @@ def resend_invitation(
 
     def run(session: Session) -> Invitation:
         _guard_invitation(session, actor, invitation_id)
-        inv = orgs.resend_invitation(session, invitation_id, _link_base(request))
+        inv = orgs.resend_invitation(session, invitation_id, _settings(request))
         _invitation_audit(session, actor, inv, "resent")
         return inv
 

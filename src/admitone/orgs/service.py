@@ -34,7 +34,7 @@ from admitone.core.ids import (
     WorkspaceId,
     WorkspaceMemberId,
 )
-from admitone.emails.service import queue_email
+from admitone.emails.service import queue_email, seal
 from admitone.orgs.errors import (
     AlreadyMember,
     EmailNotVerified,
@@ -52,6 +52,7 @@ from admitone.orgs.errors import (
     WorkspaceNotFound,
 )
 from admitone.orgs.models import Invitation, Organization, TeamMember, Workspace, WorkspaceMember
+from admitone.settings import Settings
 from admitone.users.models import User
 
 INVITATION_TTL = timedelta(days=7)
@@ -367,12 +368,12 @@ def invitation_view(inv: Invitation) -> dict[str, Any]:
     }
 
 
-def _accept_link(link_base: str, token: str) -> str:
-    return f"{link_base.rstrip('/')}/invitations/{token}"
+def _accept_link(base_url: str, token: str) -> str:
+    return f"{base_url.rstrip('/')}/invitations/{token}"
 
 
 def _send_invitation(
-    session: Session, inv: Invitation, token: str, link_base: str, target_name: str
+    session: Session, inv: Invitation, token: str, settings: Settings, target_name: str
 ) -> None:
     inviter = session.get(User, inv.invited_by_user_id)
     queue_email(
@@ -385,8 +386,10 @@ def _send_invitation(
             "inviter_name": (inviter.name or inviter.email or "A teammate")
             if inviter
             else "A teammate",
-            "role": inv.role,
-            "accept_url": _accept_link(link_base, token),
+            "role": inv.role.replace("_", " "),
+            "limited_to_events": inv.event_ids is not None,
+            # The link carries the token: sealed, so the job row does not hold it in clear.
+            "sealed": seal(settings, {"accept_url": _accept_link(settings.base_url, token)}),
             "expires_at": inv.expires_at.strftime("%d %B %Y, %H:%M UTC"),
         },
     )
@@ -405,7 +408,7 @@ def invite(
     inviter_id: str,
     email: str,
     role: str,
-    link_base: str,
+    settings: Settings,
     organization_id: str | None = None,
     workspace_id: str | None = None,
     event_ids: list[str] | None = None,
@@ -453,7 +456,7 @@ def invite(
     )
     session.add(inv)
     session.flush()
-    _send_invitation(session, inv, token, link_base, target_name)
+    _send_invitation(session, inv, token, settings, target_name)
     return inv
 
 
@@ -490,7 +493,7 @@ def invitations_of(
 _PENDING = and_(Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None))
 
 
-def resend_invitation(session: Session, invitation_id: str, link_base: str) -> Invitation:
+def resend_invitation(session: Session, invitation_id: str, settings: Settings) -> Invitation:
     """A new token and a fresh expiry, e-mailed again; the old link stops working. At most
     one send a minute per invitation."""
     now = utcnow()
@@ -520,7 +523,7 @@ def resend_invitation(session: Session, invitation_id: str, link_base: str) -> I
             max(1, int(wait.total_seconds()) + 1),
             "This invitation was just sent; wait a minute before resending.",
         )
-    _send_invitation(session, inv, token, link_base, _target_name(session, inv))
+    _send_invitation(session, inv, token, settings, _target_name(session, inv))
     return inv
 
 
