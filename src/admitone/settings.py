@@ -101,6 +101,7 @@ class Settings(BaseSettings):
     run_worker_in_process: bool = True
     realtime_backend: Literal["memory", "postgres"] = "memory"
     gateway_upstream: str | None = None  # None: the support service in this process
+    gateway_timeout_seconds: float = 30.0
     max_body_bytes: int = 1_000_000
     auth: AuthSettings = Field(default_factory=AuthSettings)
     mail: MailSettings = Field(default_factory=MailSettings)
