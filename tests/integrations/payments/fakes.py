@@ -564,6 +564,13 @@ class FakeStripe(FakeProvider):
             return 400, _stripe_error("invalid_request_error", "Invalid line_items.")
         if not re.fullmatch(r"[a-z]{3}", currency) or not name or unit_amount < 1:
             return 400, _stripe_error("invalid_request_error", "Invalid price_data.")
+        expires_at = int(p.get("expires_at", time.time() + 86_400))
+        if not time.time() + 1_800 <= expires_at <= time.time() + 86_400:
+            return 400, _stripe_error(
+                "invalid_request_error",
+                "The `expires_at` timestamp must be between 30 minutes and 24 hours from "
+                "Checkout Session creation.",
+            )
         session_id = f"cs_test_{secrets.token_hex(16)}"
         session = {
             "id": session_id,
@@ -573,7 +580,7 @@ class FakeStripe(FakeProvider):
             "client_reference_id": p.get("client_reference_id"),
             "currency": currency,
             "customer_email": p.get("customer_email"),
-            "expires_at": int(time.time()) + 86_400,
+            "expires_at": expires_at,
             "livemode": False,
             "metadata": p.get("metadata", {}),
             "mode": "payment",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import SecretStr
@@ -65,6 +66,36 @@ def test_initialize_creates_a_checkout_session_form_encoded_with_an_idempotency_
     assert form["payment_intent_data[metadata][reference]"] == REF
     assert session_id.startswith("cs_test_")
     assert session_id in fake_stripe.sessions
+
+
+@pytest.mark.parametrize(
+    ("order_expires_in", "session_expires_in"),
+    [
+        (timedelta(minutes=10), timedelta(minutes=31)),
+        (timedelta(hours=2), timedelta(hours=2)),
+        (timedelta(days=3), timedelta(hours=23, minutes=59)),
+    ],
+)
+def test_the_session_closes_with_the_order_within_stripes_window(
+    settings: Settings,
+    fake_stripe: FakeStripe,
+    order_expires_in: timedelta,
+    session_expires_in: timedelta,
+) -> None:
+    now = datetime.now(UTC)
+    checkout = provider_for(settings, fake_stripe).initialize(
+        reference=REF,
+        amount=100,
+        currency="EUR",
+        email="a@example.com",
+        callback_url="https://app.admitone.test/r",
+        metadata={},
+        expires_at=now + order_expires_in,
+    )
+    sent = int(fake_stripe.requests[-1].form()["expires_at"])
+    assert abs(sent - (now + session_expires_in).timestamp()) < 5
+    assert checkout.provider_payment_id is not None
+    assert fake_stripe.sessions[checkout.provider_payment_id]["expires_at"] == sent
 
 
 def test_a_retried_initialize_returns_the_same_session(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from admitone.core.errors import AppError, ProviderError
@@ -116,7 +117,12 @@ class PaymentProvider(Protocol):
         email: str,
         callback_url: str,
         metadata: Mapping[str, str],
-    ) -> Checkout: ...
+        expires_at: datetime | None = None,
+    ) -> Checkout:
+        """Where the buyer pays. `expires_at` (the order's) lets providers that can close
+        their checkout early (Stripe: 30 minutes to 24 hours ahead) do so, which makes a
+        payment after the order expired rarer; others ignore it."""
+        ...
 
     def verify(self, reference: str, provider_payment_id: str | None = None) -> Verification:
         """The provider's current word on a payment. `provider_payment_id` (from `Checkout`

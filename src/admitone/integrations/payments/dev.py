@@ -22,6 +22,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -91,6 +92,7 @@ class DevProvider:
         email: str,
         callback_url: str,
         metadata: Mapping[str, str],
+        expires_at: datetime | None = None,
     ) -> Checkout:
         _ledger.put(
             Verification(

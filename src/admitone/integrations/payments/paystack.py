@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -83,6 +84,7 @@ class PaystackProvider:
         email: str,
         callback_url: str,
         metadata: Mapping[str, str],
+        expires_at: datetime | None = None,
     ) -> Checkout:
         theirs = checked_reference(reference)
         status, body = self._http.request(

@@ -14,9 +14,11 @@ stays `pending`; only a completed-and-paid session or a succeeded PaymentIntent 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+from admitone.core.clock import utcnow
 from admitone.integrations.payments._common import (
     ProviderHttp,
     currency_code,
@@ -78,6 +80,7 @@ class StripeProvider:
         email: str,
         callback_url: str,
         metadata: Mapping[str, str],
+        expires_at: datetime | None = None,
     ) -> Checkout:
         tagged = {**metadata, "reference": reference}
         form = {
@@ -92,6 +95,8 @@ class StripeProvider:
                 "description", f"Payment {reference}"
             ),
         }
+        if expires_at is not None:
+            form["expires_at"] = str(_session_expiry(expires_at))
         for key, value in tagged.items():
             form[f"metadata[{key}]"] = value
             form[f"payment_intent_data[metadata][{key}]"] = value
@@ -241,6 +246,14 @@ class StripeProvider:
         except ValueError as exc:
             raise self._http.error(f"answered a {what} we cannot read ({exc})") from exc
         return result
+
+
+def _session_expiry(expires_at: datetime) -> int:
+    """Stripe accepts 30 minutes to 24 hours ahead; a minute of margin either side keeps
+    a slow request inside the window."""
+    now = utcnow()
+    earliest, latest = now + timedelta(minutes=31), now + timedelta(hours=23, minutes=59)
+    return int(min(max(expires_at, earliest), latest).timestamp())
 
 
 def _message(body: Mapping[str, Any]) -> object:
