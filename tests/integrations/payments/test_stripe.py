@@ -426,7 +426,7 @@ def test_an_event_signed_with_another_secret_is_refused(
 
 @pytest.mark.parametrize(
     "header",
-    [None, "", "garbage", "v1=abc", "t=notanumber,v1=abc", f"t={int(time.time())}", "t=1,v0=a"],
+    [None, "", "garbage", "v1=abc", "t=notanumber,v1=abc", "t=1700000000", "t=1,v0=a"],
 )
 def test_a_missing_or_unparseable_signature_header_is_refused(
     settings: Settings, fake_stripe: FakeStripe, header: str | None
