@@ -211,3 +211,61 @@ PRIVILEGED: list[Privileged] = [
     Privileged("GET", "/api/v1/passes/{pass_id}", C.EVENT_READ, "event", _event_pass),
     Privileged("GET", "/api/v1/passes/{pass_id}/qr.svg", C.EVENT_READ, "event", _event_pass),
 ]  # fmt: skip
+
+
+# --- events (appended by the events domain) ------------------------------------------------
+
+
+def _event_call(ctx: Ctx, json: Any = None) -> Call:
+    return Call({"event_id": ctx.w.event.id}, json=json)
+
+
+def _new_event(ctx: Ctx) -> Call:
+    from tests.events.conftest import event_body
+
+    return Call(_org(ctx).path, json=event_body())
+
+
+def _new_session(ctx: Ctx) -> Call:
+    from datetime import timedelta as _td
+
+    starts = ctx.w.event.starts_at
+    return _event_call(
+        ctx,
+        {
+            "title": "Set",
+            "starts_at": starts.isoformat(),
+            "ends_at": (starts + _td(hours=1)).isoformat(),
+        },
+    )
+
+
+def _new_tier(ctx: Ctx) -> Call:
+    from tests.events.conftest import tier_body
+
+    return _event_call(ctx, tier_body())
+
+
+PUBLIC[("GET", "/api/v1/public/events/{slug}")] = "buyers read published events without signing in"
+
+PRIVILEGED += [
+    Privileged("POST", "/api/v1/organizations/{organization_id}/events", C.EVENT_CREATE,
+               "organization", _new_event),
+    Privileged("GET", "/api/v1/organizations/{organization_id}/events", C.EVENT_READ,
+               "organization", _org),
+    Privileged("GET", "/api/v1/events/{event_id}", C.EVENT_READ, "event", _event_call),
+    Privileged("PATCH", "/api/v1/events/{event_id}", C.EVENT_UPDATE, "event",
+               lambda ctx: _event_call(ctx, {"description": "Updated"})),
+    # Publishing and cancelling again are no-ops (200), so every allowed caller may repeat them.
+    Privileged("POST", "/api/v1/events/{event_id}/publish", C.EVENT_PUBLISH, "event",
+               _event_call),
+    Privileged("POST", "/api/v1/events/{event_id}/cancel", C.EVENT_PUBLISH, "event",
+               _event_call),
+    Privileged("GET", "/api/v1/events/{event_id}/sessions", C.EVENT_READ, "event", _event_call),
+    Privileged("POST", "/api/v1/events/{event_id}/sessions", C.EVENT_UPDATE, "event",
+               _new_session),
+    Privileged("GET", "/api/v1/events/{event_id}/tiers", C.EVENT_READ, "event", _event_call),
+    Privileged("POST", "/api/v1/events/{event_id}/tiers", C.TIER_MANAGE, "event", _new_tier),
+    Privileged("PATCH", "/api/v1/tiers/{tier_id}", C.TIER_MANAGE, "event",
+               lambda ctx: Call({"tier_id": ctx.w.tier.id}, json={"capacity": 50})),
+]  # fmt: skip

@@ -1,0 +1,44 @@
+"""The audit log: one row per privileged change, read newest first by those allowed."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from admitone.core.db import Database
+from admitone.settings import Settings
+from tests.access.world import World, build_world
+
+
+def test_audit_log_pages_newest_first_and_stays_in_its_organization(
+    client: TestClient, db: Database, settings: Settings, world: World
+) -> None:
+    headers = world.headers["team:owner"]
+    team = f"/api/v1/organizations/{world.org.id}/team"
+    for n in range(5):
+        resp = client.post(team, json={"email": f"p{n}@example.com", "role": "viewer"},
+                           headers=headers)  # fmt: skip
+        assert resp.status_code == 201
+    elsewhere = build_world(db, settings)
+    other_team = f"/api/v1/organizations/{elsewhere.org.id}/team"
+    client.post(other_team, json={"email": "x@example.com", "role": "viewer"},
+                headers=elsewhere.headers["team:owner"])  # fmt: skip
+
+    url = f"/api/v1/organizations/{world.org.id}/audit"
+    emails: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = client.get(url, params=params, headers=headers).json()
+        for entry in page["items"]:
+            assert entry["action"] == "team.member.invited"
+            assert entry["actor_user_id"] == world.users["team:owner"].id
+            assert entry["organization_id"] == world.org.id
+            assert entry["request_id"]
+            emails.append(entry["after"]["email"])
+        if not (cursor := page["next_cursor"]):
+            break
+    assert emails == [f"p{n}@example.com" for n in reversed(range(5))]
+    bad = client.get(url, params={"cursor": "eyJ4IjoxfQ=="}, headers=headers)
+    assert (bad.status_code, bad.json()["code"]) == (422, "invalid_cursor")
+    too_many = client.get(url, params={"limit": 1000}, headers=headers)
+    assert too_many.status_code == 422
