@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from admitone.core import idempotency
@@ -67,7 +66,10 @@ def test_free_order_is_paid_at_once_with_passes_and_a_confirmation(
 
 def test_sold_out_tier_rejects_order_and_writes_nothing(client, db, shop) -> None:
     assert place(client, order_body(shop, 6)).status_code == 201
-    assert place(client, order_body(shop, 4) | {"buyer": {"email": "b@example.com"}}).status_code == 201
+    assert (
+        place(client, order_body(shop, 4) | {"buyer": {"email": "b@example.com"}}).status_code
+        == 201
+    )
     before = order_count(db)
     resp = place(client, order_body(shop, 1) | {"buyer": {"email": "c@example.com"}})
     assert resp.status_code == 409
@@ -81,8 +83,12 @@ def test_sold_out_tier_rejects_order_and_writes_nothing(client, db, shop) -> Non
 def test_sales_window_is_enforced(client, db, shop) -> None:
     with db.session() as s:
         early = make_tier(s, shop.event, sales_start_at=utcnow() + timedelta(days=1))
-        late = make_tier(s, shop.event, sales_end_at=utcnow() - timedelta(minutes=1),
-                         sales_start_at=utcnow() - timedelta(days=1))
+        late = make_tier(
+            s,
+            shop.event,
+            sales_end_at=utcnow() - timedelta(minutes=1),
+            sales_start_at=utcnow() - timedelta(days=1),
+        )
     for tier in (early, late):
         body = order_body(shop) | {"items": [{"tier_id": tier.id, "quantity": 1}]}
         resp = place(client, body)
@@ -100,7 +106,10 @@ def test_paused_tier_refuses(client, db, shop) -> None:
 def test_hidden_tier_needs_its_access_code(client, db, shop, settings) -> None:
     with db.session() as s:
         hidden = make_tier(
-            s, shop.event, is_hidden=True, access_code_hash=hash_access_code(settings.secret, "VIP1")
+            s,
+            shop.event,
+            is_hidden=True,
+            access_code_hash=hash_access_code(settings.secret, "VIP1"),
         )
     body = order_body(shop) | {"items": [{"tier_id": hidden.id, "quantity": 1}]}
     assert place(client, body).json()["code"] == "tier_not_found"
@@ -143,14 +152,18 @@ def test_per_buyer_limit_counts_earlier_orders(client, db, shop, settings) -> No
     assert resp.json()["max_per_buyer"] == 6
     assert place(client, order_body(shop, 2) | {"buyer": None}, headers=headers).status_code == 201
     # Anonymous buyers are counted by e-mail, case-insensitively.
-    assert place(client, order_body(shop, 6) | {"buyer": {"email": "X@example.com"}}).status_code == 409
+    assert (
+        place(client, order_body(shop, 6) | {"buyer": {"email": "X@example.com"}}).status_code
+        == 409
+    )
 
 
 def test_cancelled_order_gives_the_buyer_allowance_back(client, db, shop) -> None:
     first = place(client, order_body(shop, 6)).json()
     assert place(client, order_body(shop, 1)).json()["code"] == "limit_exceeded"
-    cancel = client.post(f"/api/v1/orders/{first['id']}/cancel",
-                         headers={"X-Order-Token": first["order_token"]})
+    cancel = client.post(
+        f"/api/v1/orders/{first['id']}/cancel", headers={"X-Order-Token": first["order_token"]}
+    )
     assert cancel.status_code == 200, cancel.text
     assert place(client, order_body(shop, 1)).status_code == 201
 
@@ -159,17 +172,29 @@ def test_bad_inputs_are_problems_not_500s(client, db, shop) -> None:
     cases = [
         ({"event_id": "evt_nope", "items": []}, 422, "validation_error"),
         (order_body(shop) | {"event_id": shop.tier.id}, 422, "validation_error"),
-        (order_body(shop) | {"items": [{"tier_id": shop.tier.id, "quantity": 0}]}, 422,
-         "validation_error"),
-        (order_body(shop) | {"items": [{"tier_id": shop.event.id, "quantity": 1}]}, 422,
-         "validation_error"),
+        (
+            order_body(shop) | {"items": [{"tier_id": shop.tier.id, "quantity": 0}]},
+            422,
+            "validation_error",
+        ),
+        (
+            order_body(shop) | {"items": [{"tier_id": shop.event.id, "quantity": 1}]},
+            422,
+            "validation_error",
+        ),
         (order_body(shop) | {"buyer": {"email": "not-an-email"}}, 422, "validation_error"),
         (order_body(shop) | {"surprise": 1}, 422, "validation_error"),
         (order_body(shop) | {"buyer": None}, 422, "buyer_email_required"),
-        (order_body(shop) | {"attendees": [{"name": "A"}, {"name": "B"}]}, 422,
-         "attendees_mismatch"),
-        (order_body(shop) | {"items": [{"tier_id": "tir_" + "0" * 26, "quantity": 1}]}, 404,
-         "tier_not_found"),
+        (
+            order_body(shop) | {"attendees": [{"name": "A"}, {"name": "B"}]},
+            422,
+            "attendees_mismatch",
+        ),
+        (
+            order_body(shop) | {"items": [{"tier_id": "tir_" + "0" * 26, "quantity": 1}]},
+            404,
+            "tier_not_found",
+        ),
         (order_body(shop) | {"event_id": "evt_" + "0" * 26}, 404, "event_not_found"),
         (order_body(shop) | {"provider": "stripe"}, 422, "payment_provider_unavailable"),
     ]
@@ -177,7 +202,9 @@ def test_bad_inputs_are_problems_not_500s(client, db, shop) -> None:
         resp = place(client, body)
         assert resp.status_code == status, (body, resp.text)
         assert resp.json()["code"] == code
-    bad_json = client.post("/api/v1/orders", content=b"{", headers={"content-type": "application/json"})
+    bad_json = client.post(
+        "/api/v1/orders", content=b"{", headers={"content-type": "application/json"}
+    )
     assert bad_json.status_code == 400
     assert order_count(db) == 0
 
@@ -231,8 +258,9 @@ def test_refused_order_releases_its_idempotency_key(client, db, shop) -> None:
 def test_addons_are_priced_into_the_total_and_hold_their_stock(client, db, shop) -> None:
     with db.session() as s:
         parking = make_addon(s, shop.event, max_per_order=1)
-        meal = make_addon(s, shop.event, name="Meal", per="ticket", price_amount=2000,
-                          max_per_order=1, capacity=3)
+        meal = make_addon(
+            s, shop.event, name="Meal", per="ticket", price_amount=2000, max_per_order=1, capacity=3
+        )
     body = order_body(shop, 2) | {
         "addons": [{"addon_id": parking.id, "quantity": 1}, {"addon_id": meal.id, "quantity": 2}]
     }
@@ -245,8 +273,10 @@ def test_addons_are_priced_into_the_total_and_hold_their_stock(client, db, shop)
 
     too_many = order_body(shop, 1) | {"addons": [{"addon_id": meal.id, "quantity": 2}]}
     assert place(client, too_many).json()["code"] == "limit_exceeded"
-    last = order_body(shop, 2) | {"addons": [{"addon_id": meal.id, "quantity": 2}],
-                                  "buyer": {"email": "z@example.com"}}
+    last = order_body(shop, 2) | {
+        "addons": [{"addon_id": meal.id, "quantity": 2}],
+        "buyer": {"email": "z@example.com"},
+    }
     resp = place(client, last)
     assert resp.status_code == 409
     assert resp.json()["code"] == "addon_sold_out"
@@ -265,5 +295,7 @@ def test_addon_of_another_event_is_not_found(client, db, shop, settings) -> None
 def test_confirmation_email_is_scheduled_once_per_order(client, db, shop) -> None:
     body = order_body(shop) | {"items": [{"tier_id": shop.free.id, "quantity": 1}]}
     order = place(client, body).json()
-    keys = db.query(lambda s: list(s.scalars(select(Job.unique_key).where(Job.name == "emails.send"))))
+    keys = db.query(
+        lambda s: list(s.scalars(select(Job.unique_key).where(Job.name == "emails.send")))
+    )
     assert keys == [f"order_confirmation:{order['id']}"]

@@ -666,7 +666,7 @@ def cancel_order(
         current = get_order(session, order_id)
         if current.status == "cancelled":
             return current
-        raise OrderNotCancellable(status=current.status)
+        raise OrderNotCancellable(order_status=current.status)
     _release_pending(session, order, items_of(session, [order.id])[order.id])
     _history(session, order, "orders.cancelled", "pending", actor_user_id, reason=reason)
     return order
@@ -700,7 +700,7 @@ def refund_order(
     `RefundExceedsQuantity`."""
     order = get_order(session, order_id, for_update=True)
     if order.status not in REFUNDABLE_STATUSES:
-        raise OrderNotRefundable(status=order.status)
+        raise OrderNotRefundable(order_status=order.status)
     items = {i.id: i for i in items_of(session, [order.id])[order.id]}
     if quantities is None:
         wanted = {i.id: i.quantity - i.refunded_quantity for i in items.values()}
