@@ -34,7 +34,11 @@ def echo_app(app: FastAPI) -> FastAPI:
     """The app with a support route that echoes what reached it."""
     router = APIRouter(prefix="/support/v1/gateway-echo")
 
-    @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    @router.api_route(
+        "/{rest:path}",
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        include_in_schema=False,
+    )
     async def echo(rest: str, request: Request) -> JSONResponse:
         if rest == "conflict":
             raise Conflict("Already done.", thing="x")
@@ -195,3 +199,11 @@ def test_an_unreachable_upstream_is_a_502_problem(gateway: TestClient, settings:
     assert resp.status_code == 502
     assert resp.headers["content-type"] == PROBLEM
     assert resp.json()["code"] == "upstream_unavailable"
+
+
+def test_openapi_lists_each_gateway_method_once(gateway: TestClient) -> None:
+    resp = gateway.get("/openapi.json")
+    assert resp.status_code == 200
+    operations = resp.json()["paths"]["/mobile/v1/{path}"]
+    assert sorted(operations) == ["delete", "get", "patch", "post", "put"]
+    assert len({op["operationId"] for op in operations.values()}) == 5

@@ -45,14 +45,6 @@ RESPONSE_HEADERS = (
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
-@gateway_router.api_route(
-    "/{path:path}",
-    methods=METHODS,
-    responses={
-        502: {"description": "`upstream_unavailable`"},
-        504: {"description": "`upstream_timeout`"},
-    },
-)
 async def proxy(path: str, request: Request) -> Response:
     """Forwards method, path, query, body and the allow-listed headers; answers the
     upstream's status, body and allow-listed headers unchanged (problems included)."""
@@ -91,6 +83,22 @@ async def proxy(path: str, request: Request) -> Response:
         content=upstream.content,
         status_code=upstream.status_code,
         headers={k: v for k, v in upstream.headers.items() if k in RESPONSE_HEADERS},
+    )
+
+
+# One route per method: FastAPI gives one operation id per route, and OpenAPI needs them
+# unique (a shared id breaks /openapi.json).
+for _method in METHODS:
+    gateway_router.add_api_route(
+        "/{path:path}",
+        proxy,
+        methods=[_method],
+        operation_id=f"mobile_gateway_{_method.lower()}",
+        summary=f"{_method} /support/v1/{{path}} through the mobile gateway",
+        responses={
+            502: {"description": "`upstream_unavailable`"},
+            504: {"description": "`upstream_timeout`"},
+        },
     )
 
 
