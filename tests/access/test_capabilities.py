@@ -60,9 +60,12 @@ def test_resolution_costs_at_most_two_queries_whoever_asks(
         grant_platform_role(s, busy, "support")
         grant_platform_role(s, busy, "moderator")
     for principal in [*PRINCIPALS, "team:manager"]:
-        with db.session() as s, count_queries(s) as statements:
-            with suppress(CapabilityRequired, ScopeNotFound):
-                require_capability(s, world.users[principal].id, C.EVENT_READ, scope)
+        with (
+            db.session() as s,
+            count_queries(s) as statements,
+            suppress(CapabilityRequired, ScopeNotFound),
+        ):
+            require_capability(s, world.users[principal].id, C.EVENT_READ, scope)
         assert len(statements) <= 2, (principal, statements)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import and_, delete, literal, null, or_, select, type_coerce, union_all
+from sqlalchemy import and_, cast, delete, literal, null, or_, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -118,18 +118,17 @@ def grant_for(session: Session, user_id: str, scope: Scope) -> Grant:
     events; an unlimited role (team, workspace or platform) lifts the limit.
     """
     org_id, ws_id = _resolve(session, scope)
-    # The union's column types come from its first SELECT: type the NULL as JSON so that
-    # team rows' `event_ids` are decoded on every backend (SQLite returns JSON as text).
+    # NULLs typed as JSON: PostgreSQL cannot unite text with jsonb, and the union's result
+    # type (from its first SELECT) decides that SQLite's JSON text is decoded.
+    no_limit = cast(null(), JSONType)
     parts = [
         select(
-            literal("platform").label("kind"),
-            PlatformRole.role,
-            type_coerce(null(), JSONType).label("event_ids"),
+            literal("platform").label("kind"), PlatformRole.role, no_limit.label("event_ids")
         ).where(PlatformRole.user_id == user_id)
     ]
     if ws_id is not None:
         parts.append(
-            select(literal("workspace"), WorkspaceMember.role, null()).where(
+            select(literal("workspace"), WorkspaceMember.role, no_limit).where(
                 WorkspaceMember.workspace_id == ws_id, WorkspaceMember.user_id == user_id
             )
         )
