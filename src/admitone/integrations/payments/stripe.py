@@ -14,7 +14,7 @@ stays `pending`; only a completed-and-paid session or a succeeded PaymentIntent 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -95,17 +95,17 @@ class StripeProvider:
                 "description", f"Payment {reference}"
             ),
         }
+        # Keyed by our reference (and the expiry sent, which is part of the parameters):
+        # a retried initialize returns the same session instead of an idempotency error.
+        idempotency_key = f"admitone-checkout-{reference}"
         if expires_at is not None:
             form["expires_at"] = str(_session_expiry(expires_at))
+            idempotency_key += f"-{form['expires_at']}"
         for key, value in tagged.items():
             form[f"metadata[{key}]"] = value
             form[f"payment_intent_data[metadata][{key}]"] = value
-        # Keyed by our reference: a retried initialize returns the same session.
         status, body = self._http.request(
-            "POST",
-            "/v1/checkout/sessions",
-            form=form,
-            headers={"Idempotency-Key": f"admitone-checkout-{reference}"},
+            "POST", "/v1/checkout/sessions", form=form, headers={"Idempotency-Key": idempotency_key}
         )
         session = self._object(status, body, "checkout.session")
         url, session_id = session.get("url"), session.get("id")
@@ -249,11 +249,20 @@ class StripeProvider:
 
 
 def _session_expiry(expires_at: datetime) -> int:
-    """Stripe accepts 30 minutes to 24 hours ahead; a minute of margin either side keeps
-    a slow request inside the window."""
-    now = utcnow()
-    earliest, latest = now + timedelta(minutes=31), now + timedelta(hours=23, minutes=59)
-    return int(min(max(expires_at, earliest), latest).timestamp())
+    """The order's expiry, moved into Stripe's window (30 minutes to 24 hours ahead, with
+    margin). A moved value is rounded to 5 minutes so that retries a few seconds apart
+    send the same parameters under the same idempotency key."""
+    now = utcnow().timestamp()
+    wanted = int(expires_at.timestamp())
+    earliest, latest = now + 31 * 60, now + 23 * 3600 + 50 * 60
+    if wanted < earliest:
+        return int(earliest + _ROUNDING - earliest % _ROUNDING)  # up: stays >= 31 minutes
+    if wanted > latest:
+        return int(latest - latest % _ROUNDING)  # down: stays <= 23 h 50 min
+    return wanted
+
+
+_ROUNDING = 300
 
 
 def _message(body: Mapping[str, Any]) -> object:
