@@ -364,3 +364,12 @@ def test_an_event_we_do_not_act_on_still_verifies_with_a_stable_id(
     body, headers = fake_paystack.webhook("transfer.success", {"reference": "trf_9"})
     event = provider_for(settings, fake_paystack).parse_webhook(body, headers)
     assert (event.event_id, event.payment, event.refund) == ("transfer.success:trf_9", None, None)
+
+
+def test_a_redirect_is_not_followed_with_the_key(
+    settings: Settings, fake_paystack: FakePaystack
+) -> None:
+    fake_paystack.fail_next(302, body=b"{}")
+    with pytest.raises(ProviderError, match="redirect"):
+        provider_for(settings, fake_paystack).verify(REF)
+    assert len(fake_paystack.requests) == 1

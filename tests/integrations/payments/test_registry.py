@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from pydantic import SecretStr
 
@@ -87,3 +89,15 @@ def test_the_dev_helpers_are_refused_where_dev_is_not_enabled(settings: Settings
     )
     with pytest.raises(PaymentProviderUnavailable):
         get_dev_provider(production_like)
+
+
+def test_threads_asking_at_once_share_one_adapter(settings: Settings) -> None:
+    configured = with_payments(
+        settings,
+        providers=["stripe"],
+        stripe_secret_key=SecretStr("sk_test_threads"),
+        stripe_webhook_secret=SecretStr("whsec_threads"),
+    )
+    with ThreadPoolExecutor(8) as pool:
+        adapters = list(pool.map(lambda _: get_provider(configured, "stripe"), range(32)))
+    assert len({id(a) for a in adapters}) == 1

@@ -75,6 +75,9 @@ class ProviderHttp:
         if resp.status_code >= 500:
             log.warning("%s %s %s answered %s", self.provider, method, path, resp.status_code)
             raise self.error(f"failed (HTTP {resp.status_code})", status=resp.status_code)
+        if 300 <= resp.status_code < 400:
+            # Redirects are not followed: a secret key must not travel to another host.
+            raise self.error(f"answered a redirect (HTTP {resp.status_code})", resp.status_code)
         if resp.status_code in (401, 403):
             raise self.error(
                 f"refused our credentials (HTTP {resp.status_code})", status=resp.status_code
