@@ -25,6 +25,7 @@ from admitone.passes.models import Pass
 from admitone.passes.service import PassRequest
 from admitone.settings import Settings
 from tests.factories import (
+    add_team_member,
     auth_headers,
     make_event,
     make_order,
@@ -33,7 +34,6 @@ from tests.factories import (
     make_tier,
     make_user,
 )
-from tests.passes.helpers import add_role
 
 SECRET = b"test-secret-key-0123456789abcdef"
 
@@ -204,7 +204,7 @@ def test_organizer_with_event_read_sees_a_pass_and_a_stranger_gets_404(
         event = session.get(Event, org_id)
         org = session.get(Organization, event.organization_id)  # type: ignore[union-attr]
         viewer = make_user(session)
-        add_role(session, org, viewer, "door_staff")  # type: ignore[arg-type]
+        add_team_member(session, org, viewer, "door_staff")  # type: ignore[arg-type]
         stranger = make_user(session)
         viewer_h = auth_headers(session, settings, viewer)
         stranger_h = auth_headers(session, settings, stranger)

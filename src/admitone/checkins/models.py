@@ -1,15 +1,22 @@
-"""Checkpoints (check-in lists) and the scan log; exactly-once is a unique key."""
+"""Checkpoints (check-in lists), admitted passages and the log of every scan.
+
+Exactly-once is a unique key on `check_ins (pass_id, checkpoint_id, sequence)`; every scan,
+admitted or refused, leaves a `check_in_scans` row with its answer, which is also what makes
+a retried `scan_id` get the same answer.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from admitone.core.db import Base, JSONType, Mutable, Timestamped, id_column
 from admitone.core.ids import (
     CheckInId,
+    CheckInScanId,
     CheckpointId,
     EventId,
     EventSessionId,
@@ -18,9 +25,36 @@ from admitone.core.ids import (
     UserId,
 )
 
+SCAN_RESULTS = (
+    "accepted",
+    "already_checked_in",
+    "invalid_code",
+    "revoked",
+    "wrong_event",
+    "not_allowed_here",
+    "outside_window",
+    "unpaid",
+)
+
 
 class Checkpoint(Mutable, Base):
+    """A check-in list: which tiers (None: all) and which session it admits to, when it is
+    open, and whether people may leave and come back (then scans alternate in and out).
+    At most one default checkpoint per event (partial unique index), created on first use."""
+
     __tablename__ = "checkpoints"
+    __table_args__ = (
+        Index(
+            "uq_checkpoints_default_per_event",
+            "event_id",
+            unique=True,
+            sqlite_where=text("is_default"),
+            postgresql_where=text("is_default"),
+        ),
+        CheckConstraint(
+            "opens_at IS NULL OR closes_at IS NULL OR closes_at > opens_at", name="window"
+        ),
+    )
 
     id: Mapped[CheckpointId] = id_column()
     event_id: Mapped[EventId] = mapped_column(ForeignKey("events.id"), index=True)
@@ -38,7 +72,8 @@ class CheckIn(Timestamped, Base):
 
     `sequence` numbers a pass's passages through a checkpoint: 1 is the first entry, 2 its
     exit, 3 the next entry... The unique (pass, checkpoint, sequence) key is what makes two
-    simultaneous scans admit one person once.
+    simultaneous scans admit one person once. An undone check-in keeps its row
+    (`undone_at`), and the next scan takes the next sequence number.
     """
 
     __tablename__ = "check_ins"
@@ -60,3 +95,37 @@ class CheckIn(Timestamped, Base):
     scanned_by_user_id: Mapped[UserId | None] = mapped_column(ForeignKey("users.id"))
     is_offline: Mapped[bool] = mapped_column(default=False)
     undone_at: Mapped[datetime | None]
+
+
+class CheckInScan(Timestamped, Base):
+    """One scan as the door saw it, with the answer given (`response`), whatever the result.
+
+    `flags` name what the door team should look at (then `needs_review`):
+    `revoked_since_scan` (an offline scan admitted a pass that was revoked later),
+    `conflict` (an offline scan that met an earlier one), `superseded_by_earlier_offline_scan`,
+    `device_clock_ahead`."""
+
+    __tablename__ = "check_in_scans"
+    __table_args__ = (
+        Index("ix_check_in_scans_event_created", "event_id", "created_at"),
+        CheckConstraint(
+            "result IN ('accepted','already_checked_in','invalid_code','revoked','wrong_event',"
+            "'not_allowed_here','outside_window','unpaid')",
+            name="result",
+        ),
+    )
+
+    id: Mapped[CheckInScanId] = id_column()
+    event_id: Mapped[EventId] = mapped_column(ForeignKey("events.id"))
+    checkpoint_id: Mapped[CheckpointId | None] = mapped_column(ForeignKey("checkpoints.id"))
+    pass_id: Mapped[PassId | None] = mapped_column(ForeignKey("passes.id"), index=True)
+    check_in_id: Mapped[CheckInId | None] = mapped_column(ForeignKey("check_ins.id"))
+    result: Mapped[str] = mapped_column(String(20))
+    scan_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    device_id: Mapped[str | None] = mapped_column(String(100))
+    scanned_by_user_id: Mapped[UserId | None] = mapped_column(ForeignKey("users.id"))
+    scanned_at: Mapped[datetime]
+    is_offline: Mapped[bool] = mapped_column(default=False)
+    needs_review: Mapped[bool] = mapped_column(default=False)
+    flags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    response: Mapped[dict[str, Any]]

@@ -1,0 +1,616 @@
+"""Checkpoints, scanning a pass (exactly once), offline sync and undo.
+
+A scan is one short transaction: verify the code, read the pass with its order status,
+then `INSERT ... ON CONFLICT DO NOTHING RETURNING` on `check_ins (pass_id, checkpoint_id,
+sequence)`: a row back admits, none means another device admitted the pass first. Every
+scan leaves a `check_in_scans` row holding the answer; a scan with a `scan_id` claims that
+id first, so a retry (even a concurrent one) gets the stored answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Insert, Table, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from admitone.checkins.errors import (
+    CheckInAlreadyUndone,
+    CheckInNotFound,
+    CheckpointNotFound,
+    InvalidWindow,
+    ScanIdReused,
+    UnknownSession,
+    UnknownTier,
+)
+from admitone.checkins.models import CheckIn, CheckInScan, Checkpoint
+from admitone.core.clock import utcnow
+from admitone.core.db import publish
+from admitone.core.ids import CheckInId, CheckInScanId, CheckpointId
+from admitone.events.models import EventSession, TicketTier, ticket_tier_sessions
+from admitone.orders.models import Order
+from admitone.passes.codes import BadQr, looks_like_qr, normalize_code, verify_qr
+from admitone.passes.models import Pass
+
+PAID_ORDER_STATUSES = ("paid", "partially_refunded")
+# An offline device whose clock runs ahead of ours by more than this gets our time instead.
+MAX_CLOCK_AHEAD = timedelta(minutes=5)
+
+MESSAGES = {
+    "accepted": "Welcome in.",
+    "already_checked_in": "This pass was already used here.",
+    "invalid_code": "This is not a valid pass.",
+    "revoked": "This pass was cancelled or refunded.",
+    "wrong_event": "This pass is for another event.",
+    "not_allowed_here": "This pass does not admit to this checkpoint.",
+    "outside_window": "This checkpoint is not open now.",
+    "unpaid": "This pass's order is not paid.",
+}
+
+
+def checkins_topic(event_id: str) -> str:
+    return f"event:{event_id}:checkins"
+
+
+def _insert(session: Session, target: type[Any] | Table) -> Insert:
+    if session.get_bind().dialect.name == "postgresql":
+        return pg_insert(target)
+    return sqlite_insert(target)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+# --- checkpoints ---------------------------------------------------------------------------
+
+
+def default_checkpoint(session: Session, event_id: str) -> Checkpoint:
+    """The event's default checkpoint (all tiers, always open, no re-entry), created on
+    first use. Two first scans racing both end with the same row: the insert is
+    `ON CONFLICT DO NOTHING` on the partial unique index of default checkpoints."""
+    found = session.scalars(
+        select(Checkpoint).where(Checkpoint.event_id == event_id, Checkpoint.is_default)
+    ).first()
+    if found is not None:
+        return found
+    now = utcnow()
+    stmt = (
+        _insert(session, Checkpoint)
+        .values(
+            id=CheckpointId.new(),
+            event_id=event_id,
+            name="Main entrance",
+            is_default=True,
+            allows_reentry=False,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["event_id"], index_where=Checkpoint.is_default)
+    )
+    session.execute(stmt)
+    return session.scalars(
+        select(Checkpoint).where(Checkpoint.event_id == event_id, Checkpoint.is_default)
+    ).one()
+
+
+def get_checkpoint(session: Session, event_id: str, checkpoint_id: str | None) -> Checkpoint:
+    if checkpoint_id is None:
+        return default_checkpoint(session, event_id)
+    found = session.get(Checkpoint, checkpoint_id)
+    if found is None or found.event_id != event_id:
+        raise CheckpointNotFound()
+    return found
+
+
+def list_checkpoints(session: Session, event_id: str) -> list[Checkpoint]:
+    default_checkpoint(session, event_id)
+    return list(
+        session.scalars(
+            select(Checkpoint)
+            .where(Checkpoint.event_id == event_id)
+            .order_by(Checkpoint.is_default.desc(), Checkpoint.created_at, Checkpoint.id)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class CheckpointSpec:
+    name: str
+    tier_ids: list[str] | None = None
+    session_id: str | None = None
+    opens_at: datetime | None = None
+    closes_at: datetime | None = None
+    allows_reentry: bool = False
+
+
+def _validate_spec(session: Session, event_id: str, spec: CheckpointSpec) -> None:
+    if spec.opens_at and spec.closes_at and spec.closes_at <= spec.opens_at:
+        raise InvalidWindow()
+    if spec.tier_ids:
+        known = set(
+            session.scalars(
+                select(TicketTier.id).where(
+                    TicketTier.event_id == event_id, TicketTier.id.in_(spec.tier_ids)
+                )
+            )
+        )
+        missing = sorted(set(spec.tier_ids) - known)
+        if missing:
+            raise UnknownTier(tier_ids=missing)
+    if spec.session_id is not None:
+        owner = session.scalar(
+            select(EventSession.event_id).where(EventSession.id == spec.session_id)
+        )
+        if owner != event_id:
+            raise UnknownSession()
+
+
+def create_checkpoint(session: Session, event_id: str, spec: CheckpointSpec) -> Checkpoint:
+    _validate_spec(session, event_id, spec)
+    checkpoint = Checkpoint(
+        id=CheckpointId.new(),
+        event_id=event_id,
+        name=spec.name,
+        is_default=False,
+        tier_ids=list(dict.fromkeys(spec.tier_ids)) if spec.tier_ids is not None else None,
+        session_id=spec.session_id,
+        opens_at=spec.opens_at,
+        closes_at=spec.closes_at,
+        allows_reentry=spec.allows_reentry,
+    )
+    session.add(checkpoint)
+    session.flush()
+    return checkpoint
+
+
+def update_checkpoint(
+    session: Session, checkpoint: Checkpoint, changes: dict[str, Any]
+) -> Checkpoint:
+    """Applies the given fields (absent ones stay as they are)."""
+    merged = CheckpointSpec(
+        name=changes.get("name", checkpoint.name),
+        tier_ids=changes.get("tier_ids", checkpoint.tier_ids),
+        session_id=changes.get("session_id", checkpoint.session_id),
+        opens_at=changes.get("opens_at", checkpoint.opens_at),
+        closes_at=changes.get("closes_at", checkpoint.closes_at),
+        allows_reentry=changes.get("allows_reentry", checkpoint.allows_reentry),
+    )
+    _validate_spec(session, checkpoint.event_id, merged)
+    for key, value in changes.items():
+        setattr(checkpoint, key, value)
+    session.flush()
+    return checkpoint
+
+
+# --- scanning ------------------------------------------------------------------------------
+
+
+@dataclass
+class ScanInput:
+    code: str
+    checkpoint_id: str | None = None
+    device_id: str | None = None
+    scan_id: str | None = None
+    scanned_at: datetime | None = None  # offline scans: the device's time
+    is_offline: bool = False
+
+
+@dataclass
+class _Found:
+    pass_id: str
+    code: str
+    tier_id: str
+    tier_name: str
+    status: str
+    revoked_at: datetime | None
+    attendee_name: str | None
+    attendee_email: str | None
+    order_status: str
+
+
+@dataclass
+class _Outcome:
+    result: str
+    found: _Found | None = None
+    direction: str | None = None
+    check_in_id: str | None = None
+    first: Any = None  # the admitting check-in row on a repeat
+    flags: list[str] = field(default_factory=list)
+    superseded: dict[str, Any] | None = None
+
+
+def _pass_query() -> Any:
+    return (
+        select(
+            Pass.id,
+            Pass.event_id,
+            Pass.code,
+            Pass.tier_id,
+            TicketTier.name,
+            Pass.status,
+            Pass.revoked_at,
+            Pass.attendee_name,
+            Pass.attendee_email,
+            Order.status,
+        )
+        .join(TicketTier, TicketTier.id == Pass.tier_id)
+        .join(Order, Order.id == Pass.order_id)
+    )
+
+
+def _identify(
+    session: Session, secret: bytes, event_id: str, code: str
+) -> tuple[str | None, _Found | None]:
+    """(refusal, pass): `invalid_code` or `wrong_event`, or the pass of this event."""
+    if looks_like_qr(code):
+        try:
+            claims = verify_qr(secret, code)
+        except BadQr:
+            return "invalid_code", None
+        if claims.event_id != event_id:
+            return "wrong_event", None
+        row = session.execute(_pass_query().where(Pass.id == claims.pass_id)).first()
+        if row is None or row[2] != claims.code:
+            return "invalid_code", None
+    else:
+        normal = normalize_code(code)
+        if normal is None:
+            return "invalid_code", None
+        row = session.execute(_pass_query().where(Pass.code == normal)).first()
+        if row is None:
+            return "invalid_code", None
+        if row[1] != event_id:
+            return "wrong_event", None
+    return None, _Found(row[0], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9])
+
+
+def _admits_session(session: Session, tier_id: str, session_id: str) -> bool:
+    """A tier with no session rows admits to every session of its event."""
+    sessions = set(
+        session.scalars(
+            select(ticket_tier_sessions.c.session_id).where(
+                ticket_tier_sessions.c.tier_id == tier_id
+            )
+        )
+    )
+    return not sessions or session_id in sessions
+
+
+def _passages(session: Session, pass_id: str, checkpoint_id: str) -> list[Any]:
+    return list(
+        session.execute(
+            select(
+                CheckIn.id,
+                CheckIn.sequence,
+                CheckIn.direction,
+                CheckIn.scanned_at,
+                CheckIn.device_id,
+                CheckIn.undone_at,
+            )
+            .where(CheckIn.pass_id == pass_id, CheckIn.checkpoint_id == checkpoint_id)
+            .order_by(CheckIn.sequence)
+        )
+    )
+
+
+def _first_entry(rows: Sequence[Any]) -> Any:
+    return next((r for r in rows if r.undone_at is None and r.direction == "in"), None)
+
+
+def _admit(
+    session: Session,
+    *,
+    event_id: str,
+    checkpoint: Checkpoint,
+    found: _Found,
+    scan: ScanInput,
+    at: datetime,
+    user_id: str | None,
+) -> _Outcome:
+    rows = _passages(session, found.pass_id, checkpoint.id)
+    effective = [r for r in rows if r.undone_at is None]
+    if checkpoint.allows_reentry:
+        direction = "out" if effective and effective[-1].direction == "in" else "in"
+    else:
+        first = _first_entry(effective)
+        if first is not None:
+            return _repeat(session, checkpoint, found, scan, at, first)
+        direction = "in"
+    new_id = CheckInId.new()
+    inserted = session.execute(
+        _insert(session, CheckIn)
+        .values(
+            id=new_id,
+            event_id=event_id,
+            pass_id=found.pass_id,
+            checkpoint_id=checkpoint.id,
+            sequence=(rows[-1].sequence + 1) if rows else 1,
+            direction=direction,
+            scanned_at=at,
+            device_id=scan.device_id,
+            scan_id=scan.scan_id,
+            scanned_by_user_id=user_id,
+            is_offline=scan.is_offline,
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing()
+        .returning(CheckIn.id)
+    ).scalar()
+    if inserted is None:
+        # Another device took this sequence number a moment ago: the person is in.
+        winner = _first_entry(_passages(session, found.pass_id, checkpoint.id))
+        if winner is None:  # re-entry checkpoint: the latest passage won
+            winner = _passages(session, found.pass_id, checkpoint.id)[-1]
+        return _Outcome("already_checked_in", found, first=winner)
+    publish(session, checkins_topic(event_id))
+    return _Outcome("accepted", found, direction=direction, check_in_id=new_id)
+
+
+def _repeat(
+    session: Session,
+    checkpoint: Checkpoint,
+    found: _Found,
+    scan: ScanInput,
+    at: datetime,
+    first: Any,
+) -> _Outcome:
+    """A pass already admitted here. An offline scan that happened earlier than the recorded
+    entry takes its place (earliest scan wins); the later one becomes the conflict."""
+    if not scan.is_offline or at >= first.scanned_at:
+        flags = ["conflict"] if scan.is_offline else []
+        return _Outcome("already_checked_in", found, first=first, flags=flags)
+    moved = session.execute(
+        update(CheckIn)
+        .where(CheckIn.id == first.id, CheckIn.scanned_at > at, CheckIn.undone_at.is_(None))
+        .values(scanned_at=at, device_id=scan.device_id, scan_id=scan.scan_id, is_offline=True)
+        .returning(CheckIn.id),
+        execution_options={"synchronize_session": False},
+    ).scalar()
+    if moved is None:  # a concurrent earlier scan won
+        latest = _first_entry(_passages(session, found.pass_id, checkpoint.id))
+        return _Outcome("already_checked_in", found, first=latest, flags=["conflict"])
+    session.execute(
+        update(CheckInScan)
+        .where(CheckInScan.check_in_id == first.id, CheckInScan.result == "accepted")
+        .values(needs_review=True, flags=["superseded_by_earlier_offline_scan"]),
+        execution_options={"synchronize_session": False},
+    )
+    publish(session, checkins_topic(checkpoint.event_id))
+    return _Outcome(
+        "accepted",
+        found,
+        direction="in",
+        check_in_id=first.id,
+        flags=["conflict"],
+        superseded={"scanned_at": _iso(first.scanned_at), "device_id": first.device_id},
+    )
+
+
+def _decide(
+    session: Session,
+    secret: bytes,
+    *,
+    event_id: str,
+    checkpoint: Checkpoint,
+    scan: ScanInput,
+    at: datetime,
+    user_id: str | None,
+) -> _Outcome:
+    refusal, found = _identify(session, secret, event_id, scan.code)
+    if refusal is not None or found is None:
+        return _Outcome(refusal or "invalid_code")
+    flags: list[str] = []
+    if found.status == "revoked":
+        # An offline scan made before the revocation did let the person in: keep it.
+        if not (scan.is_offline and found.revoked_at is not None and found.revoked_at > at):
+            return _Outcome("revoked", found)
+        flags.append("revoked_since_scan")
+    if found.order_status not in PAID_ORDER_STATUSES:
+        return _Outcome("unpaid", found)
+    if checkpoint.tier_ids is not None and found.tier_id not in checkpoint.tier_ids:
+        return _Outcome("not_allowed_here", found)
+    if checkpoint.session_id is not None and not _admits_session(
+        session, found.tier_id, checkpoint.session_id
+    ):
+        return _Outcome("not_allowed_here", found)
+    if (checkpoint.opens_at is not None and at < checkpoint.opens_at) or (
+        checkpoint.closes_at is not None and at >= checkpoint.closes_at
+    ):
+        return _Outcome("outside_window", found)
+    outcome = _admit(
+        session,
+        event_id=event_id,
+        checkpoint=checkpoint,
+        found=found,
+        scan=scan,
+        at=at,
+        user_id=user_id,
+    )
+    outcome.flags = flags + outcome.flags
+    return outcome
+
+
+def _response(
+    outcome: _Outcome, checkpoint: Checkpoint, scan: ScanInput, at: datetime
+) -> dict[str, Any]:
+    found = outcome.found
+    first = outcome.first
+    return {
+        "result": outcome.result,
+        "message": MESSAGES[outcome.result],
+        "scan_id": scan.scan_id,
+        "checkpoint_id": checkpoint.id,
+        "scanned_at": at.isoformat(),
+        "direction": outcome.direction,
+        "check_in_id": outcome.check_in_id,
+        "pass": None
+        if found is None
+        else {
+            "id": found.pass_id,
+            "code": found.code,
+            "tier_id": found.tier_id,
+            "tier_name": found.tier_name,
+            "status": found.status,
+        },
+        "attendee": None
+        if found is None
+        else {"name": found.attendee_name, "email": found.attendee_email},
+        "first_checked_in_at": _iso(first.scanned_at) if first is not None else None,
+        "first_device_id": first.device_id if first is not None else None,
+        "flags": outcome.flags,
+        "superseded": outcome.superseded,
+    }
+
+
+def _claim_scan_id(
+    session: Session, event_id: str, scan: ScanInput, at: datetime
+) -> tuple[str, dict[str, Any] | None]:
+    """Reserves `scan_id` with a placeholder row; returns (row id, None), or (id, the stored
+    answer) when the scan_id was used before (a concurrent twin waits for the first to
+    commit, then reads its answer)."""
+    row_id = CheckInScanId.new()
+    claimed = session.execute(
+        _insert(session, CheckInScan)
+        .values(
+            id=row_id,
+            event_id=event_id,
+            result="invalid_code",
+            scan_id=scan.scan_id,
+            scanned_at=at,
+            is_offline=scan.is_offline,
+            needs_review=False,
+            flags=[],
+            response={},
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["scan_id"])
+        .returning(CheckInScan.id)
+    ).scalar()
+    if claimed is not None:
+        return row_id, None
+    prior = session.execute(
+        select(CheckInScan.id, CheckInScan.event_id, CheckInScan.response).where(
+            CheckInScan.scan_id == scan.scan_id
+        )
+    ).one()
+    if prior.event_id != event_id:
+        raise ScanIdReused()
+    return prior.id, {**prior.response, "replayed": True}
+
+
+def scan_pass(
+    session: Session,
+    secret: bytes,
+    *,
+    event_id: str,
+    scan: ScanInput,
+    user_id: str | None,
+) -> dict[str, Any]:
+    """Checks a pass in at a checkpoint and returns the answer for the door (always a
+    result, never an error, for anything about the pass itself). Raises
+    CheckpointNotFound for a checkpoint of another event and ScanIdReused for a scan_id
+    used at another event."""
+    now = utcnow()
+    at = now
+    device_flags: list[str] = []
+    if scan.scanned_at is not None:
+        at = scan.scanned_at
+        if at > now + MAX_CLOCK_AHEAD:
+            at = now
+            device_flags.append("device_clock_ahead")
+    checkpoint = get_checkpoint(session, event_id, scan.checkpoint_id)
+    log_id: str | None = None
+    if scan.scan_id is not None:
+        log_id, stored = _claim_scan_id(session, event_id, scan, at)
+        if stored is not None:
+            return stored
+    outcome = _decide(
+        session,
+        secret,
+        event_id=event_id,
+        checkpoint=checkpoint,
+        scan=scan,
+        at=at,
+        user_id=user_id,
+    )
+    outcome.flags = device_flags + outcome.flags
+    response = _response(outcome, checkpoint, scan, at)
+    values = {
+        "checkpoint_id": checkpoint.id,
+        "pass_id": outcome.found.pass_id if outcome.found else None,
+        "check_in_id": outcome.check_in_id,
+        "result": outcome.result,
+        "device_id": scan.device_id,
+        "scanned_by_user_id": user_id,
+        "needs_review": bool(outcome.flags),
+        "flags": outcome.flags,
+        "response": response,
+    }
+    if log_id is not None:
+        session.execute(
+            update(CheckInScan).where(CheckInScan.id == log_id).values(**values),
+            execution_options={"synchronize_session": False},
+        )
+    else:
+        session.execute(
+            _insert(session, CheckInScan).values(
+                id=CheckInScanId.new(),
+                event_id=event_id,
+                scan_id=None,
+                scanned_at=at,
+                is_offline=scan.is_offline,
+                created_at=now,
+                **values,
+            )
+        )
+    return response
+
+
+def sync_scans(
+    session: Session,
+    secret: bytes,
+    *,
+    event_id: str,
+    scans: Sequence[ScanInput],
+    user_id: str | None,
+) -> list[dict[str, Any]]:
+    """Records a batch of offline scans, earliest first (so that within a batch the earliest
+    scan of a pass wins), and returns one answer per scan in the order given."""
+    order = sorted(range(len(scans)), key=lambda i: (scans[i].scanned_at or utcnow(), i))
+    answers: dict[int, dict[str, Any]] = {}
+    for i in order:
+        answers[i] = scan_pass(session, secret, event_id=event_id, scan=scans[i], user_id=user_id)
+    return [answers[i] for i in range(len(scans))]
+
+
+# --- undo ----------------------------------------------------------------------------------
+
+
+def undo_check_in(session: Session, *, event_id: str, check_in_id: str) -> CheckIn:
+    """Marks a mistaken check-in undone (the row stays, for the record); the pass can then be
+    admitted again with the next sequence number. Conditional, so it happens once."""
+    now = utcnow()
+    undone = session.execute(
+        update(CheckIn)
+        .where(
+            CheckIn.id == check_in_id,
+            CheckIn.event_id == event_id,
+            CheckIn.undone_at.is_(None),
+        )
+        .values(undone_at=now)
+        .returning(CheckIn.id),
+        execution_options={"synchronize_session": False},
+    ).scalar()
+    row = session.get(CheckIn, check_in_id, populate_existing=True)
+    if row is None or row.event_id != event_id:
+        raise CheckInNotFound()
+    if undone is None:
+        raise CheckInAlreadyUndone()
+    publish(session, checkins_topic(event_id))
+    return row
