@@ -560,14 +560,8 @@ def accept_invitation(session: Session, token: str, user_id: str) -> Acceptance:
     user = session.get(User, user_id)
     if user is None or user.email is None or user.email_verified_at is None:
         raise EmailNotVerified()
-    if inv.accepted_at is not None:
-        if inv.accepted_by_user_id == user_id:
-            existing = _membership(session, inv, user_id)
-            if existing is not None:
-                return Acceptance(inv, existing[0], existing[1], joined=False)
-        raise InvitationUsed()
-    if inv.revoked_at is not None:
-        raise InvitationRevoked()
+    if inv.accepted_at is not None or inv.revoked_at is not None:
+        return _not_pending(session, inv, user_id)
     if inv.email != normalize_email(user.email):
         raise InvitationEmailMismatch()
     if inv.organization_id is not None:
@@ -583,14 +577,9 @@ def accept_invitation(session: Session, token: str, user_id: str) -> Acceptance:
         .values(accepted_at=now, accepted_by_user_id=user_id, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    if done.rowcount == 0:  # type: ignore[attr-defined]
-        session.refresh(inv)
-        if inv.accepted_at is not None:
-            raise InvitationUsed()
-        if inv.revoked_at is not None:
-            raise InvitationRevoked()
-        raise InvitationExpired()
     session.refresh(inv)
+    if done.rowcount == 0:  # type: ignore[attr-defined]
+        return _not_pending(session, inv, user_id)
     if _membership(session, inv, user_id) is not None:
         raise AlreadyMember()
     member_id: str
@@ -615,6 +604,20 @@ def accept_invitation(session: Session, token: str, user_id: str) -> Acceptance:
         )
     session.flush()
     return Acceptance(inv, member_id, inv.role, joined=True)
+
+
+def _not_pending(session: Session, inv: Invitation, user_id: str) -> Acceptance:
+    """An invitation that can no longer be accepted: the invitee who accepted it gets their
+    membership again (a retried or doubled request); anyone else a refusal."""
+    if inv.accepted_at is not None:
+        if inv.accepted_by_user_id == user_id:
+            existing = _membership(session, inv, user_id)
+            if existing is not None:
+                return Acceptance(inv, existing[0], existing[1], joined=False)
+        raise InvitationUsed()
+    if inv.revoked_at is not None:
+        raise InvitationRevoked()
+    raise InvitationExpired()
 
 
 def _membership(session: Session, inv: Invitation, user_id: str) -> tuple[str, str] | None:
