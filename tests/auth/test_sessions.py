@@ -240,3 +240,32 @@ def test_one_refresh_token_used_twice_at_once_wins_once_and_ends_the_session(
     assert len(winners) <= 1
     assert any(r.error is not None and r.error.code == "refresh_token_reused" for r in results)
     assert not committed_db.query(auth.is_session_live, tokens.session_id, user.id)
+
+
+def test_a_remembered_token_still_expires_and_dies_with_its_key(
+    app: FastAPI, client: TestClient, sign_in: SignIn, settings: Settings
+) -> None:
+    tokens = sign_in("remembered@example.com")
+    assert client.get(ME, headers=bearer(tokens)).status_code == 200  # verified once
+    with time_machine.travel(utcnow() + timedelta(minutes=16)):
+        assert client.get(ME, headers=bearer(tokens)).json()["code"] == "token_expired"
+    assert client.get(ME, headers=bearer(tokens)).status_code == 200
+    # the key that signed it is withdrawn (say, it leaked): its tokens stop working at once
+    app.state.settings = settings.model_copy(
+        update={
+            "auth": settings.auth.model_copy(
+                update={"signing_keys": [SecretStr(new_signing_key_pem())]}
+            )
+        }
+    )
+    assert client.get(ME, headers=bearer(tokens)).json()["code"] == "invalid_token"
+
+
+def test_purge_drops_long_expired_codes_and_refresh_tokens(
+    client: TestClient, sign_in: SignIn, db: Database
+) -> None:
+    sign_in("purge@example.com")
+    client.post("/api/v1/auth/otp/start", json={"email": "purge2@example.com"})
+    assert db.mutation(auth.purge_expired) == 0
+    with time_machine.travel(utcnow() + timedelta(days=32)):
+        assert db.mutation(auth.purge_expired) == 3  # two codes, one refresh token

@@ -1,12 +1,20 @@
 """Access tokens: short-lived ES256 JWTs (`sub` user, `sid` session) and the JWKS that
 verifies them. Every configured key verifies; the first one signs, so adding a new key in
-front rotates signing without logging anybody out."""
+front rotates signing without logging anybody out.
+
+A token that verified once is remembered (bounded, per process) until its `exp`: a client
+presents the same token on every request for its 15 minutes, and an ECDSA verification
+costs far more than the rest of the auth path. The memory is keyed by the exact token
+text, so it can only ever answer for a token that passed the full check; it still honours
+expiry and forgets a token whose signing key was removed from the settings.
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
@@ -71,8 +79,18 @@ def _keys_for(pems: tuple[str, ...]) -> tuple[_Key, ...]:
     return tuple(keys)
 
 
+_last_keys: tuple[object, tuple[_Key, ...]] | None = None
+
+
 def _keys(settings: Settings) -> tuple[_Key, ...]:
-    return _keys_for(tuple(k.get_secret_value() for k in settings.auth.signing_keys))
+    global _last_keys
+    configured = settings.auth.signing_keys
+    last = _last_keys
+    if last is not None and last[0] is configured:  # the hot path: same settings object
+        return last[1]
+    keys = _keys_for(tuple(k.get_secret_value() for k in configured))
+    _last_keys = (configured, keys)
+    return keys
 
 
 def issue_access_token(settings: Settings, user_id: str, session_id: str) -> tuple[str, int]:
@@ -92,12 +110,23 @@ def issue_access_token(settings: Settings, user_id: str, session_id: str) -> tup
     return token, int(ttl.total_seconds())
 
 
+_verified: dict[tuple[str, str], tuple[AccessClaims, int, str]] = {}
+_MAX_REMEMBERED = 50_000
+
+
 def verify_access_token(settings: Settings, token: str) -> AccessClaims:
+    keys = _keys(settings)
+    remembered = _verified.get((settings.base_url, token))
+    if remembered is not None:
+        claims, exp, kid = remembered
+        if time.time() < exp and any(k.kid == kid for k in keys):
+            return claims
+        _verified.pop((settings.base_url, token), None)
     try:
         kid = jwt.get_unverified_header(token).get("kid")
     except jwt.PyJWTError as exc:
         raise InvalidToken() from exc
-    key = next((k for k in _keys(settings) if k.kid == kid), None)
+    key = next((k for k in keys if k.kid == kid), None)
     if key is None:
         raise InvalidToken("The access token was signed by an unknown key.")
     try:
@@ -109,11 +138,15 @@ def verify_access_token(settings: Settings, token: str) -> AccessClaims:
             issuer=settings.base_url,
             options={"require": ["exp", "sub", "sid"]},
         )
-        return AccessClaims(UserId.parse(claims["sub"]), AuthSessionId.parse(claims["sid"]))
+        verified = AccessClaims(UserId.parse(claims["sub"]), AuthSessionId.parse(claims["sid"]))
     except jwt.ExpiredSignatureError as exc:
         raise TokenExpired() from exc
     except (jwt.PyJWTError, ValueError) as exc:
         raise InvalidToken() from exc
+    if len(_verified) >= _MAX_REMEMBERED:
+        _verified.clear()  # crude but bounded; a miss only costs one verification
+    _verified[(settings.base_url, token)] = (verified, int(claims["exp"]), key.kid)
+    return verified
 
 
 def jwks(settings: Settings) -> dict[str, list[dict[str, Any]]]:
