@@ -533,3 +533,15 @@ def test_publishing_an_event_that_is_over_is_refused(
         resp = client.post(f"/api/v1/events/{event['id']}/publish", headers=organizer.headers)
     assert resp.status_code == 422
     assert resp.json()["code"] == "event_in_past"
+
+
+def test_cancel_job_runs_through_the_orders_domain_handler(
+    client: TestClient, organizer: Organizer, db: Database, run_jobs
+) -> None:  # type: ignore[no-untyped-def]
+    event = published_event(client, organizer)
+    client.post(f"/api/v1/events/{event['id']}/cancel", headers=organizer.headers)
+    run_jobs()
+    status = db.query(
+        lambda s: s.scalar(select(Job.status).where(Job.name == "orders.cancel_event"))
+    )
+    assert status == "done"
