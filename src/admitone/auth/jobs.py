@@ -10,7 +10,7 @@ from admitone.core.jobs import JobContext, cron, job
 
 
 @job("auth.purge_expired")
-def purge_expired(ctx: JobContext, **_: Any) -> None:
+def purge_expired(ctx: JobContext, /, **_: Any) -> None:
     ctx.db.mutation(auth.purge_expired)
 
 

@@ -47,7 +47,9 @@ def _user_agent(request: Request) -> str | None:
     return request.headers.get("user-agent")
 
 
-def _response(session: Session, tokens: auth.Tokens, redirect_url: str | None = None) -> Any:
+def _response(
+    session: Session, tokens: auth.Tokens, redirect_url: str | None = None
+) -> TokenResponse:
     user = session.get(User, tokens.user_id)
     assert user is not None
     return TokenResponse(

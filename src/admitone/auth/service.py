@@ -326,15 +326,16 @@ def sign_out(session: Session, sid: str) -> None:
 def sign_out_everywhere(session: Session, user_id: str) -> list[str]:
     """Revokes every live session of the user; returns their ids."""
     now = utcnow()
-    sids = list(
-        session.scalars(
+    sids = [
+        str(sid)
+        for sid in session.scalars(
             update(AuthSession)
             .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
             .values(revoked_at=now, updated_at=now)
             .returning(AuthSession.id)
             .execution_options(synchronize_session=False)
         )
-    )
+    ]
     return sids
 
 
@@ -363,8 +364,9 @@ def apply_apple_event(session: Session, subject: str, event_type: str) -> list[s
     )
     if user_id is None:
         return []
-    return list(
-        session.scalars(
+    return [
+        str(sid)
+        for sid in session.scalars(
             update(AuthSession)
             .where(
                 AuthSession.user_id == user_id,
@@ -375,7 +377,7 @@ def apply_apple_event(session: Session, subject: str, event_type: str) -> list[s
             .returning(AuthSession.id)
             .execution_options(synchronize_session=False)
         )
-    )
+    ]
 
 
 def forget_user(session: Session, user_id: str, email: str | None) -> list[str]:

@@ -118,9 +118,9 @@ def verify_access_token(settings: Settings, token: str) -> AccessClaims:
     keys = _keys(settings)
     remembered = _verified.get((settings.base_url, token))
     if remembered is not None:
-        claims, exp, kid = remembered
-        if time.time() < exp and any(k.kid == kid for k in keys):
-            return claims
+        known, exp, signed_by = remembered
+        if time.time() < exp and any(k.kid == signed_by for k in keys):
+            return known
         _verified.pop((settings.base_url, token), None)
     try:
         kid = jwt.get_unverified_header(token).get("kid")

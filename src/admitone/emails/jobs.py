@@ -102,9 +102,10 @@ def message_id_for(job_id: str, sender: str) -> str:
 
 
 @job("emails.send", max_attempts=8)
-def send_email(
-    ctx: JobContext, *, to: str, template: str, context: dict[str, Any], **_: Any
-) -> None:
+def send_email(ctx: JobContext, /, **args: Any) -> None:
+    """Arguments as `queue_email` schedules them: `to`, `template`, `context`."""
+    to, template = str(args["to"]), str(args["template"])
+    context: dict[str, Any] = dict(args.get("context") or {})
     mail = ctx.settings.mail
     transport = transport_for(mail)
     delivery_id = ctx.db.mutation(_claim, ctx.job_id, to, template, transport.name)
