@@ -13,7 +13,9 @@ HOW TO ADD YOUR ROUTE (tests/access/test_matrix.py fails for any route listed no
   the `Call` (path params, JSON body, query) that an allowed caller makes successfully
   (2xx). `build` runs once per principal, so create a fresh target each time when the
   call consumes it (a member to remove, an event to cancel). Use tests/factories.py.
-  For a route whose rule is not one capability, pass `expect=` (principal -> outcome).
+  For a route whose rule is not one capability, pass `expect=` (principal -> outcome);
+  for one that also accepts another credential (an order token), `other_credential=`;
+  for a server-sent-events stream, `stream=True`.
 The test then calls the route as every team role, workspace role, platform role and a
 stranger and asserts: allowed -> 2xx, holds a role there but not the capability -> 403
 `capability_required` naming it, holds no role there -> 404; anonymous -> 401.
@@ -59,6 +61,11 @@ class Privileged:
     scope: ScopeKind
     build: Callable[[Ctx], Call]
     expect: Callable[[str], Outcome] | None = None
+    # Another credential also opens the route (e.g. a buyer's order token), so an anonymous
+    # call is not simply a 401: say which, and the anonymous check is skipped.
+    other_credential: str | None = None
+    # A never-ending response (SSE): only the status is read.
+    stream: bool = False
 
     def outcome(self, principal: str) -> Outcome:
         if self.expect is not None:
@@ -268,4 +275,151 @@ PRIVILEGED += [
     Privileged("POST", "/api/v1/events/{event_id}/tiers", C.TIER_MANAGE, "event", _new_tier),
     Privileged("PATCH", "/api/v1/tiers/{tier_id}", C.TIER_MANAGE, "event",
                lambda ctx: Call({"tier_id": ctx.w.tier.id}, json={"capacity": 50})),
+]  # fmt: skip
+
+
+# --- auth, users, orders, payments, check-ins (added by access from their routes) ---------
+
+PUBLIC.update(
+    {
+        ("POST", "/api/v1/auth/otp/start"): "signing in",
+        ("POST", "/api/v1/auth/otp/verify"): "signing in",
+        ("POST", "/api/v1/auth/magic-link/start"): "signing in",
+        ("POST", "/api/v1/auth/magic-link/verify"): "signing in",
+        ("POST", "/api/v1/auth/google"): "signing in (Google ID token)",
+        ("POST", "/api/v1/auth/apple"): "signing in (Apple ID token)",
+        ("POST", "/api/v1/auth/apple/notifications"): "Apple's server, a signed JWT",
+        ("POST", "/api/v1/auth/refresh"): "the refresh token is the credential",
+        ("POST", "/api/v1/orders"): "guests buy tickets without an account",
+        ("GET", "/support/v1/addons"): "buyers list an event's active add-ons",
+        ("GET", "/support/v1/addons/{addon_id}"): "buyers read an active add-on",
+        ("POST", "/support/v1/payments/webhooks/{provider}"): "providers, by signature",
+        ("GET", "/support/v1/payments/dev/{reference}"): "dev provider checkout page",
+        ("POST", "/support/v1/payments/dev/{reference}/approve"): "dev provider checkout page",
+        ("POST", "/support/v1/payments/dev/{reference}/decline"): "dev provider checkout page",
+    }
+)
+
+SIGNED_IN.update(
+    {
+        ("POST", "/api/v1/auth/sign-out"): "the caller's own session",
+        ("POST", "/api/v1/auth/sign-out-all"): "the caller's own sessions",
+        ("GET", "/api/v1/me"): "the caller's profile",
+        ("PATCH", "/api/v1/me"): "the caller's profile",
+        ("DELETE", "/api/v1/me"): "the caller's account",
+        ("GET", "/api/v1/me/memberships"): "the caller's memberships",
+        ("GET", "/api/v1/me/orders"): "the caller's orders",
+    }
+)
+
+
+def _order(ctx: Ctx, **overrides: Any) -> Any:
+    from tests.factories import make_order
+
+    order, _ = make_order(ctx.s, ctx.w.event, ctx.w.tier, **overrides)
+    return order
+
+
+def _paid_order(ctx: Ctx) -> Call:
+    return Call({"order_id": _order(ctx).id})
+
+
+def _pending_order(ctx: Ctx) -> Call:
+    """A pending order holding one seat, as placing it would have left the tier."""
+    from sqlalchemy import update
+
+    from admitone.core.clock import utcnow
+    from admitone.events.models import TicketTier
+
+    order = _order(ctx, status="pending", paid_at=None,
+                   expires_at=utcnow() + timedelta(minutes=15))  # fmt: skip
+    ctx.s.execute(
+        update(TicketTier)
+        .where(TicketTier.id == ctx.w.tier.id)
+        .values(held_count=TicketTier.held_count + 1)
+    )
+    return Call({"order_id": order.id})
+
+
+def _refund(ctx: Ctx) -> Call:
+    return Call({"order_id": _order(ctx).id}, json={"reason": "matrix"})
+
+
+def _checkpoint(ctx: Ctx) -> Any:
+    from admitone.checkins import service as checkins
+
+    return checkins.create_checkpoint(ctx.s, ctx.w.event.id, checkins.CheckpointSpec(name="Gate"))
+
+
+def _scan(ctx: Ctx) -> Call:
+    return _event_call(ctx, {"code": make_pass(ctx.s, ctx.w.event, ctx.w.tier).code})
+
+
+def _sync(ctx: Ctx) -> Call:
+    from admitone.core.clock import utcnow
+
+    code = make_pass(ctx.s, ctx.w.event, ctx.w.tier).code
+    scan = {"code": code, "scanned_at": utcnow().isoformat(), "nonce": UserId.new()}
+    return _event_call(ctx, {"scans": [scan]})
+
+
+def _check_in(ctx: Ctx) -> Call:
+    from admitone.checkins import service as checkins
+
+    code = make_pass(ctx.s, ctx.w.event, ctx.w.tier).code
+    done = checkins.scan_pass(ctx.s, ctx.w.settings.secret, event_id=ctx.w.event.id,
+                              scan=checkins.ScanInput(code=code), user_id=None)  # fmt: skip
+    assert done["result"] == "accepted", done
+    return Call({"event_id": ctx.w.event.id, "check_in_id": done["check_in_id"]})
+
+
+def _addon_body(ctx: Ctx) -> Call:
+    return Call(json={"event_id": ctx.w.event.id, "name": "Parking",
+                      "price": {"amount": 100000, "currency": "NGN"}, "capacity": 10})  # fmt: skip
+
+
+def _addon(ctx: Ctx) -> Call:
+    from tests.factories import make_addon
+
+    return Call({"addon_id": make_addon(ctx.s, ctx.w.event).id}, json={"capacity": 20})
+
+
+_BUYER_TOKEN = "the buyer's order token (`?token=` or `X-Order-Token`)"
+
+PRIVILEGED += [
+    # orders
+    Privileged("GET", "/api/v1/orders/{order_id}", C.ORDER_READ, "event", _paid_order,
+               other_credential=_BUYER_TOKEN),
+    Privileged("POST", "/api/v1/orders/{order_id}/cancel", C.ORDER_MANAGE, "event",
+               _pending_order, other_credential=_BUYER_TOKEN),
+    Privileged("POST", "/api/v1/orders/{order_id}/refunds", C.ORDER_REFUND, "event", _refund),
+    Privileged("GET", "/api/v1/events/{event_id}/orders", C.ORDER_READ, "event", _event_call),
+    Privileged("GET", "/api/v1/events/{event_id}/orders.csv", C.ORDER_EXPORT, "event",
+               _event_call),
+    Privileged("GET", "/api/v1/events/{event_id}/inventory/drift", C.ORDER_READ, "event",
+               _event_call),
+    Privileged("POST", "/support/v1/addons", C.TIER_MANAGE, "event", _addon_body),
+    Privileged("PATCH", "/support/v1/addons/{addon_id}", C.TIER_MANAGE, "event", _addon),
+    # check-in
+    Privileged("GET", "/api/v1/events/{event_id}/checkpoints", C.CHECKIN_SCAN, "event",
+               _event_call),
+    Privileged("POST", "/api/v1/events/{event_id}/checkpoints", C.CHECKIN_MANAGE, "event",
+               lambda ctx: _event_call(ctx, {"name": f"Gate {UserId.new()[-6:]}"})),
+    Privileged("PATCH", "/api/v1/checkpoints/{checkpoint_id}", C.CHECKIN_MANAGE, "event",
+               lambda ctx: Call({"checkpoint_id": _checkpoint(ctx).id}, json={"name": "VIP"})),
+    Privileged("POST", "/api/v1/events/{event_id}/checkins", C.CHECKIN_SCAN, "event", _scan),
+    Privileged("POST", "/api/v1/events/{event_id}/checkins/sync", C.CHECKIN_SCAN, "event",
+               _sync),
+    Privileged("POST", "/api/v1/events/{event_id}/checkins/{check_in_id}/undo",
+               C.CHECKIN_MANAGE, "event", _check_in),
+    Privileged("GET", "/api/v1/events/{event_id}/checkins/offline-bundle", C.CHECKIN_SCAN,
+               "event", _event_call),
+    Privileged("GET", "/api/v1/events/{event_id}/checkins/stats", C.EVENT_READ, "event",
+               _event_call),
+    Privileged("GET", "/api/v1/events/{event_id}/checkins/stats/stream", C.EVENT_READ,
+               "event", _event_call, stream=True),
+    Privileged("GET", "/api/v1/events/{event_id}/checkins/door-list", C.CHECKIN_SCAN, "event",
+               _event_call),
+    Privileged("GET", "/api/v1/events/{event_id}/checkins/scans", C.CHECKIN_SCAN, "event",
+               _event_call),
 ]  # fmt: skip
