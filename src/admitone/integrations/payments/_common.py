@@ -151,7 +151,7 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
 def load_json_object(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise MalformedWebhook("The webhook body is not valid JSON.") from exc
     if not isinstance(data, dict):
         raise MalformedWebhook("The webhook body is not a JSON object.")
