@@ -163,15 +163,19 @@ def main() -> None:
             f"uvicorn, 1 worker, {args.connections} keep-alive connections, "
             f"{args.rounds} alternating rounds of {args.seconds:g} s (medians)"
         )
-        print("| route | without auth req/s | with auth req/s | auth/no-auth | overhead |")
-        print("| --- | --- | --- | --- | --- |")
+        print(
+            "| route | without auth req/s | with auth req/s | auth/no-auth | overhead "
+            "| per-round ratios (min-max) |"
+        )
+        print("| --- | --- | --- | --- | --- | --- |")
         for name, r in results.items():
             open_rps = statistics.median(r["open"])
             authed_rps = statistics.median(r["authed"])
             ratio = authed_rps / open_rps
+            rounds = [a / o for o, a in zip(r["open"], r["authed"], strict=True)]
             print(
                 f"| {name} | {open_rps:,.0f} | {authed_rps:,.0f} | {ratio:.3f} | "
-                f"{(1 - ratio) * 100:.1f}% |"
+                f"{(1 - ratio) * 100:.1f}% | {min(rounds):.2f}-{max(rounds):.2f} |"
             )
     finally:
         server.terminate()
