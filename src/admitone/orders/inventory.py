@@ -32,25 +32,24 @@ def reserve(
 ) -> bool:
     """Adds `k` to `held_count` (into="held") or `sold_count` (into="sold") if capacity,
     the paused flag and the sales window allow it; returns False otherwise."""
-    column = model.held_count if into == "held" else model.sold_count
-    cond = [
-        model.id == row_id,
-        model.held_count + model.sold_count + k <= model.capacity,
-    ]
+    # Core statements on the table (not ORM-enabled DML): the hot path, built once per
+    # shape and cached by SQLAlchemy's compiled cache.
+    table = model.__table__
+    c = table.c
+    column = c.held_count if into == "held" else c.sold_count
+    cond = [c.id == row_id, c.held_count + c.sold_count + k <= c.capacity]
     if model is TicketTier:
         cond += [
-            TicketTier.is_paused.is_(False),
-            or_(TicketTier.sales_start_at.is_(None), TicketTier.sales_start_at <= now),
-            or_(TicketTier.sales_end_at.is_(None), TicketTier.sales_end_at > now),
+            c.is_paused.is_(False),
+            or_(c.sales_start_at.is_(None), c.sales_start_at <= now),
+            or_(c.sales_end_at.is_(None), c.sales_end_at > now),
         ]
     else:
-        cond.append(Addon.is_active.is_(True))
-    result = session.execute(
-        update(model)
-        .where(*cond)
-        .values({column.key: column + k})
-        .execution_options(synchronize_session=False)
-    )
+        cond.append(c.is_active.is_(True))
+    values = {column.key: column + k}
+    if "updated_at" in c:
+        values["updated_at"] = now
+    result = session.execute(update(table).where(*cond).values(values))
     return _rowcount(result) == 1
 
 

@@ -161,7 +161,7 @@ def _place(
             name = name or user.name
     if not email:
         raise BuyerEmailRequired()
-    details = orders.place_order(
+    prepared = orders.prepare_order(
         session,
         settings,
         orders.OrderRequest(
@@ -178,8 +178,9 @@ def _place(
         ),
     )
     payment = None
-    if details.order.status == "pending":
-        payment = payments.open_payment(session, details.order, provider=provider)
+    if prepared.order.status == "pending":
+        payment = payments.open_payment(session, prepared.order, provider=provider)
+    details = orders.reserve_stock(session, prepared)  # last: the stock rows' locks
     view = order_view(
         settings, details, payment, token=orders.order_token(settings, details.order.id)
     )

@@ -165,13 +165,35 @@ def _check_tier(tier: TicketTier, quantity: int, code_hash: str | None, now: dat
         )
 
 
+@dataclass
+class PreparedOrder:
+    """An order whose rows are written but whose stock is not reserved yet."""
+
+    details: OrderDetails
+    tiers: dict[str, TicketTier]
+    wanted: dict[str, int]
+    addon_wanted: dict[str, int]
+    now: datetime
+
+    @property
+    def order(self) -> Order:
+        return self.details.order
+
+
 def place_order(session: Session, settings: Settings, req: OrderRequest) -> OrderDetails:
     """Creates the order and reserves its stock in the caller's transaction.
 
     A free order is `paid` at once (seats sold, passes issued, confirmation queued); any
     other is `pending` until its payment arrives or `expires_at` passes. Raises every
-    refusal in `orders.errors`; nothing is written when one is raised.
+    refusal in `orders.errors`; nothing is written when one is raised. Callers that add
+    rows of their own (the route opens the payment) use `prepare_order`, then their
+    inserts, then `reserve_stock`, so the stock rows stay locked for the shortest time.
     """
+    return reserve_stock(session, prepare_order(session, settings, req))
+
+
+def prepare_order(session: Session, settings: Settings, req: OrderRequest) -> PreparedOrder:
+    """Checks every rule and writes the order, its items and history; reserves nothing."""
     now = utcnow()
     event = session.get(Event, req.event_id)
     if event is None:
@@ -288,13 +310,12 @@ def place_order(session: Session, settings: Settings, req: OrderRequest) -> Orde
         created_at=now,
         updated_at=now,
     )
+    # One flush for all rows: the unit of work inserts parents first (table FK order).
     session.add(order)
-    session.flush()
     session.add_all(items)
     _history(session, order, "orders.placed", None, req.buyer_user_id, total=total)
     if free:
         _history(session, order, "orders.paid", "pending", req.buyer_user_id, free=True)
-    session.flush()
 
     key = buyer_key(order)
     for tier_id in sorted(wanted):
@@ -311,18 +332,26 @@ def place_order(session: Session, settings: Settings, req: OrderRequest) -> Orde
     if free:
         details.passes = _issue_passes(session, order, items)
         _queue_confirmation(session, settings, details)
+    return PreparedOrder(details, tiers, wanted, addon_wanted, now)
 
-    # Last: the conditional UPDATEs on the (possibly hot) stock rows, in id order.
-    into = "sold" if free else "held"
-    for tier_id in sorted(wanted):
-        if not inventory.reserve(session, TicketTier, tier_id, wanted[tier_id], into=into, now=now):
-            _refuse_tier(session, tiers[tier_id], now)
-    for addon_id in sorted(addon_wanted):
+
+def reserve_stock(session: Session, prepared: PreparedOrder) -> OrderDetails:
+    """The conditional UPDATEs on the (possibly hot) stock rows, in id order: meant as the
+    last statements of the transaction. Raises `TierSoldOut`, `AddonSoldOut`, ... (the
+    caller's transaction then rolls back every row `prepare_order` wrote)."""
+    into = "sold" if prepared.order.status == "paid" else "held"
+    now = prepared.now
+    for tier_id in sorted(prepared.wanted):
         if not inventory.reserve(
-            session, Addon, addon_id, addon_wanted[addon_id], into=into, now=now
+            session, TicketTier, tier_id, prepared.wanted[tier_id], into=into, now=now
+        ):
+            _refuse_tier(session, prepared.tiers[tier_id], now)
+    for addon_id in sorted(prepared.addon_wanted):
+        if not inventory.reserve(
+            session, Addon, addon_id, prepared.addon_wanted[addon_id], into=into, now=now
         ):
             raise AddonSoldOut(addon_id=addon_id)
-    return details
+    return prepared.details
 
 
 def _refuse_tier(session: Session, tier: TicketTier, now: datetime) -> None:

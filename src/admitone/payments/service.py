@@ -75,14 +75,12 @@ def initialize_checkout(settings: Settings, payment: Payment, *, email: str) -> 
     )
 
 
-def record_checkout(session: Session, payment_id: str, checkout: Checkout) -> Payment:
-    payment = session.get(Payment, payment_id)
-    if payment is None:
-        raise PaymentNotFound()
-    payment.checkout_url = checkout.checkout_url
-    payment.provider_payment_id = checkout.provider_payment_id or payment.provider_payment_id
-    session.flush()
-    return payment
+def record_checkout(session: Session, payment_id: str, checkout: Checkout) -> None:
+    values: dict[str, Any] = {"checkout_url": checkout.checkout_url, "updated_at": utcnow()}
+    if checkout.provider_payment_id:
+        values["provider_payment_id"] = checkout.provider_payment_id
+    table = Payment.__table__
+    session.execute(update(table).where(table.c.id == payment_id).values(**values))
 
 
 def fail_checkout(session: Session, payment_id: str, reason: str) -> Payment:
