@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 15:34:33.893393
+Create Date: 2026-11-25 16:01:56.117268
 """
 
 from collections.abc import Sequence
@@ -278,6 +278,7 @@ def upgrade() -> None:
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('actor_user_id', sa.String(length=32), nullable=True),
     sa.Column('organization_id', sa.String(length=32), nullable=True),
+    sa.Column('workspace_id', sa.String(length=32), nullable=True),
     sa.Column('action', sa.String(length=100), nullable=False),
     sa.Column('target_type', sa.String(length=40), nullable=False),
     sa.Column('target_id', sa.String(length=64), nullable=False),
@@ -287,10 +288,12 @@ def upgrade() -> None:
     sa.Column('created_at', admitone.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['actor_user_id'], ['users.id'], name=op.f('fk_audit_log_actor_user_id_users')),
     sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_audit_log_organization_id_organizations')),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_audit_log_workspace_id_workspaces')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_log'))
     )
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.create_index('ix_audit_log_org_created', ['organization_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_audit_log_workspace_created', ['workspace_id', 'created_at'], unique=False)
 
     op.create_table('events',
     sa.Column('id', sa.String(length=32), nullable=False),
@@ -838,6 +841,7 @@ def downgrade() -> None:
 
     op.drop_table('events')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
+        batch_op.drop_index('ix_audit_log_workspace_created')
         batch_op.drop_index('ix_audit_log_org_created')
 
     op.drop_table('audit_log')

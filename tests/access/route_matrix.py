@@ -189,6 +189,9 @@ PRIVILEGED: list[Privileged] = [
                "organization", lambda ctx: Call(_org(ctx).path, json={"name": "Renamed"})),
     Privileged("GET", "/api/v1/organizations/{organization_id}/audit", C.AUDIT_READ,
                "organization", _org),
+    Privileged("GET", "/api/v1/workspaces/{workspace_id}/audit", C.AUDIT_READ, "workspace",
+               _workspace),
+    Privileged("GET", "/api/v1/platform/audit", C.AUDIT_READ, "platform", lambda ctx: Call()),
     # team
     Privileged("GET", "/api/v1/organizations/{organization_id}/team", C.TEAM_READ,
                "organization", _org),

@@ -15,13 +15,17 @@ def test_audit_log_pages_newest_first_and_stays_in_its_organization(
     headers = world.headers["team:owner"]
     team = f"/api/v1/organizations/{world.org.id}/team"
     for n in range(5):
-        resp = client.post(team, json={"email": f"p{n}@example.com", "role": "viewer"},
-                           headers=headers)  # fmt: skip
+        resp = client.post(
+            team, json={"email": f"p{n}@example.com", "role": "viewer"}, headers=headers
+        )
         assert resp.status_code == 201
     elsewhere = build_world(db, settings)
     other_team = f"/api/v1/organizations/{elsewhere.org.id}/team"
-    client.post(other_team, json={"email": "x@example.com", "role": "viewer"},
-                headers=elsewhere.headers["team:owner"])  # fmt: skip
+    client.post(
+        other_team,
+        json={"email": "x@example.com", "role": "viewer"},
+        headers=elsewhere.headers["team:owner"],
+    )
 
     url = f"/api/v1/organizations/{world.org.id}/audit"
     emails: list[str] = []
@@ -42,3 +46,35 @@ def test_audit_log_pages_newest_first_and_stays_in_its_organization(
     assert (bad.status_code, bad.json()["code"]) == (422, "invalid_cursor")
     too_many = client.get(url, params={"limit": 1000}, headers=headers)
     assert too_many.status_code == 422
+
+
+def test_workspace_and_platform_changes_have_their_own_audit_logs(
+    client: TestClient, db: Database, settings: Settings, world: World
+) -> None:
+    founder = world.headers["stranger"]
+    ws = client.post("/api/v1/workspaces", json={"name": "Mine"}, headers=founder).json()
+    invited = client.post(
+        f"/api/v1/workspaces/{ws['id']}/members",
+        json={"email": "w@example.com", "role": "member"},
+        headers=founder,
+    )
+    assert invited.status_code == 201
+    log = client.get(f"/api/v1/workspaces/{ws['id']}/audit", headers=founder).json()["items"]
+    assert [(a["action"], a["workspace_id"]) for a in log] == [
+        ("workspace.member.invited", ws["id"]),
+        ("workspace.created", ws["id"]),
+    ]
+    granted = client.post(
+        "/api/v1/platform/roles",
+        json={"user_id": world.users["team:viewer"].id, "role": "finance"},
+        headers=world.headers["platform:superadmin"],
+    )
+    assert granted.status_code == 201
+    platform = client.get("/api/v1/platform/audit", headers=world.headers["platform:support"])
+    newest = platform.json()["items"][0]
+    assert (newest["action"], newest["target_id"]) == (
+        "platform.role.granted",
+        granted.json()["id"],
+    )
+    denied = client.get("/api/v1/platform/audit", headers=world.headers["platform:moderator"])
+    assert (denied.status_code, denied.json()["capability"]) == (403, "audit.read")

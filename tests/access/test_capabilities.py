@@ -71,8 +71,9 @@ def test_resolution_costs_at_most_two_queries_whoever_asks(
 
 def test_resolution_of_an_unknown_scope_is_one_query_and_a_404(db: Database, world: World) -> None:
     with db.session() as s, count_queries(s) as statements, pytest.raises(ScopeNotFound):
-        require_capability(s, world.users["platform:superadmin"].id, C.EVENT_READ,
-                           Scope.event(EventId.new()))  # fmt: skip
+        require_capability(
+            s, world.users["platform:superadmin"].id, C.EVENT_READ, Scope.event(EventId.new())
+        )
     assert len(statements) == 1
 
 
@@ -131,8 +132,9 @@ def test_my_capabilities_lists_the_callers_set(client: TestClient, world: World)
         "event_ids": None,
     }
     for params in ({}, {"organization_id": world.workspace.id}, {"organization_id": "org_x"}):
-        bad = client.get("/api/v1/me/capabilities", params=params,
-                         headers=world.headers["team:door_staff"])  # fmt: skip
+        bad = client.get(
+            "/api/v1/me/capabilities", params=params, headers=world.headers["team:door_staff"]
+        )
         assert bad.status_code == 422, params
     unknown = client.get(
         "/api/v1/me/capabilities",

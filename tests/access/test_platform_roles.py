@@ -35,9 +35,10 @@ def test_superadmin_grants_a_role_by_email_and_it_counts_at_once(
     assert resp.json()["granted_by_user_id"] == world.users["platform:superadmin"].id
     assert client.get(audit_url, headers=world.headers["stranger"]).status_code == 200
     again = client.post(
-        ROLES, json={"user_id": target.id, "role": "support"},
+        ROLES,
+        json={"user_id": target.id, "role": "support"},
         headers=world.headers["platform:superadmin"],
-    )  # fmt: skip
+    )
     assert (again.status_code, again.json()["code"]) == (409, "role_already_granted")
 
 
@@ -72,9 +73,10 @@ def test_the_last_superadmin_cannot_be_revoked(
     resp = client.delete(f"{ROLES}/{mine['id']}", headers=headers)
     assert (resp.status_code, resp.json()["code"]) == (409, "last_superadmin")
     second = client.post(
-        ROLES, json={"user_id": world.users["team:owner"].id, "role": "superadmin"},
+        ROLES,
+        json={"user_id": world.users["team:owner"].id, "role": "superadmin"},
         headers=headers,
-    )  # fmt: skip
+    )
     assert second.status_code == 201
     assert client.delete(f"{ROLES}/{mine['id']}", headers=headers).status_code == 204
     assert client.get(ROLES, headers=headers).status_code == 404  # no longer on the platform
@@ -91,8 +93,9 @@ def test_bad_platform_role_requests_are_clear_4xx(client: TestClient, world: Wor
     ):
         resp = client.post(ROLES, json=body, headers=headers)
         assert (resp.status_code, resp.json()["code"]) == (422, "validation_error"), body
-    nobody = client.post(ROLES, json={"user_id": str(UserId.new()), "role": "support"},
-                         headers=headers)  # fmt: skip
+    nobody = client.post(
+        ROLES, json={"user_id": str(UserId.new()), "role": "support"}, headers=headers
+    )
     assert (nobody.status_code, nobody.json()["code"]) == (404, "user_not_found")
     missing = client.delete(f"{ROLES}/{PlatformRoleId.new()}", headers=headers)
     assert (missing.status_code, missing.json()["code"]) == (404, "platform_role_not_found")
@@ -109,8 +112,9 @@ def test_platform_roles_list_is_cursor_paginated(client: TestClient, world: Worl
         seen += [r["role"] for r in page["items"]]
         if not (cursor := page["next_cursor"]):
             break
-    assert sorted(seen) == sorted(["superadmin", "support", "moderator", "finance",
-                                   "release_manager"])  # fmt: skip
+    assert sorted(seen) == sorted(
+        ["superadmin", "support", "moderator", "finance", "release_manager"]
+    )
 
 
 @pytest.fixture

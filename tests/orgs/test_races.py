@@ -89,8 +89,14 @@ def test_one_invitation_accepted_twice_at_once_adds_one_member(
         owner = make_user(s)
         org = make_organization(s, owner)
         invitee = make_user(s, email="racer@example.com")
-        orgs.invite(s, inviter_id=owner.id, email="racer@example.com", role="viewer",
-                    settings=settings, organization_id=org.id)  # fmt: skip
+        orgs.invite(
+            s,
+            inviter_id=owner.id,
+            email="racer@example.com",
+            role="viewer",
+            settings=settings,
+            organization_id=org.id,
+        )
     with committed_db.session() as s:
         token = invitation_token(s, settings, "racer@example.com")
 

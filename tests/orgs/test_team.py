@@ -278,8 +278,9 @@ def test_the_last_owner_can_neither_leave_nor_be_demoted(
     assert (demote.status_code, demote.json()["code"]) == (409, "last_owner")
 
     admin_member = _member_id(db, world, "team:admin")
-    promoted = client.patch(f"{_team(world)}/{admin_member}", json={"role": "owner"},
-                            headers=headers)  # fmt: skip
+    promoted = client.patch(
+        f"{_team(world)}/{admin_member}", json={"role": "owner"}, headers=headers
+    )
     assert promoted.status_code == 200
     assert client.delete(mine, headers=headers).status_code == 204
     assert client.get(_team(world), headers=headers).status_code == 404
@@ -295,8 +296,9 @@ def test_a_removed_member_loses_access_on_the_next_request(
     removed = client.delete(f"{_team(world)}/{member_id}", headers=world.headers[OWNER])
     assert removed.status_code == 204
     assert client.get(org_url, headers=viewer).status_code == 404
-    caps = client.get("/api/v1/me/capabilities", params={"organization_id": world.org.id},
-                      headers=viewer)  # fmt: skip
+    caps = client.get(
+        "/api/v1/me/capabilities", params={"organization_id": world.org.id}, headers=viewer
+    )
     assert caps.status_code == 404
     audit = client.get(f"{org_url}/audit", headers=world.headers[OWNER]).json()["items"][0]
     assert audit["action"] == "team.member.removed"
@@ -332,8 +334,9 @@ def test_bad_team_requests_are_clear_4xx(client: TestClient, db: Database, world
         resp = client.post(_team(world), json=body, headers=headers)
         assert resp.status_code == status, (body, resp.text)
         assert resp.json()["code"] == "validation_error"
-    malformed = client.post(_team(world), content=b"{", headers={**headers,
-                            "content-type": "application/json"})  # fmt: skip
+    malformed = client.post(
+        _team(world), content=b"{", headers={**headers, "content-type": "application/json"}
+    )
     assert (malformed.status_code, malformed.json()["code"]) == (400, "malformed_json")
     wrong_prefix = client.delete(f"{_team(world)}/{world.org.id}", headers=headers)
     assert wrong_prefix.status_code == 422

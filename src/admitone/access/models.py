@@ -8,7 +8,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstra
 from sqlalchemy.orm import Mapped, mapped_column
 
 from admitone.core.db import Base, Timestamped, id_column
-from admitone.core.ids import AuditEntryId, OrganizationId, PlatformRoleId, UserId
+from admitone.core.ids import AuditEntryId, OrganizationId, PlatformRoleId, UserId, WorkspaceId
 
 PLATFORM_ROLES = ("superadmin", "support", "moderator", "finance", "release_manager")
 
@@ -31,11 +31,16 @@ class PlatformRole(Timestamped, Base):
 
 class AuditEntry(Timestamped, Base):
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_org_created", "organization_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_audit_log_org_created", "organization_id", "created_at"),
+        Index("ix_audit_log_workspace_created", "workspace_id", "created_at"),
+    )
 
     id: Mapped[AuditEntryId] = id_column()
     actor_user_id: Mapped[UserId | None] = mapped_column(ForeignKey("users.id"))
     organization_id: Mapped[OrganizationId | None] = mapped_column(ForeignKey("organizations.id"))
+    # Set for workspace-level changes (members, invitations), read at /workspaces/{id}/audit.
+    workspace_id: Mapped[WorkspaceId | None] = mapped_column(ForeignKey("workspaces.id"))
     action: Mapped[str] = mapped_column(String(100))  # dotted: orders.refund.created
     target_type: Mapped[str] = mapped_column(String(40))
     target_id: Mapped[str] = mapped_column(String(64))

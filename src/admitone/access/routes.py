@@ -20,7 +20,7 @@ from admitone.access.schemas import (
 from admitone.access.service import Scope, require_capability
 from admitone.auth.deps import CurrentUser
 from admitone.core.http import Db, Page, Paging
-from admitone.core.ids import OrganizationId, PlatformRoleId
+from admitone.core.ids import OrganizationId, PlatformRoleId, WorkspaceId
 from admitone.orgs.service import next_cursor, parse_cursor
 from admitone.users.models import User
 
@@ -125,25 +125,14 @@ def revoke_platform_role(
     return Response(status_code=204)
 
 
-@api_router.get(
-    "/organizations/{organization_id}/audit",
-    response_model=Page[AuditEntryOut],
-    responses=_denied,
-)
-def organization_audit(
-    db: Db,
-    actor: CurrentUser,
-    organization_id: Annotated[OrganizationId, Path()],
-    paging: Paging,
+def _audit_page(
+    db: Db, actor_id: str, scope: Scope, paging: Paging, **where: str
 ) -> Page[AuditEntryOut]:
-    """Privileged changes in the organization, newest first."""
     cursor = parse_cursor(paging.cursor)
 
     def run(session: Session) -> list[AuditEntry]:
-        require_capability(
-            session, actor.user_id, Capability.AUDIT_READ, Scope.organization(organization_id)
-        )
-        return access.audit_entries(session, organization_id, limit=paging.limit + 1, cursor=cursor)
+        require_capability(session, actor_id, Capability.AUDIT_READ, scope)
+        return access.audit_entries(session, limit=paging.limit + 1, cursor=cursor, **where)
 
     rows = db.query(run)
     more = len(rows) > paging.limit
@@ -152,3 +141,36 @@ def organization_audit(
         items=[AuditEntryOut.model_validate(r, from_attributes=True) for r in rows],
         next_cursor=next_cursor(rows[-1].created_at, rows[-1].id) if more else None,
     )
+
+
+@api_router.get(
+    "/organizations/{organization_id}/audit",
+    response_model=Page[AuditEntryOut],
+    responses=_denied,
+)
+def organization_audit(
+    db: Db, actor: CurrentUser, organization_id: Annotated[OrganizationId, Path()], paging: Paging
+) -> Page[AuditEntryOut]:
+    """Privileged changes in the organization, newest first."""
+    return _audit_page(
+        db, actor.user_id, Scope.organization(organization_id), paging,
+        organization_id=organization_id,
+    )  # fmt: skip
+
+
+@api_router.get(
+    "/workspaces/{workspace_id}/audit", response_model=Page[AuditEntryOut], responses=_denied
+)
+def workspace_audit(
+    db: Db, actor: CurrentUser, workspace_id: Annotated[WorkspaceId, Path()], paging: Paging
+) -> Page[AuditEntryOut]:
+    """Workspace-level changes (founding, members, invitations), newest first."""
+    return _audit_page(
+        db, actor.user_id, Scope.workspace(workspace_id), paging, workspace_id=workspace_id
+    )
+
+
+@api_router.get("/platform/audit", response_model=Page[AuditEntryOut], responses=_denied)
+def platform_audit(db: Db, actor: CurrentUser, paging: Paging) -> Page[AuditEntryOut]:
+    """Every privileged change on the platform (platform roles included), newest first."""
+    return _audit_page(db, actor.user_id, Scope.platform(), paging)

@@ -55,6 +55,7 @@ class AuditEntryOut(BaseModel):
     id: AuditEntryId
     actor_user_id: UserId | None
     organization_id: OrganizationId | None
+    workspace_id: WorkspaceId | None
     action: str
     target_type: str
     target_id: str

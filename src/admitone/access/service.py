@@ -182,13 +182,17 @@ def record_audit(
     organization_id: str | None = None,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
+    workspace_id: str | None = None,
 ) -> None:
-    """Writes one audit row in the caller's transaction (dotted action: `orders.refund.created`)."""
+    """Writes one audit row in the caller's transaction (dotted action: `orders.refund.created`).
+    Give `organization_id` for a change inside an organization (read at its audit route),
+    `workspace_id` for a workspace-level one; the request id is taken from the request."""
     session.add(
         AuditEntry(
             id=AuditEntryId.new(),
             actor_user_id=actor_user_id,
             organization_id=organization_id,
+            workspace_id=workspace_id,
             action=action,
             target_type=target_type,
             target_id=target_id,
@@ -324,10 +328,20 @@ def bootstrap_superadmin(session: Session, email: str) -> tuple[User, bool]:
 
 
 def audit_entries(
-    session: Session, organization_id: str, *, limit: int, cursor: tuple[datetime, str] | None
+    session: Session,
+    *,
+    organization_id: str | None = None,
+    workspace_id: str | None = None,
+    limit: int,
+    cursor: tuple[datetime, str] | None,
 ) -> list[AuditEntry]:
-    """The organization's audit log, newest first."""
-    query = select(AuditEntry).where(AuditEntry.organization_id == organization_id)
+    """An organization's or a workspace's audit log (or, with neither, the whole
+    platform's), newest first."""
+    query = select(AuditEntry)
+    if organization_id is not None:
+        query = query.where(AuditEntry.organization_id == organization_id)
+    if workspace_id is not None:
+        query = query.where(AuditEntry.workspace_id == workspace_id)
     if cursor is not None:
         created, last_id = cursor
         query = query.where(

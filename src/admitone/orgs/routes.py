@@ -135,6 +135,7 @@ def found_workspace(db: Db, actor: CurrentUser, body: WorkspaceIn) -> WorkspaceO
             action="workspace.created",
             target_type="workspace",
             target_id=ws.id,
+            workspace_id=ws.id,
             after={"name": ws.name},
         )
         return ws
@@ -224,6 +225,7 @@ def invite_workspace_member(
             action="workspace.member.invited",
             target_type="invitation",
             target_id=inv.id,
+            workspace_id=workspace_id,
             after=orgs.invitation_view(inv),
         )
         return inv
@@ -256,6 +258,7 @@ def change_workspace_member(
             action="workspace.member.updated",
             target_type="workspace_member",
             target_id=member.id,
+            workspace_id=workspace_id,
             before=before,
             after={"user_id": member.user_id, "role": member.role},
         )
@@ -287,6 +290,7 @@ def remove_workspace_member(
             action="workspace.member.removed",
             target_type="workspace_member",
             target_id=member.id,
+            workspace_id=workspace_id,
             before={"user_id": member.user_id, "role": member.role},
         )
 
@@ -617,6 +621,7 @@ def _invitation_audit(session: Session, actor: Actor, inv: Invitation, verb: str
         target_type="invitation",
         target_id=inv.id,
         organization_id=inv.organization_id,
+        workspace_id=inv.workspace_id,
         after=orgs.invitation_view(inv),
     )
 
@@ -680,6 +685,7 @@ def accept_invitation(
                 target_type=f"{kind}_member",
                 target_id=done.member_id,
                 organization_id=inv.organization_id,
+                workspace_id=inv.workspace_id,
                 after={
                     "user_id": actor.user_id,
                     "role": done.role,
