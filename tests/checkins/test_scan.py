@@ -9,6 +9,7 @@ import time_machine
 from sqlalchemy import func, select
 
 from admitone.checkins.models import CheckIn, CheckInScan
+from admitone.checkins.schemas import ScanOut
 from admitone.core.clock import utcnow
 from admitone.events.models import EventSession, ticket_tier_sessions
 from admitone.passes import service as passes
@@ -316,3 +317,17 @@ def test_checkpoint_validation_and_update(door: Door) -> None:
         "/api/v1/checkpoints/cpt_01JD3X0000000000000000000B", json={}, headers=door.manager
     )
     assert missing.json()["code"] == "checkpoint_not_found"
+
+
+def test_every_scan_answer_matches_the_documented_shape(door: Door) -> None:
+    answers = [
+        door.scan(door.passes[0].code, scan_id="a").json(),
+        door.scan(door.passes[0].code).json(),
+        door.scan("NOPE").json(),
+        door.scan(door.passes[0].code, scan_id="a").json(),
+    ]
+    for body in answers:
+        ScanOut.model_validate(body)
+        assert set(body) == set(ScanOut.model_fields) - {"pass_", "replayed"} | {"pass"} | (
+            {"replayed"} if "replayed" in body else set()
+        )

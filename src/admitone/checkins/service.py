@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Insert, Table, select, update
+from sqlalchemy import Boolean, Insert, Table, bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -30,12 +30,10 @@ from admitone.checkins.errors import (
 )
 from admitone.checkins.models import CheckIn, CheckInScan, Checkpoint
 from admitone.core.clock import utcnow
-from admitone.core.db import publish
+from admitone.core.db import JSONType, UTCDateTime, publish
 from admitone.core.ids import CheckInId, CheckInScanId, CheckpointId
 from admitone.events.models import EventSession, TicketTier, ticket_tier_sessions
-from admitone.orders.models import Order
 from admitone.passes.codes import BadQr, looks_like_qr, normalize_code, verify_qr
-from admitone.passes.models import Pass
 
 PAID_ORDER_STATUSES = ("paid", "partially_refunded")
 # An offline device whose clock runs ahead of ours by more than this gets our time instead.
@@ -214,6 +212,35 @@ class _Found:
     order_status: str
 
 
+@dataclass(frozen=True)
+class _Cp:
+    """The checkpoint fields a scan needs."""
+
+    id: str
+    event_id: str
+    tier_ids: list[str] | None
+    session_id: str | None
+    opens_at: datetime | None
+    closes_at: datetime | None
+    allows_reentry: bool
+
+    @classmethod
+    def of(cls, c: Checkpoint) -> _Cp:
+        return cls(
+            c.id, c.event_id, c.tier_ids, c.session_id, c.opens_at, c.closes_at, c.allows_reentry
+        )
+
+
+@dataclass(frozen=True)
+class _Passage:
+    id: str
+    sequence: int
+    direction: str
+    scanned_at: datetime
+    device_id: str | None
+    undone_at: datetime | None
+
+
 @dataclass
 class _Outcome:
     result: str
@@ -225,49 +252,145 @@ class _Outcome:
     superseded: dict[str, Any] | None = None
 
 
-def _pass_query() -> Any:
-    return (
-        select(
-            Pass.id,
-            Pass.event_id,
-            Pass.code,
-            Pass.tier_id,
-            TicketTier.name,
-            Pass.status,
-            Pass.revoked_at,
-            Pass.attendee_name,
-            Pass.attendee_email,
-            Order.status,
+# The hot path reads the pass, its tier and order, the checkpoint and the pass's passages
+# through it in one round trip; plain SQL that both databases run, typed where it matters.
+_LOAD_SQL = """
+SELECT p.id, p.event_id, p.code, p.tier_id, t.name AS tier_name, p.status, p.revoked_at,
+       p.attendee_name, p.attendee_email, o.status AS order_status,
+       c.id AS cp_id, c.tier_ids, c.session_id, c.opens_at, c.closes_at, c.allows_reentry,
+       ci.id AS ci_id, ci.sequence, ci.direction, ci.scanned_at, ci.device_id, ci.undone_at
+FROM passes p
+JOIN ticket_tiers t ON t.id = p.tier_id
+JOIN orders o ON o.id = p.order_id
+LEFT JOIN checkpoints c ON {checkpoint}
+LEFT JOIN check_ins ci ON ci.pass_id = p.id AND ci.checkpoint_id = c.id
+WHERE {pass_}
+ORDER BY ci.sequence
+"""
+_LOAD_TYPES = {
+    "revoked_at": UTCDateTime(),
+    "opens_at": UTCDateTime(),
+    "closes_at": UTCDateTime(),
+    "scanned_at": UTCDateTime(),
+    "undone_at": UTCDateTime(),
+    "tier_ids": JSONType,
+    "allows_reentry": Boolean(),
+}
+_LOADS = {
+    (by, cp): text(
+        _LOAD_SQL.format(
+            checkpoint="c.id = :checkpoint_id AND c.event_id = :event_id"
+            if cp
+            else "c.event_id = :event_id AND c.is_default",
+            pass_="p.code = :key" if by == "code" else "p.id = :key",
         )
-        .join(TicketTier, TicketTier.id == Pass.tier_id)
-        .join(Order, Order.id == Pass.order_id)
+    ).columns(**_LOAD_TYPES)
+    for by in ("code", "id")
+    for cp in (True, False)
+}
+_INSERT_CHECK_IN = text(
+    "INSERT INTO check_ins (id, event_id, pass_id, checkpoint_id, sequence, direction,"
+    " scanned_at, device_id, scan_id, scanned_by_user_id, is_offline, created_at)"
+    " VALUES (:id, :event_id, :pass_id, :checkpoint_id, :sequence, :direction, :scanned_at,"
+    " :device_id, :scan_id, :user_id, :is_offline, :created_at)"
+    " ON CONFLICT DO NOTHING RETURNING id"
+).bindparams(
+    bindparam("scanned_at", type_=UTCDateTime()),
+    bindparam("created_at", type_=UTCDateTime()),
+    bindparam("is_offline", type_=Boolean()),
+)
+_INSERT_SCAN = text(
+    "INSERT INTO check_in_scans (id, event_id, checkpoint_id, pass_id, check_in_id, result,"
+    " scan_id, device_id, scanned_by_user_id, scanned_at, is_offline, needs_review, flags,"
+    " response, created_at) VALUES (:id, :event_id, :checkpoint_id, :pass_id, :check_in_id,"
+    " :result, NULL, :device_id, :user_id, :scanned_at, :is_offline, :needs_review, :flags,"
+    " :response, :created_at)"
+).bindparams(
+    bindparam("scanned_at", type_=UTCDateTime()),
+    bindparam("created_at", type_=UTCDateTime()),
+    bindparam("is_offline", type_=Boolean()),
+    bindparam("needs_review", type_=Boolean()),
+    bindparam("flags", type_=JSONType),
+    bindparam("response", type_=JSONType),
+)
+
+
+def _load(
+    session: Session, *, event_id: str, checkpoint_id: str | None, by: str, key: str
+) -> tuple[_Found | None, str | None, _Cp | None, list[_Passage]]:
+    """(pass, its event id, checkpoint, passages), the checkpoint and passages None/empty
+    when the checkpoint is not there (yet)."""
+    params = {"event_id": event_id, "key": key}
+    if checkpoint_id is not None:
+        params["checkpoint_id"] = checkpoint_id
+    rows = session.execute(_LOADS[(by, checkpoint_id is not None)], params).all()
+    if not rows:
+        return None, None, None, []
+    r = rows[0]
+    found = _Found(
+        r.id,
+        r.code,
+        r.tier_id,
+        r.tier_name,
+        r.status,
+        r.revoked_at,
+        r.attendee_name,
+        r.attendee_email,
+        r.order_status,
     )
+    cp = None
+    if r.cp_id is not None:
+        cp = _Cp(
+            r.cp_id,
+            event_id,
+            r.tier_ids,
+            r.session_id,
+            r.opens_at,
+            r.closes_at,
+            bool(r.allows_reentry),
+        )
+    passages = [
+        _Passage(x.ci_id, x.sequence, x.direction, x.scanned_at, x.device_id, x.undone_at)
+        for x in rows
+        if x.ci_id is not None
+    ]
+    return found, r.event_id, cp, passages
 
 
 def _identify(
-    session: Session, secret: bytes, event_id: str, code: str
-) -> tuple[str | None, _Found | None]:
-    """(refusal, pass): `invalid_code` or `wrong_event`, or the pass of this event."""
-    if looks_like_qr(code):
+    session: Session, secret: bytes, event_id: str, scan: ScanInput
+) -> tuple[str | None, _Found | None, _Cp, list[_Passage]]:
+    """(refusal, pass, checkpoint, passages): `invalid_code` or `wrong_event`, or the pass
+    of this event with its passages through the checkpoint."""
+    if looks_like_qr(scan.code):
         try:
-            claims = verify_qr(secret, code)
+            claims = verify_qr(secret, scan.code)
         except BadQr:
-            return "invalid_code", None
+            return "invalid_code", None, _checkpoint(session, event_id, scan), []
         if claims.event_id != event_id:
-            return "wrong_event", None
-        row = session.execute(_pass_query().where(Pass.id == claims.pass_id)).first()
-        if row is None or row[2] != claims.code:
-            return "invalid_code", None
+            return "wrong_event", None, _checkpoint(session, event_id, scan), []
+        by, key, code = "id", str(claims.pass_id), claims.code
     else:
-        normal = normalize_code(code)
+        normal = normalize_code(scan.code)
         if normal is None:
-            return "invalid_code", None
-        row = session.execute(_pass_query().where(Pass.code == normal)).first()
-        if row is None:
-            return "invalid_code", None
-        if row[1] != event_id:
-            return "wrong_event", None
-    return None, _Found(row[0], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9])
+            return "invalid_code", None, _checkpoint(session, event_id, scan), []
+        by, key, code = "code", normal, normal
+    found, pass_event, cp, passages = _load(
+        session, event_id=event_id, checkpoint_id=scan.checkpoint_id, by=by, key=key
+    )
+    if cp is None:  # no such checkpoint (404), or the default one is made on first use
+        cp = _checkpoint(session, event_id, scan)
+        if found is not None:
+            passages = _passages(session, found.pass_id, cp.id)
+    if found is None or found.code != code:
+        return "invalid_code", None, cp, []
+    if pass_event != event_id:
+        return "wrong_event", None, cp, []
+    return None, found, cp, passages
+
+
+def _checkpoint(session: Session, event_id: str, scan: ScanInput) -> _Cp:
+    return _Cp.of(get_checkpoint(session, event_id, scan.checkpoint_id))
 
 
 def _admits_session(session: Session, tier_id: str, session_id: str) -> bool:
@@ -307,13 +430,13 @@ def _admit(
     session: Session,
     *,
     event_id: str,
-    checkpoint: Checkpoint,
+    checkpoint: _Cp,
     found: _Found,
+    rows: list[Any],
     scan: ScanInput,
     at: datetime,
     user_id: str | None,
 ) -> _Outcome:
-    rows = _passages(session, found.pass_id, checkpoint.id)
     effective = [r for r in rows if r.undone_at is None]
     if checkpoint.allows_reentry:
         direction = "out" if effective and effective[-1].direction == "in" else "in"
@@ -324,29 +447,26 @@ def _admit(
         direction = "in"
     new_id = CheckInId.new()
     inserted = session.execute(
-        _insert(session, CheckIn)
-        .values(
-            id=new_id,
-            event_id=event_id,
-            pass_id=found.pass_id,
-            checkpoint_id=checkpoint.id,
-            sequence=(rows[-1].sequence + 1) if rows else 1,
-            direction=direction,
-            scanned_at=at,
-            device_id=scan.device_id,
-            scan_id=scan.scan_id,
-            scanned_by_user_id=user_id,
-            is_offline=scan.is_offline,
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing()
-        .returning(CheckIn.id)
+        _INSERT_CHECK_IN,
+        {
+            "id": new_id,
+            "event_id": event_id,
+            "pass_id": found.pass_id,
+            "checkpoint_id": checkpoint.id,
+            "sequence": (rows[-1].sequence + 1) if rows else 1,
+            "direction": direction,
+            "scanned_at": at,
+            "device_id": scan.device_id,
+            "scan_id": scan.scan_id,
+            "user_id": user_id,
+            "is_offline": scan.is_offline,
+            "created_at": utcnow(),
+        },
     ).scalar()
     if inserted is None:
         # Another device took this sequence number a moment ago: the person is in.
-        winner = _first_entry(_passages(session, found.pass_id, checkpoint.id))
-        if winner is None:  # re-entry checkpoint: the latest passage won
-            winner = _passages(session, found.pass_id, checkpoint.id)[-1]
+        latest = _passages(session, found.pass_id, checkpoint.id)
+        winner = _first_entry(latest) or latest[-1]
         return _Outcome("already_checked_in", found, first=winner)
     publish(session, checkins_topic(event_id))
     return _Outcome("accepted", found, direction=direction, check_in_id=new_id)
@@ -354,7 +474,7 @@ def _admit(
 
 def _repeat(
     session: Session,
-    checkpoint: Checkpoint,
+    checkpoint: _Cp,
     found: _Found,
     scan: ScanInput,
     at: datetime,
@@ -397,14 +517,36 @@ def _decide(
     secret: bytes,
     *,
     event_id: str,
-    checkpoint: Checkpoint,
+    scan: ScanInput,
+    at: datetime,
+    user_id: str | None,
+) -> tuple[_Outcome, _Cp]:
+    refusal, found, checkpoint, rows = _identify(session, secret, event_id, scan)
+    if refusal is not None or found is None:
+        return _Outcome(refusal or "invalid_code"), checkpoint
+    return _judge(
+        session,
+        event_id=event_id,
+        checkpoint=checkpoint,
+        found=found,
+        rows=rows,
+        scan=scan,
+        at=at,
+        user_id=user_id,
+    ), checkpoint
+
+
+def _judge(
+    session: Session,
+    *,
+    event_id: str,
+    checkpoint: _Cp,
+    found: _Found,
+    rows: list[Any],
     scan: ScanInput,
     at: datetime,
     user_id: str | None,
 ) -> _Outcome:
-    refusal, found = _identify(session, secret, event_id, scan.code)
-    if refusal is not None or found is None:
-        return _Outcome(refusal or "invalid_code")
     flags: list[str] = []
     if found.status == "revoked":
         # An offline scan made before the revocation did let the person in: keep it.
@@ -428,6 +570,7 @@ def _decide(
         event_id=event_id,
         checkpoint=checkpoint,
         found=found,
+        rows=rows,
         scan=scan,
         at=at,
         user_id=user_id,
@@ -436,9 +579,7 @@ def _decide(
     return outcome
 
 
-def _response(
-    outcome: _Outcome, checkpoint: Checkpoint, scan: ScanInput, at: datetime
-) -> dict[str, Any]:
+def _response(outcome: _Outcome, checkpoint: _Cp, scan: ScanInput, at: datetime) -> dict[str, Any]:
     found = outcome.found
     first = outcome.first
     return {
@@ -524,17 +665,15 @@ def scan_pass(
         if at > now + MAX_CLOCK_AHEAD:
             at = now
             device_flags.append("device_clock_ahead")
-    checkpoint = get_checkpoint(session, event_id, scan.checkpoint_id)
     log_id: str | None = None
     if scan.scan_id is not None:
         log_id, stored = _claim_scan_id(session, event_id, scan, at)
         if stored is not None:
             return stored
-    outcome = _decide(
+    outcome, checkpoint = _decide(
         session,
         secret,
         event_id=event_id,
-        checkpoint=checkpoint,
         scan=scan,
         at=at,
         user_id=user_id,
@@ -558,16 +697,17 @@ def scan_pass(
             execution_options={"synchronize_session": False},
         )
     else:
+        values["user_id"] = values.pop("scanned_by_user_id")
         session.execute(
-            _insert(session, CheckInScan).values(
-                id=CheckInScanId.new(),
-                event_id=event_id,
-                scan_id=None,
-                scanned_at=at,
-                is_offline=scan.is_offline,
-                created_at=now,
+            _INSERT_SCAN,
+            {
                 **values,
-            )
+                "id": CheckInScanId.new(),
+                "event_id": event_id,
+                "scanned_at": at,
+                "is_offline": scan.is_offline,
+                "created_at": now,
+            },
         )
     return response
 
