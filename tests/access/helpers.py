@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from admitone.core.ids import UserId
 from admitone.core.jobs import Job
 from admitone.emails.service import unseal
-from admitone.orgs import service as orgs
+from admitone.orgs import invitations
 from admitone.orgs.models import Invitation
 from admitone.settings import Settings
 from tests.access.world import World
@@ -27,7 +27,7 @@ def make_invitation(session: Session, world: World, **kwargs: Any) -> Invitation
     }
     if "organization_id" not in values and "workspace_id" not in values:
         values["organization_id"] = world.org.id
-    return orgs.invite(session, **values)
+    return invitations.invite(session, **values)
 
 
 def queued_emails(session: Session, to: str | None = None) -> list[dict[str, Any]]:

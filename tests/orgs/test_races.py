@@ -14,6 +14,7 @@ from admitone.access import service as access
 from admitone.access.models import PlatformRole
 from admitone.core.db import Database
 from admitone.core.errors import AppError
+from admitone.orgs import invitations
 from admitone.orgs import service as orgs
 from admitone.orgs.models import TeamMember
 from admitone.settings import Settings
@@ -89,7 +90,7 @@ def test_one_invitation_accepted_twice_at_once_adds_one_member(
         owner = make_user(s)
         org = make_organization(s, owner)
         invitee = make_user(s, email="racer@example.com")
-        orgs.invite(
+        invitations.invite(
             s,
             inviter_id=owner.id,
             email="racer@example.com",
@@ -101,7 +102,7 @@ def test_one_invitation_accepted_twice_at_once_adds_one_member(
         token = invitation_token(s, settings, "racer@example.com")
 
     def accept(session: Session) -> bool:
-        return orgs.accept_invitation(session, token, invitee.id).joined
+        return invitations.accept_invitation(session, token, invitee.id).joined
 
     results = _race(committed_db, accept, accept, accept)
     # one joins; the others find it accepted by the same invitee and answer the membership

@@ -13,8 +13,8 @@ from admitone.core.clock import utcnow
 from admitone.core.db import Database
 from admitone.core.ids import OrganizationId, TeamMemberId
 from admitone.emails.render import render
+from admitone.orgs.invitations import hash_token
 from admitone.orgs.models import Invitation, TeamMember
-from admitone.orgs.service import hash_token
 from admitone.settings import Settings
 from admitone.users.models import User
 from tests.access.helpers import invitation_context, invitation_token, queued_emails

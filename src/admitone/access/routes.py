@@ -59,7 +59,7 @@ def _role_out(row: PlatformRole, user: User) -> PlatformRoleOut:
         id=row.id,
         user_id=row.user_id,
         email=user.email,
-        role=row.role,  # type: ignore[arg-type]
+        role=row.role,
         granted_by_user_id=row.granted_by_user_id,
         created_at=row.created_at,
     )

@@ -121,7 +121,7 @@ def grant_for(session: Session, user_id: str, scope: Scope) -> Grant:
     # NULLs typed as JSON: PostgreSQL cannot unite text with jsonb, and the union's result
     # type (from its first SELECT) decides that SQLite's JSON text is decoded.
     no_limit = cast(null(), JSONType)
-    parts = [
+    parts: list[Any] = [
         select(
             literal("platform").label("kind"), PlatformRole.role, no_limit.label("event_ids")
         ).where(PlatformRole.user_id == user_id)
@@ -141,7 +141,10 @@ def grant_for(session: Session, user_id: str, scope: Scope) -> Grant:
     caps: set[Capability] = set()
     limited_to: frozenset[str] | None = None
     org_wide = False
-    for kind, role, event_ids in session.execute(union_all(*parts)):
+    rows: list[tuple[str, str, list[str] | None]] = [
+        (r[0], r[1], r[2]) for r in session.execute(union_all(*parts))
+    ]
+    for kind, role, event_ids in rows:
         if kind == "platform":
             caps |= PLATFORM_ROLES.get(role, frozenset())
             org_wide = True

@@ -24,6 +24,7 @@ from admitone.core.ids import (
     WorkspaceId,
     WorkspaceMemberId,
 )
+from admitone.orgs import invitations
 from admitone.orgs import service as orgs
 from admitone.orgs.errors import OwnerCannotBeLimited, UnknownEvents
 from admitone.orgs.models import Invitation, Organization, TeamMember, Workspace, WorkspaceMember
@@ -88,7 +89,7 @@ def _invitation_out(inv: Invitation) -> InvitationOut:
         email=inv.email,
         role=inv.role,
         event_ids=inv.event_ids,
-        status=orgs.invitation_status(inv),  # type: ignore[arg-type]
+        status=invitations.invitation_status(inv),
         invited_by_user_id=inv.invited_by_user_id,
         expires_at=inv.expires_at,
         last_sent_at=inv.last_sent_at,
@@ -103,7 +104,7 @@ def _team_member_out(member: TeamMember, user: User) -> TeamMemberOut:
         id=member.id,
         organization_id=member.organization_id,
         user=_brief(user),
-        role=member.role,  # type: ignore[arg-type]
+        role=member.role,
         event_ids=member.event_ids,
         created_at=member.created_at,
         updated_at=member.updated_at,
@@ -115,7 +116,7 @@ def _ws_member_out(member: WorkspaceMember, user: User) -> WorkspaceMemberOut:
         id=member.id,
         workspace_id=member.workspace_id,
         user=_brief(user),
-        role=member.role,  # type: ignore[arg-type]
+        role=member.role,
         created_at=member.created_at,
     )
 
@@ -169,7 +170,7 @@ def get_workspace(db: Db, actor: CurrentUser, workspace_id: WorkspacePath) -> Wo
         )
 
     ws, role = db.query(run)
-    return WorkspaceOut(id=ws.id, name=ws.name, role=role, created_at=ws.created_at)  # type: ignore[arg-type]
+    return WorkspaceOut(id=ws.id, name=ws.name, role=role, created_at=ws.created_at)
 
 
 @api_router.get(
@@ -211,7 +212,7 @@ def invite_workspace_member(
         require_capability(
             session, actor.user_id, C.WORKSPACE_MANAGE, Scope.workspace(workspace_id)
         )
-        inv = orgs.invite(
+        inv = invitations.invite(
             session,
             inviter_id=actor.user_id,
             email=str(body.email),
@@ -226,7 +227,7 @@ def invite_workspace_member(
             target_type="invitation",
             target_id=inv.id,
             workspace_id=workspace_id,
-            after=orgs.invitation_view(inv),
+            after=invitations.invitation_view(inv),
         )
         return inv
 
@@ -310,7 +311,7 @@ def list_workspace_invitations(
 
     def run(session: Session) -> list[Invitation]:
         require_capability(session, actor.user_id, C.WORKSPACE_READ, Scope.workspace(workspace_id))
-        return orgs.invitations_of(
+        return invitations.invitations_of(
             session, workspace_id=workspace_id, limit=paging.limit + 1, cursor=cursor
         )
 
@@ -464,7 +465,7 @@ def invite_team_member(
         if body.role == "owner":
             grant.require(C.TEAM_OWNERS_MANAGE)
         _check_limit(session, organization_id, body.role, event_ids)
-        inv = orgs.invite(
+        inv = invitations.invite(
             session,
             inviter_id=actor.user_id,
             email=str(body.email),
@@ -480,7 +481,7 @@ def invite_team_member(
             target_type="invitation",
             target_id=inv.id,
             organization_id=organization_id,
-            after=orgs.invitation_view(inv),
+            after=invitations.invitation_view(inv),
         )
         return inv
 
@@ -586,7 +587,7 @@ def list_team_invitations(
 
     def run(session: Session) -> list[Invitation]:
         require_capability(session, actor.user_id, C.TEAM_READ, Scope.organization(organization_id))
-        return orgs.invitations_of(
+        return invitations.invitations_of(
             session, organization_id=organization_id, limit=paging.limit + 1, cursor=cursor
         )
 
@@ -597,7 +598,7 @@ def list_team_invitations(
 def _guard_invitation(session: Session, actor: Actor, invitation_id: str) -> Invitation:
     """The invitation, once the caller may manage its team (or workspace); inviting an
     owner is an owner's business."""
-    inv = orgs.get_invitation(session, invitation_id)
+    inv = invitations.get_invitation(session, invitation_id)
     if inv.organization_id is not None:
         grant = require_capability(
             session, actor.user_id, C.TEAM_MANAGE, Scope.organization(inv.organization_id)
@@ -622,7 +623,7 @@ def _invitation_audit(session: Session, actor: Actor, inv: Invitation, verb: str
         target_id=inv.id,
         organization_id=inv.organization_id,
         workspace_id=inv.workspace_id,
-        after=orgs.invitation_view(inv),
+        after=invitations.invitation_view(inv),
     )
 
 
@@ -638,7 +639,7 @@ def resend_invitation(
 
     def run(session: Session) -> Invitation:
         _guard_invitation(session, actor, invitation_id)
-        inv = orgs.resend_invitation(session, invitation_id, _settings(request))
+        inv = invitations.resend_invitation(session, invitation_id, _settings(request))
         _invitation_audit(session, actor, inv, "resent")
         return inv
 
@@ -651,7 +652,7 @@ def resend_invitation(
 def revoke_invitation(db: Db, actor: CurrentUser, invitation_id: InvitationPath) -> InvitationOut:
     def run(session: Session) -> Invitation:
         _guard_invitation(session, actor, invitation_id)
-        inv = orgs.revoke_invitation(session, invitation_id)
+        inv = invitations.revoke_invitation(session, invitation_id)
         _invitation_audit(session, actor, inv, "revoked")
         return inv
 
@@ -673,8 +674,8 @@ def accept_invitation(
 ) -> AcceptanceOut:
     """The signed-in invitee (whose verified e-mail is the invited address) joins."""
 
-    def run(session: Session) -> orgs.Acceptance:
-        done = orgs.accept_invitation(session, token, actor.user_id)
+    def run(session: Session) -> invitations.Acceptance:
+        done = invitations.accept_invitation(session, token, actor.user_id)
         inv = done.invitation
         if done.joined:
             kind = "team" if inv.organization_id is not None else "workspace"
