@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 import threading
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -15,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from admitone.app import create_app
 from admitone.auth import service as auth
 from admitone.auth.errors import InvalidCode, TooManyAttempts
 from admitone.auth.models import AuthAccount, SignInCode
@@ -339,3 +342,42 @@ def test_the_right_code_sent_twice_at_once_signs_in_once(
     for t in threads:
         t.join()
     assert sum(r.error is None for r in results) == 1
+
+
+def _redis_up() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=0.2).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _redis_up(), reason="needs Redis on 127.0.0.1:6379")
+def test_limits_hold_across_processes_sharing_redis(settings: Settings, db: Database) -> None:
+    shared = settings.model_copy(
+        update={
+            "auth": settings.auth.model_copy(
+                update={"rate_limit_storage": "redis://127.0.0.1:6379/0"}
+            )
+        }
+    )
+    email = f"{uuid.uuid4().hex}@example.com"  # keys in a shared Redis must not collide
+    first = create_app(shared, db, run_worker=False)
+    second = create_app(shared, db, run_worker=False)
+    with TestClient(first) as one, TestClient(second) as two:
+        statuses = [one.post(START, json={"email": email}).status_code for _ in range(3)]
+        assert statuses == [202, 202, 202]
+        assert two.post(START, json={"email": email}).status_code == 429
+
+
+def test_magic_link_guessing_is_limited_per_ip(
+    client: TestClient, app: FastAPI, settings: Settings
+) -> None:
+    app.state.settings = settings.model_copy(
+        update={"auth": settings.auth.model_copy(update={"verify_limits_per_ip": "3 per hour"})}
+    )
+    statuses = [
+        client.post("/api/v1/auth/magic-link/verify", json={"token": f"guess-{i}"}).status_code
+        for i in range(4)
+    ]
+    assert statuses == [400, 400, 400, 429]
