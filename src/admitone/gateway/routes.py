@@ -8,7 +8,9 @@ Async on purpose: the route only waits on I/O and holds no database session.
 
 from __future__ import annotations
 
+import functools
 import re
+import ssl
 from urllib.parse import unquote
 
 import httpx
@@ -54,7 +56,9 @@ async def proxy(path: str, request: Request) -> Response:
     headers["x-forwarded-for"] = client_ip(request)
     headers["x-forwarded-prefix"] = "/mobile/v1"
     if settings.gateway_upstream:
-        transport: httpx.AsyncBaseTransport | None = None
+        # A fresh AsyncClient per request keeps no pool bound to one event loop, but it
+        # must not rebuild the TLS context each time: that costs ~40 ms of CPU.
+        transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(verify=_tls())
         base_url = settings.gateway_upstream.rstrip("/")
     else:
         transport = httpx.ASGITransport(
@@ -64,6 +68,7 @@ async def proxy(path: str, request: Request) -> Response:
         base_url = "http://gateway.internal"
     async with httpx.AsyncClient(
         transport=transport,
+        trust_env=False,
         base_url=base_url,
         timeout=httpx.Timeout(settings.gateway_timeout_seconds, connect=5.0),
         follow_redirects=False,
@@ -100,6 +105,11 @@ for _method in METHODS:
             504: {"description": "`upstream_timeout`"},
         },
     )
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    return httpx.create_ssl_context()
 
 
 def _raw_tail(request: Request) -> str:
