@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, or_, select, text, update
+from sqlalchemy import bindparam, case, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from admitone.core.ids import InventoryDriftId
@@ -27,17 +27,14 @@ LIVE_HELD = ("pending",)
 LIVE_SOLD = ("paid", "partially_refunded")
 
 
-def reserve(
-    session: Session, model: Stock, row_id: str, k: int, *, into: str, now: datetime
-) -> bool:
-    """Adds `k` to `held_count` (into="held") or `sold_count` (into="sold") if capacity,
-    the paused flag and the sales window allow it; returns False otherwise."""
-    # Core statements on the table (not ORM-enabled DML): the hot path, built once per
-    # shape and cached by SQLAlchemy's compiled cache.
+def _reserve_statement(model: Stock, into: str) -> Any:
+    """`SET <into> = <into> + :k WHERE id = :row_id AND held + sold + :k <= capacity AND
+    <on sale at :now>`, built once: the hot path only binds parameters."""
     table = model.__table__
     c = table.c
     column = c.held_count if into == "held" else c.sold_count
-    cond = [c.id == row_id, c.held_count + c.sold_count + k <= c.capacity]
+    k, now = bindparam("k"), bindparam("now")
+    cond = [c.id == bindparam("row_id"), c.held_count + c.sold_count + k <= c.capacity]
     if model is TicketTier:
         cond += [
             c.is_paused.is_(False),
@@ -46,10 +43,22 @@ def reserve(
         ]
     else:
         cond.append(c.is_active.is_(True))
-    values = {column.key: column + k}
-    if "updated_at" in c:
-        values["updated_at"] = now
-    result = session.execute(update(table).where(*cond).values(values))
+    return update(table).where(*cond).values({column.key: column + k, "updated_at": now})
+
+
+_RESERVE = {
+    (model, into): _reserve_statement(model, into)
+    for model in (TicketTier, Addon)
+    for into in ("held", "sold")
+}
+
+
+def reserve(
+    session: Session, model: Stock, row_id: str, k: int, *, into: str, now: datetime
+) -> bool:
+    """Adds `k` to `held_count` (into="held") or `sold_count` (into="sold") if capacity,
+    the paused flag and the sales window allow it; returns False otherwise."""
+    result = session.execute(_RESERVE[(model, into)], {"row_id": row_id, "k": k, "now": now})
     return _rowcount(result) == 1
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -47,6 +47,7 @@ def open_payment(session: Session, order: Order, *, provider: str) -> Payment:
     """The order's payment, waiting for the buyer; `checkout_url` comes later from the
     provider (outside this transaction)."""
     pid = PaymentId.new()
+    now = utcnow()
     payment = Payment(
         id=pid,
         order_id=order.id,
@@ -56,9 +57,10 @@ def open_payment(session: Session, order: Order, *, provider: str) -> Payment:
         status="pending",
         amount=order.total_amount,
         currency=order.currency,
+        created_at=now,
+        updated_at=now,
     )
-    session.add(payment)
-    session.flush()
+    orders.insert_rows(session, [payment])
     return payment
 
 
@@ -76,11 +78,29 @@ def initialize_checkout(settings: Settings, payment: Payment, *, email: str) -> 
 
 
 def record_checkout(session: Session, payment_id: str, checkout: Checkout) -> None:
-    values: dict[str, Any] = {"checkout_url": checkout.checkout_url, "updated_at": utcnow()}
-    if checkout.provider_payment_id:
-        values["provider_payment_id"] = checkout.provider_payment_id
-    table = Payment.__table__
-    session.execute(update(table).where(table.c.id == payment_id).values(**values))
+    session.execute(
+        _RECORD_CHECKOUT,
+        {
+            "payment_id": payment_id,
+            "checkout_url": checkout.checkout_url,
+            "provider_payment_id": checkout.provider_payment_id,
+            "now": utcnow(),
+        },
+    )
+
+
+_pc = Payment.__table__.c
+_RECORD_CHECKOUT = (
+    update(Payment.__table__)
+    .where(_pc.id == bindparam("payment_id"))
+    .values(
+        checkout_url=bindparam("checkout_url"),
+        provider_payment_id=func.coalesce(
+            bindparam("provider_payment_id"), _pc.provider_payment_id
+        ),
+        updated_at=bindparam("now"),
+    )
+)
 
 
 def fail_checkout(session: Session, payment_id: str, reason: str) -> Payment:
