@@ -16,7 +16,7 @@ from admitone.core.db import Database
 from admitone.core.errors import AppError
 from admitone.orgs import invitations
 from admitone.orgs import service as orgs
-from admitone.orgs.models import TeamMember
+from admitone.orgs.models import Invitation, TeamMember
 from admitone.settings import Settings
 from tests.access.helpers import invitation_token
 from tests.factories import add_team_member, grant_platform_role, make_organization, make_user
@@ -133,3 +133,46 @@ def test_two_superadmins_revoking_each_other_at_once_leave_one(committed_db: Dat
     with committed_db.session() as s:
         left = s.scalar(select(func.count()).where(PlatformRole.role == "superadmin"))
     assert left == 1
+
+
+def test_one_address_invited_twice_at_once_gets_one_invitation(
+    committed_db: Database, settings: Settings
+) -> None:
+    with committed_db.session() as s:
+        owner = make_user(s)
+        org = make_organization(s, owner)
+
+    def invite(session: Session) -> str:
+        return invitations.invite(
+            session,
+            inviter_id=owner.id,
+            email="dup@example.com",
+            role="viewer",
+            settings=settings,
+            organization_id=org.id,
+        ).id
+
+    results = _race(committed_db, invite, invite, invite)
+    refused = [r for r in results if isinstance(r, AppError)]
+    assert [type(r).__name__ for r in refused] == ["InvitationPending"] * 2, results
+    with committed_db.session() as s:
+        count = s.scalar(select(func.count()).where(Invitation.organization_id == org.id))
+    assert count == 1
+
+
+def test_one_platform_role_granted_twice_at_once_is_granted_once(committed_db: Database) -> None:
+    with committed_db.session() as s:
+        target = make_user(s)
+
+    def grant(session: Session) -> str:
+        row, _ = access.grant_platform_role(
+            session, actor_user_id=None, role="support", user_id=target.id
+        )
+        return row.id
+
+    results = _race(committed_db, grant, grant)
+    refused = [r for r in results if isinstance(r, AppError)]
+    assert [type(r).__name__ for r in refused] == ["RoleAlreadyGranted"], results
+    with committed_db.session() as s:
+        held = s.scalar(select(func.count()).where(PlatformRole.user_id == target.id))
+    assert held == 1
