@@ -165,3 +165,35 @@ def test_a_new_team_role_counts_on_the_next_request(
     with db.session() as s:
         add_team_member(s, world.org, world.users["stranger"], "viewer")
     assert client.get(url, headers=stranger).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/organizations/{org}",
+        "/api/v1/organizations/{org}/team",
+        "/api/v1/organizations/{org}/audit",
+        "/api/v1/events/{event}",
+        "/api/v1/events/{event}/orders",
+    ],
+)
+def test_a_request_resolves_the_callers_roles_once(
+    client: TestClient, db: Database, world: World, path: str
+) -> None:
+    """Over a whole request, the roles are read by one statement (the UNION over platform,
+    workspace and team roles), and resolution stays within its two queries."""
+    statements: list[str] = []
+
+    def on_execute(*args: Any) -> None:
+        statements.append(args[2])
+
+    url = path.format(org=world.org.id, event=world.event.id)
+    event.listen(db.bind, "before_cursor_execute", on_execute)
+    try:
+        resp = client.get(url, headers=world.headers["team:owner"])
+    finally:
+        event.remove(db.bind, "before_cursor_execute", on_execute)
+    assert resp.status_code == 200, resp.text
+    role_reads = [s for s in statements if "FROM platform_roles" in s]
+    assert len(role_reads) == 1, role_reads
+    assert "UNION ALL" in role_reads[0]

@@ -71,6 +71,9 @@ def test_invitation_email_carries_a_link_whose_token_is_stored_only_hashed(
     assert stored.token_hash == hash_token(token) != token
     rendered = render("invitation", context)
     assert world.org.name in rendered.subject
+    assert "as manager" in rendered.text
+    workspace = render("invitation", {**context, "kind": "workspace", "role": "admin"})
+    assert f"the {world.org.name} workspace" in workspace.text
     assert context["accept_url"] in rendered.text
     assert rendered.html is not None
     assert context["accept_url"] in rendered.html
