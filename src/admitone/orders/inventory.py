@@ -30,10 +30,11 @@ LIVE_SOLD = ("paid", "partially_refunded")
 def _reserve_statement(model: Stock, into: str) -> Any:
     """`SET <into> = <into> + :k WHERE id = :row_id AND held + sold + :k <= capacity AND
     <on sale at :now>`, built once: the hot path only binds parameters."""
-    table = model.__table__
+    table: Any = model.__table__
     c = table.c
     column = c.held_count if into == "held" else c.sold_count
-    k, now = bindparam("k"), bindparam("now")
+    k: Any = bindparam("k")
+    now: Any = bindparam("now")
     cond = [c.id == bindparam("row_id"), c.held_count + c.sold_count + k <= c.capacity]
     if model is TicketTier:
         cond += [

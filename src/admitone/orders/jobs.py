@@ -27,7 +27,7 @@ jobs.cron(RECONCILE, every=timedelta(minutes=15))
 
 
 @jobs.job(EXPIRE)
-def expire_orders(ctx: JobContext, **_: Any) -> None:
+def expire_orders(ctx: JobContext, /, **_: Any) -> None:
     """Expires pending orders past `expires_at`, one short transaction each."""
     expired = 0
     while True:
@@ -43,9 +43,10 @@ def expire_orders(ctx: JobContext, **_: Any) -> None:
 
 
 @jobs.job(CANCEL_EVENT)
-def cancel_event_orders(ctx: JobContext, *, event_id: str, **_: Any) -> None:
+def cancel_event_orders(ctx: JobContext, /, **args: Any) -> None:
     """The event was cancelled: cancel its pending orders and fully refund its paid ones.
     Each order is its own transaction; a re-run finds nothing left to do."""
+    event_id = str(args["event_id"])
     for order_id, status in ctx.db.query(orders.open_orders_of_event, event_id):
         if status == "pending":
             ctx.db.mutation(
@@ -74,7 +75,7 @@ def cancel_event_orders(ctx: JobContext, *, event_id: str, **_: Any) -> None:
 
 
 @jobs.job(RECONCILE)
-def reconcile_inventory(ctx: JobContext, **_: Any) -> None:
+def reconcile_inventory(ctx: JobContext, /, **_: Any) -> None:
     """Recounts held and sold units from the order rows; any counter that disagrees is
     logged and stored in `inventory_drifts` (reported, not silently corrected)."""
 

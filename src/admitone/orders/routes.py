@@ -442,7 +442,7 @@ def refund_order(
             )
         except ScopeNotFound as exc:
             raise OrderNotFound() from exc
-        quantities = None
+        quantities: dict[str, int] | None = None
         if body.items is not None:
             quantities = {}
             for line in body.items:

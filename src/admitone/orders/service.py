@@ -14,7 +14,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, or_, select, update
@@ -129,10 +128,16 @@ def insert_rows(session: Session, rows: Sequence[Any]) -> None:
     session.execute(stmt, [{k: getattr(r, k) for k in keys} for r in rows])
 
 
-@cache
-def _insert_for(model: type[Any]) -> tuple[Any, list[str]]:
-    table = model.__table__
-    return insert(table), [c.key for c in table.columns]
+_INSERTS: dict[str, tuple[Any, list[str]]] = {}
+
+
+def _insert_for(model: Any) -> tuple[Any, list[str]]:
+    """`INSERT INTO <table>` and its column keys, built once per table."""
+    found = _INSERTS.get(model.__tablename__)
+    if found is None:
+        table = model.__table__
+        found = _INSERTS[model.__tablename__] = (insert(table), [c.key for c in table.columns])
+    return found
 
 
 def _history(
@@ -181,7 +186,7 @@ _TIERS_FOR_SALE = select(
 ).where(_tc.id.in_(bindparam("ids", expanding=True)), _tc.event_id == bindparam("event_id"))
 
 
-def _check_tier(tier: TicketTier, quantity: int, code_hash: str | None, now: datetime) -> None:
+def _check_tier(tier: Any, quantity: int, code_hash: str | None, now: datetime) -> None:
     if tier.is_hidden:
         if code_hash is None or tier.access_code_hash is None:
             raise TierNotFound(tier_id=tier.id)
@@ -207,7 +212,7 @@ class PreparedOrder:
     """An order whose rows are written but whose stock is not reserved yet."""
 
     details: OrderDetails
-    tiers: dict[str, TicketTier]
+    tiers: dict[str, Any]  # rows of _TIERS_FOR_SALE
     wanted: dict[str, int]
     addon_wanted: dict[str, int]
     now: datetime
@@ -770,9 +775,9 @@ def refund_order(
     order = get_order(session, order_id, for_update=True)
     if order.status not in REFUNDABLE_STATUSES:
         raise OrderNotRefundable(order_status=order.status)
-    items = {i.id: i for i in items_of(session, [order.id])[order.id]}
+    items: dict[str, OrderItem] = {i.id: i for i in items_of(session, [order.id])[order.id]}
     if quantities is None:
-        wanted = {i.id: i.quantity - i.refunded_quantity for i in items.values()}
+        wanted = {str(i.id): i.quantity - i.refunded_quantity for i in items.values()}
         wanted = {k: v for k, v in wanted.items() if v > 0}
     else:
         wanted = {k: v for k, v in quantities.items() if v > 0}

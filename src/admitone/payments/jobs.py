@@ -18,21 +18,16 @@ jobs.cron(RECONCILE, every=timedelta(minutes=5))
 
 
 @jobs.job(payments.REFUND_JOB)
-def refund(ctx: JobContext, *, refund_id: str, **_: Any) -> None:
-    payments.run_refund(ctx.db, ctx.settings, refund_id)
+def refund(ctx: JobContext, /, **args: Any) -> None:
+    payments.run_refund(ctx.db, ctx.settings, str(args["refund_id"]))
 
 
 @jobs.job("payments.refund_order")
-def refund_order(
-    ctx: JobContext,
-    *,
-    order_id: str,
-    amount: int,
-    reason: str,
-    quantities: dict[str, int] | None = None,
-    **_: Any,
-) -> None:
-    """Money back for stock the orders domain already took back (event cancelled)."""
+def refund_order(ctx: JobContext, /, **args: Any) -> None:
+    """Money back for stock the orders domain already took back (event cancelled):
+    `order_id`, `amount`, `reason`, `quantities`."""
+    order_id, amount, reason = str(args["order_id"]), int(args["amount"]), str(args["reason"])
+    quantities: dict[str, int] | None = args.get("quantities")
 
     def _open(session: Session) -> None:
         payments.open_refund(
@@ -49,5 +44,5 @@ def refund_order(
 
 
 @jobs.job(RECONCILE)
-def reconcile(ctx: JobContext, **_: Any) -> None:
+def reconcile(ctx: JobContext, /, **_: Any) -> None:
     payments.reconcile_payments(ctx.db, ctx.settings)

@@ -89,9 +89,10 @@ def record_checkout(session: Session, payment_id: str, checkout: Checkout) -> No
     )
 
 
-_pc = Payment.__table__.c
+_payments: Any = Payment.__table__
+_pc = _payments.c
 _RECORD_CHECKOUT = (
-    update(Payment.__table__)
+    update(_payments)
     .where(_pc.id == bindparam("payment_id"))
     .values(
         checkout_url=bindparam("checkout_url"),
