@@ -367,3 +367,27 @@ def test_team_list_is_cursor_paginated(client: TestClient, world: World) -> None
     assert len(seen) == len(set(seen)) == 8  # seven roles and the limited manager
     bad = client.get(_team(world), params={"cursor": "nope"}, headers=world.headers[OWNER])
     assert (bad.status_code, bad.json()["code"]) == (422, "invalid_cursor")
+
+
+def test_resending_an_expired_invitation_revives_it(
+    client: TestClient, db: Database, settings: Settings, world: World
+) -> None:
+    inv = _invite(client, world, "lapsed@example.com").json()
+    with db.session() as s:
+        s.execute(
+            update(Invitation)
+            .where(Invitation.id == inv["id"])
+            .values(
+                expires_at=utcnow() - timedelta(days=1),
+                last_sent_at=utcnow() - timedelta(days=8),
+            )
+        )
+    listed = client.get(
+        f"/api/v1/organizations/{world.org.id}/invitations", headers=world.headers[OWNER]
+    ).json()["items"]
+    assert [i["status"] for i in listed if i["id"] == inv["id"]] == ["expired"]
+    resent = client.post(f"/api/v1/invitations/{inv['id']}/resend", headers=world.headers[OWNER])
+    assert resent.status_code == 200
+    assert resent.json()["status"] == "pending"
+    _, headers = _person(db, settings, email="lapsed@example.com")
+    assert _accept(client, _token(db, settings, "lapsed@example.com"), headers).status_code == 200
