@@ -8,17 +8,20 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from admitone.access.capabilities import Capability
+from admitone.access.capabilities import PLATFORM_ROLES, TEAM_ROLES, WORKSPACE_ROLES, Capability
 from admitone.access.errors import CapabilityRequired, ScopeNotFound
 from admitone.access.service import Grant, Scope, grant_for, require_capability
 from admitone.core.db import Database
 from admitone.core.ids import EventId, OrganizationId
 from admitone.settings import Settings
 from tests.access.world import LIMITED, PRINCIPALS, World, add_workspace_member
-from tests.factories import add_team_member, grant_platform_role
+from tests.factories import add_team_member, grant_platform_role, make_user
 
 C = Capability
 
@@ -197,3 +200,40 @@ def test_a_request_resolves_the_callers_roles_once(
     role_reads = [s for s in statements if "FROM platform_roles" in s]
     assert len(role_reads) == 1, role_reads
     assert "UNION ALL" in role_reads[0]
+
+
+@given(
+    team=st.sampled_from([None, *TEAM_ROLES]),
+    workspace=st.sampled_from([None, *WORKSPACE_ROLES]),
+    platform=st.sets(st.sampled_from(sorted(PLATFORM_ROLES)), max_size=3),
+    kind=st.sampled_from(["platform", "workspace", "organization", "event"]),
+)
+@hsettings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_any_mix_of_roles_grants_exactly_the_union_of_the_table(
+    db: Database,
+    world: World,
+    team: str | None,
+    workspace: str | None,
+    platform: set[str],
+    kind: str,
+) -> None:
+    with db.session() as s:
+        user = make_user(s)
+        if team:
+            add_team_member(s, world.org, user, team)
+        if workspace:
+            add_workspace_member(s, world.workspace, user, workspace)
+        for role in platform:
+            grant_platform_role(s, user, role)
+    expected: set[Capability] = set()
+    for role in platform:
+        expected |= PLATFORM_ROLES[role]
+    if workspace and kind != "platform":
+        expected |= WORKSPACE_ROLES[workspace]
+    if team and kind in ("organization", "event"):
+        expected |= TEAM_ROLES[team]
+    grant = db.query(grant_for, user.id, _scopes(world)[kind])
+    assert grant.capabilities == expected
+    assert grant.event_ids is None

@@ -48,6 +48,7 @@ def normalize_email(email: str) -> str:
 
 
 def after(column_created: Any, column_id: Any, cursor: Cursor) -> ColumnElement[bool]:
+    """Keyset condition for lists ordered by (created_at, id): the rows after `cursor`."""
     if cursor is None:
         return true()
     created, last_id = cursor
