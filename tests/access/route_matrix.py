@@ -163,6 +163,7 @@ SIGNED_IN: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/workspaces"): "the caller's own workspaces",
     ("GET", "/api/v1/organizations"): "organizations where the caller holds a role",
     ("POST", "/api/v1/invitations/{token}/accept"): "the invitee, by verified e-mail",
+    ("DELETE", "/api/v1/organizations/{organization_id}/team/me"): "leaving a team oneself",
     ("GET", "/api/v1/me/passes"): "the caller's own passes",
 }
 

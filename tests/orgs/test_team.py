@@ -391,3 +391,23 @@ def test_resending_an_expired_invitation_revives_it(
     assert resent.json()["status"] == "pending"
     _, headers = _person(db, settings, email="lapsed@example.com")
     assert _accept(client, _token(db, settings, "lapsed@example.com"), headers).status_code == 200
+
+
+def test_a_member_leaves_the_team_on_their_own_but_the_last_owner_cannot(
+    client: TestClient, world: World
+) -> None:
+    leave = f"{_team(world)}/me"
+    door = world.headers["team:door_staff"]
+    assert client.delete(leave, headers=door).status_code == 204
+    assert client.get(f"/api/v1/organizations/{world.org.id}", headers=door).status_code == 404
+    again = client.delete(leave, headers=door)
+    assert (again.status_code, again.json()["code"]) == (404, "member_not_found")
+    owner = client.delete(leave, headers=world.headers[OWNER])
+    assert (owner.status_code, owner.json()["code"]) == (409, "last_owner")
+    audit = client.get(
+        f"/api/v1/organizations/{world.org.id}/audit", headers=world.headers[OWNER]
+    ).json()["items"][0]
+    assert (audit["action"], audit["actor_user_id"]) == (
+        "team.member.left",
+        world.users["team:door_staff"].id,
+    )

@@ -488,6 +488,33 @@ def invite_team_member(
     return _invitation_out(db.mutation(run))
 
 
+# Declared before `/team/{member_id}`: the first route whose path matches is the one used.
+@api_router.delete(
+    "/organizations/{organization_id}/team/me",
+    status_code=204,
+    response_class=Response,
+    responses={404: {"description": "`member_not_found`"}, 409: {"description": "`last_owner`"}},
+)
+def leave_team(db: Db, actor: CurrentUser, organization_id: OrgPath) -> Response:
+    """The caller leaves the team (no capability needed); the last owner cannot."""
+
+    def run(session: Session) -> None:
+        member = orgs.locked_own_membership(session, organization_id, actor.user_id)
+        orgs.remove_team_member(session, member)
+        record_audit(
+            session,
+            actor_user_id=actor.user_id,
+            action="team.member.left",
+            target_type="team_member",
+            target_id=member.id,
+            organization_id=organization_id,
+            before=orgs.team_member_view(member),
+        )
+
+    db.mutation(run)
+    return Response(status_code=204)
+
+
 @api_router.patch(
     "/organizations/{organization_id}/team/{member_id}",
     response_model=TeamMemberOut,

@@ -289,6 +289,19 @@ def locked_team_member(session: Session, organization_id: str, member_id: str) -
     return member
 
 
+def locked_own_membership(session: Session, organization_id: str, user_id: str) -> TeamMember:
+    """The caller's own team membership, after locking the organization; 404 without one."""
+    lock_organization(session, organization_id)
+    member = session.scalar(
+        select(TeamMember).where(
+            TeamMember.user_id == user_id, TeamMember.organization_id == organization_id
+        )
+    )
+    if member is None:
+        raise MemberNotFound("You are not on this organization's team.")
+    return member
+
+
 def _other_team_owners(session: Session, member: TeamMember) -> int:
     return (
         session.scalar(
