@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, Insert, Table, bindparam, select, text, update
+from sqlalchemy import Insert, Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -30,10 +30,12 @@ from admitone.checkins.errors import (
 )
 from admitone.checkins.models import CheckIn, CheckInScan, Checkpoint
 from admitone.core.clock import utcnow
-from admitone.core.db import JSONType, UTCDateTime, publish
+from admitone.core.db import publish
 from admitone.core.ids import CheckInId, CheckInScanId, CheckpointId
 from admitone.events.models import EventSession, TicketTier, ticket_tier_sessions
+from admitone.orders.models import Order
 from admitone.passes.codes import BadQr, looks_like_qr, normalize_code, verify_qr
+from admitone.passes.models import Pass
 
 PAID_ORDER_STATUSES = ("paid", "partially_refunded")
 # An offline device whose clock runs ahead of ours by more than this gets our time instead.
@@ -62,7 +64,10 @@ def _insert(session: Session, target: type[Any] | Table) -> Insert:
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+    """ISO 8601 in UTC with `Z`, as the API's Pydantic models write times."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 # --- checkpoints ---------------------------------------------------------------------------
@@ -253,66 +258,60 @@ class _Outcome:
 
 
 # The hot path reads the pass, its tier and order, the checkpoint and the pass's passages
-# through it in one round trip; plain SQL that both databases run, typed where it matters.
-_LOAD_SQL = """
-SELECT p.id, p.event_id, p.code, p.tier_id, t.name AS tier_name, p.status, p.revoked_at,
-       p.attendee_name, p.attendee_email, o.status AS order_status,
-       c.id AS cp_id, c.tier_ids, c.session_id, c.opens_at, c.closes_at, c.allows_reentry,
-       ci.id AS ci_id, ci.sequence, ci.direction, ci.scanned_at, ci.device_id, ci.undone_at
-FROM passes p
-JOIN ticket_tiers t ON t.id = p.tier_id
-JOIN orders o ON o.id = p.order_id
-LEFT JOIN checkpoints c ON {checkpoint}
-LEFT JOIN check_ins ci ON ci.pass_id = p.id AND ci.checkpoint_id = c.id
-WHERE {pass_}
-ORDER BY ci.sequence
-"""
-_LOAD_TYPES = {
-    "revoked_at": UTCDateTime(),
-    "opens_at": UTCDateTime(),
-    "closes_at": UTCDateTime(),
-    "scanned_at": UTCDateTime(),
-    "undone_at": UTCDateTime(),
-    "tier_ids": JSONType,
-    "allows_reentry": Boolean(),
-}
-_LOADS = {
-    (by, cp): text(
-        _LOAD_SQL.format(
-            checkpoint="c.id = :checkpoint_id AND c.event_id = :event_id"
-            if cp
-            else "c.event_id = :event_id AND c.is_default",
-            pass_="p.code = :key" if by == "code" else "p.id = :key",
+# through it in one round trip. The statements are built once: SQLAlchemy then reuses their
+# compiled form and result metadata on every scan.
+def _load_statement(by_code: bool, by_checkpoint_id: bool) -> Any:
+    cp_match = (
+        (Checkpoint.id == bindparam("checkpoint_id"))
+        & (Checkpoint.event_id == bindparam("event_id"))
+        if by_checkpoint_id
+        else (Checkpoint.event_id == bindparam("event_id")) & Checkpoint.is_default
+    )
+    return (
+        select(
+            Pass.id,
+            Pass.event_id,
+            Pass.code,
+            Pass.tier_id,
+            TicketTier.name.label("tier_name"),
+            Pass.status,
+            Pass.revoked_at,
+            Pass.attendee_name,
+            Pass.attendee_email,
+            Order.status.label("order_status"),
+            Checkpoint.id.label("cp_id"),
+            Checkpoint.tier_ids,
+            Checkpoint.session_id,
+            Checkpoint.opens_at,
+            Checkpoint.closes_at,
+            Checkpoint.allows_reentry,
+            CheckIn.id.label("ci_id"),
+            CheckIn.sequence,
+            CheckIn.direction,
+            CheckIn.scanned_at,
+            CheckIn.device_id,
+            CheckIn.undone_at,
         )
-    ).columns(**_LOAD_TYPES)
-    for by in ("code", "id")
+        .join(TicketTier, TicketTier.id == Pass.tier_id)
+        .join(Order, Order.id == Pass.order_id)
+        .outerjoin(Checkpoint, cp_match)
+        .outerjoin(CheckIn, (CheckIn.pass_id == Pass.id) & (CheckIn.checkpoint_id == Checkpoint.id))
+        .where((Pass.code if by_code else Pass.id) == bindparam("key"))
+        .order_by(CheckIn.sequence)
+    )
+
+
+_LOADS = {
+    ("code" if by_code else "id", cp): _load_statement(by_code, cp)
+    for by_code in (True, False)
     for cp in (True, False)
 }
-_INSERT_CHECK_IN = text(
-    "INSERT INTO check_ins (id, event_id, pass_id, checkpoint_id, sequence, direction,"
-    " scanned_at, device_id, scan_id, scanned_by_user_id, is_offline, created_at)"
-    " VALUES (:id, :event_id, :pass_id, :checkpoint_id, :sequence, :direction, :scanned_at,"
-    " :device_id, :scan_id, :user_id, :is_offline, :created_at)"
-    " ON CONFLICT DO NOTHING RETURNING id"
-).bindparams(
-    bindparam("scanned_at", type_=UTCDateTime()),
-    bindparam("created_at", type_=UTCDateTime()),
-    bindparam("is_offline", type_=Boolean()),
-)
-_INSERT_SCAN = text(
-    "INSERT INTO check_in_scans (id, event_id, checkpoint_id, pass_id, check_in_id, result,"
-    " scan_id, device_id, scanned_by_user_id, scanned_at, is_offline, needs_review, flags,"
-    " response, created_at) VALUES (:id, :event_id, :checkpoint_id, :pass_id, :check_in_id,"
-    " :result, NULL, :device_id, :user_id, :scanned_at, :is_offline, :needs_review, :flags,"
-    " :response, :created_at)"
-).bindparams(
-    bindparam("scanned_at", type_=UTCDateTime()),
-    bindparam("created_at", type_=UTCDateTime()),
-    bindparam("is_offline", type_=Boolean()),
-    bindparam("needs_review", type_=Boolean()),
-    bindparam("flags", type_=JSONType),
-    bindparam("response", type_=JSONType),
-)
+# Built once per dialect for the same reason; the column types do the conversions.
+_INSERT_CHECK_IN = {
+    name: ins(CheckIn.__table__).on_conflict_do_nothing().returning(CheckIn.__table__.c.id)
+    for name, ins in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+_INSERT_SCAN = CheckInScan.__table__.insert()
 
 
 def _load(
@@ -323,7 +322,8 @@ def _load(
     params = {"event_id": event_id, "key": key}
     if checkpoint_id is not None:
         params["checkpoint_id"] = checkpoint_id
-    rows = session.execute(_LOADS[(by, checkpoint_id is not None)], params).all()
+    # Core execution on the session's connection: plain SQL needs none of the ORM's setup.
+    rows = session.connection().execute(_LOADS[(by, checkpoint_id is not None)], params).all()
     if not rows:
         return None, None, None, []
     r = rows[0]
@@ -446,8 +446,9 @@ def _admit(
             return _repeat(session, checkpoint, found, scan, at, first)
         direction = "in"
     new_id = CheckInId.new()
-    inserted = session.execute(
-        _INSERT_CHECK_IN,
+    conn = session.connection()
+    inserted = conn.execute(
+        _INSERT_CHECK_IN[conn.dialect.name],
         {
             "id": new_id,
             "event_id": event_id,
@@ -458,7 +459,7 @@ def _admit(
             "scanned_at": at,
             "device_id": scan.device_id,
             "scan_id": scan.scan_id,
-            "user_id": user_id,
+            "scanned_by_user_id": user_id,
             "is_offline": scan.is_offline,
             "created_at": utcnow(),
         },
@@ -466,7 +467,7 @@ def _admit(
     if inserted is None:
         # Another device took this sequence number a moment ago: the person is in.
         latest = _passages(session, found.pass_id, checkpoint.id)
-        winner = _first_entry(latest) or latest[-1]
+        winner = _first_entry(latest) or (latest[-1] if latest else None)
         return _Outcome("already_checked_in", found, first=winner)
     publish(session, checkins_topic(event_id))
     return _Outcome("accepted", found, direction=direction, check_in_id=new_id)
@@ -587,7 +588,7 @@ def _response(outcome: _Outcome, checkpoint: _Cp, scan: ScanInput, at: datetime)
         "message": MESSAGES[outcome.result],
         "scan_id": scan.scan_id,
         "checkpoint_id": checkpoint.id,
-        "scanned_at": at.isoformat(),
+        "scanned_at": _iso(at),
         "direction": outcome.direction,
         "check_in_id": outcome.check_in_id,
         "pass": None
@@ -697,13 +698,13 @@ def scan_pass(
             execution_options={"synchronize_session": False},
         )
     else:
-        values["user_id"] = values.pop("scanned_by_user_id")
-        session.execute(
+        session.connection().execute(
             _INSERT_SCAN,
             {
                 **values,
                 "id": CheckInScanId.new(),
                 "event_id": event_id,
+                "scan_id": None,
                 "scanned_at": at,
                 "is_offline": scan.is_offline,
                 "created_at": now,
