@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from admitone.auth.errors import SessionRevoked
@@ -24,8 +24,6 @@ from admitone.auth.tokens import verify_access_token
 from admitone.core.db import Database
 from admitone.core.errors import Unauthorized
 from admitone.core.ids import AuthSessionId, UserId
-
-_bearer = HTTPBearer(auto_error=False, description="An access token from /api/v1/auth/...")
 
 
 @dataclass(frozen=True)
@@ -81,41 +79,40 @@ def session_gate(app: FastAPI) -> SessionGate:
     return gate
 
 
-async def _credentials_actor(
-    request: Request, credentials: HTTPAuthorizationCredentials | None
-) -> Actor | None:
-    if credentials is None:
-        return None
-    if credentials.scheme.lower() != "bearer":
-        raise Unauthorized("Use an `Authorization: Bearer <token>` header.")
-    claims = verify_access_token(request.app.state.settings, credentials.credentials)
-    gate = session_gate(request.app)
-    if not gate.fresh(claims.session_id):
-        # The database call runs off the event loop; the common path above does not block.
-        live = await run_in_threadpool(
-            gate.check, request.app.state.db, claims.user_id, claims.session_id
+class _BearerActor(HTTPBearer):
+    """One dependency that both declares the bearer scheme (OpenAPI's Authorize button) and
+    resolves the actor: FastAPI resolves each dependency separately, so folding the header
+    parsing into the actor check keeps the per-request cost of auth small."""
+
+    def __init__(self, *, required: bool) -> None:
+        super().__init__(
+            auto_error=False,
+            scheme_name="HTTPBearer",
+            description="An access token from /api/v1/auth/...",
         )
-        if not live:
-            raise SessionRevoked()
-    return Actor(claims.user_id, claims.session_id)
+        self.required = required
+
+    async def __call__(self, request: Request) -> Actor | None:  # type: ignore[override]
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            if self.required:
+                raise Unauthorized()
+            return None
+        claims = verify_access_token(request.app.state.settings, token)
+        gate = session_gate(request.app)
+        if not gate.fresh(claims.session_id):
+            # The database read runs off the event loop; the common path above does not block.
+            live = await run_in_threadpool(
+                gate.check, request.app.state.db, claims.user_id, claims.session_id
+            )
+            if not live:
+                raise SessionRevoked()
+        return Actor(claims.user_id, claims.session_id)
 
 
-async def current_actor(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Actor:
-    actor = await _credentials_actor(request, credentials)
-    if actor is None:
-        raise Unauthorized()
-    return actor
-
-
-async def optional_actor(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Actor | None:
-    return await _credentials_actor(request, credentials)
-
+current_actor = _BearerActor(required=True)
+optional_actor = _BearerActor(required=False)
 
 CurrentUser = Annotated[Actor, Depends(current_actor)]
 OptionalUser = Annotated[Actor | None, Depends(optional_actor)]
