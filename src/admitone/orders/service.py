@@ -183,7 +183,24 @@ _TIERS_FOR_SALE = select(
     _tc.sales_end_at,
     _tc.min_per_order,
     _tc.max_per_order,
-).where(_tc.id.in_(bindparam("ids", expanding=True)), _tc.event_id == bindparam("event_id"))
+    _ev.status.label("event_status"),
+    _ev.ends_at.label("event_ends_at"),
+    _ev.title.label("event_title"),
+    _ev.reservation_minutes,
+).where(
+    _tc.id.in_(bindparam("ids", expanding=True)),
+    _tc.event_id == bindparam("event_id"),
+    _ev.id == _tc.event_id,
+)
+
+
+@dataclass(frozen=True)
+class _EventForSale:
+    id: str
+    status: str
+    ends_at: datetime
+    title: str
+    reservation_minutes: int
 
 
 def _check_tier(tier: Any, quantity: int, code_hash: str | None, now: datetime) -> None:
@@ -237,22 +254,31 @@ def place_order(session: Session, settings: Settings, req: OrderRequest) -> Orde
 def prepare_order(session: Session, settings: Settings, req: OrderRequest) -> PreparedOrder:
     """Checks every rule and writes the order, its items and history; reserves nothing."""
     now = utcnow()
-    # Plain rows from statements built once (Core, not ORM entities): the on-sale hot path.
-    event = session.execute(_EVENT_FOR_SALE, {"event_id": req.event_id}).one_or_none()
-    if event is None:
-        raise EventNotFound()
-    if event.status != "published" or event.ends_at <= now:
-        raise EventNotOnSale()
-
     wanted: dict[str, int] = {}
     for line in req.items:
         wanted[line.tier_id] = wanted.get(line.tier_id, 0) + line.quantity
     if not wanted:
         raise EmptyOrder()
-    tiers = {
-        t.id: t
-        for t in session.execute(_TIERS_FOR_SALE, {"ids": list(wanted), "event_id": event.id})
-    }
+    # One statement built once reads the tiers with their event (Core rows, not ORM
+    # entities: the on-sale hot path); the event alone is read only to explain a miss.
+    rows = session.execute(_TIERS_FOR_SALE, {"ids": list(wanted), "event_id": req.event_id})
+    tiers = {t.id: t for t in rows}
+    first = next(iter(tiers.values()), None)
+    event = (
+        _EventForSale(
+            req.event_id,
+            first.event_status,
+            first.event_ends_at,
+            first.event_title,
+            first.reservation_minutes,
+        )
+        if first is not None
+        else session.execute(_EVENT_FOR_SALE, {"event_id": req.event_id}).one_or_none()
+    )
+    if event is None:
+        raise EventNotFound()
+    if event.status != "published" or event.ends_at <= now:
+        raise EventNotOnSale()
     for tier_id in wanted:
         if tier_id not in tiers:
             raise TierNotFound(tier_id=tier_id)
