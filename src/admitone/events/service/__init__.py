@@ -1,0 +1,74 @@
+"""Event rules: creating and editing events, their lifecycle, agenda sessions and ticket tiers.
+
+Lifecycle: `draft -> published -> ended`, and `draft | published -> cancelled`. Publishing
+needs a tier; cancelling schedules `orders.cancel_event` so the orders domain refunds and
+cancels (events never imports orders); the `events.end_past` cron ends published events
+whose end has passed. Cancelled and ended events are read-only.
+
+Stock lives on `ticket_tiers` (`held_count`, `sold_count`) and is changed only by the
+orders domain's conditional updates; this module changes `capacity` with a conditional
+update of its own so it can never drop below what is held or sold.
+
+Helpers for other domains (documented in docs/events.md): `event_for_sale`,
+`tiers_for_sale`, `tier_session_ids`, `hash_access_code`.
+"""
+
+from __future__ import annotations
+
+from admitone.events.service.agenda import (
+    add_session,
+    list_sessions,
+)
+from admitone.events.service.buyers import (
+    event_for_sale,
+    public_event,
+    tiers_for_sale,
+)
+from admitone.events.service.lifecycle import (
+    cancel_event,
+    create_event,
+    end_past_events,
+    get_event,
+    list_events,
+    publish_event,
+    update_event,
+)
+from admitone.events.service.rules import (
+    CANCEL_EVENT_JOB,
+    hash_access_code,
+    slugify,
+    validate_currency,
+    validate_timezone,
+)
+from admitone.events.service.tiers import (
+    TierView,
+    add_tier,
+    list_tiers,
+    tier_session_ids,
+    update_tier,
+)
+
+__all__ = [
+    "CANCEL_EVENT_JOB",
+    "TierView",
+    "add_session",
+    "add_tier",
+    "cancel_event",
+    "create_event",
+    "end_past_events",
+    "event_for_sale",
+    "get_event",
+    "hash_access_code",
+    "list_events",
+    "list_sessions",
+    "list_tiers",
+    "public_event",
+    "publish_event",
+    "slugify",
+    "tier_session_ids",
+    "tiers_for_sale",
+    "update_event",
+    "update_tier",
+    "validate_currency",
+    "validate_timezone",
+]

@@ -1,0 +1,331 @@
+"""Creating, editing, publishing, cancelling and ending events."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from admitone.access.capabilities import Capability
+from admitone.access.service import Grant, Scope, record_audit, require_capability
+from admitone.core import jobs
+from admitone.core.clock import utcnow
+from admitone.core.files import File
+from admitone.core.http import InvalidCursor, decode_cursor, encode_cursor
+from admitone.core.ids import EventId, OrganizationId, UserId
+from admitone.events import errors
+from admitone.events.models import Event, EventSession, TicketTier
+from admitone.events.schemas import (
+    EventCreate,
+    EventUpdate,
+)
+from admitone.events.service.rules import (
+    CANCEL_EVENT_JOB,
+    as_utc,
+    check_schedule,
+    ensure_editable,
+    guard_event,
+    slugify,
+    snapshot,
+    validate_timezone,
+)
+
+# --- events -----------------------------------------------------------------------------
+
+
+def _insert_with_unique_slug(session: Session, event: Event, requested: str | None) -> None:
+    """Inserts `event` under a free slug. A slug taken by a concurrent insert is caught by the
+    unique constraint inside a savepoint and another candidate is tried."""
+    if requested is not None:
+        event.slug = requested
+        try:
+            with session.begin_nested():
+                session.add(event)
+        except IntegrityError as exc:
+            raise errors.SlugTaken() from exc
+        return
+    base = slugify(event.title)
+    taken = set(
+        session.scalars(
+            select(Event.slug).where(or_(Event.slug == base, Event.slug.like(f"{base}-%")))
+        )
+    )
+    candidate = next(
+        c for c in (base, *(f"{base}-{n}" for n in range(2, len(taken) + 3))) if c not in taken
+    )
+    for _ in range(8):
+        event.slug = candidate
+        try:
+            with session.begin_nested():
+                session.add(event)
+            return
+        except IntegrityError:
+            # Someone took it between our read and our insert: fall back to a random suffix.
+            if event in session:
+                session.expunge(event)
+            candidate = f"{base}-{secrets.token_hex(3)}"
+    raise errors.SlugTaken("Could not find a free slug; pass one explicitly.")
+
+
+def create_event(
+    session: Session, user_id: UserId, organization_id: OrganizationId, body: EventCreate
+) -> Event:
+    require_capability(
+        session, user_id, Capability.EVENT_CREATE, Scope.organization(organization_id)
+    )
+    validate_timezone(body.timezone)
+    starts_at, ends_at = body.starts_at.astimezone(UTC), body.ends_at.astimezone(UTC)
+    check_schedule(starts_at, ends_at)
+    if ends_at <= utcnow():
+        raise errors.EventInPast()
+    if body.cover_file_id is not None and session.get(File, body.cover_file_id) is None:
+        raise errors.UnknownFile()
+    event = Event(
+        id=EventId.new(),
+        organization_id=organization_id,
+        title=body.title,
+        description=body.description,
+        status="draft",
+        visibility=body.visibility,
+        timezone=body.timezone,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        venue_name=body.venue.name if body.venue else None,
+        venue_address=body.venue.address if body.venue else None,
+        online_url=str(body.online_url) if body.online_url else None,
+        cover_file_id=body.cover_file_id,
+        reservation_minutes=body.reservation_minutes,
+    )
+    _insert_with_unique_slug(session, event, body.slug)
+    record_audit(
+        session,
+        actor_user_id=user_id,
+        action="events.event.created",
+        target_type="event",
+        target_id=event.id,
+        organization_id=organization_id,
+        after=snapshot(event, ("slug", "title", "starts_at", "ends_at", "visibility")),
+    )
+    return event
+
+
+def decode_event_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    values = decode_cursor(cursor)
+    if values is None:
+        return None
+    try:
+        starts_at, event_id = values
+        return datetime.fromisoformat(starts_at).astimezone(UTC), str(event_id)
+    except (TypeError, ValueError) as exc:
+        raise InvalidCursor() from exc
+
+
+def list_events(
+    session: Session,
+    user_id: UserId,
+    organization_id: OrganizationId,
+    *,
+    limit: int,
+    cursor: str | None,
+    status: str | None = None,
+) -> tuple[list[Event], str | None]:
+    """The organization's events by start time; a member limited to some events sees those."""
+    grant: Grant = require_capability(
+        session, user_id, Capability.EVENT_READ, Scope.organization(organization_id)
+    )
+    query = select(Event).where(Event.organization_id == organization_id)
+    if grant.event_ids is not None:
+        query = query.where(Event.id.in_(sorted(grant.event_ids)))
+    if status is not None:
+        query = query.where(Event.status == status)
+    after = decode_event_cursor(cursor)
+    if after is not None:
+        query = query.where(
+            or_(
+                Event.starts_at > after[0],
+                and_(Event.starts_at == after[0], Event.id > after[1]),
+            )
+        )
+    rows = list(session.scalars(query.order_by(Event.starts_at, Event.id).limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], encode_cursor(last.starts_at.isoformat(), last.id)
+
+
+def get_event(session: Session, user_id: UserId, event_id: EventId) -> Event:
+    return guard_event(session, user_id, Capability.EVENT_READ, event_id)
+
+
+_EVENT_FIELDS = (
+    "title",
+    "slug",
+    "description",
+    "visibility",
+    "timezone",
+    "starts_at",
+    "ends_at",
+    "venue_name",
+    "venue_address",
+    "online_url",
+    "cover_file_id",
+    "reservation_minutes",
+)
+
+
+def update_event(session: Session, user_id: UserId, event_id: EventId, body: EventUpdate) -> Event:
+    """Changes what was sent. Cancelled and ended events are read-only; the slug is fixed
+    once the event is published (links to it have been shared)."""
+    event = guard_event(session, user_id, Capability.EVENT_UPDATE, event_id, lock=True)
+    ensure_editable(event)
+    before = snapshot(event, _EVENT_FIELDS)
+    sent = body.model_fields_set
+    changes: dict[str, Any] = {}
+    if "timezone" in sent:
+        changes["timezone"] = validate_timezone(body.timezone or "")
+    for name in ("title", "description", "visibility", "reservation_minutes"):
+        if name in sent:
+            changes[name] = getattr(body, name)
+    if "venue" in sent:
+        changes["venue_name"] = body.venue.name if body.venue else None
+        changes["venue_address"] = body.venue.address if body.venue else None
+    if "online_url" in sent:
+        changes["online_url"] = str(body.online_url) if body.online_url else None
+    if "cover_file_id" in sent:
+        if body.cover_file_id is not None and session.get(File, body.cover_file_id) is None:
+            raise errors.UnknownFile()
+        changes["cover_file_id"] = body.cover_file_id
+    if "starts_at" in sent or "ends_at" in sent:
+        starts_at = as_utc(body.starts_at) or event.starts_at
+        ends_at = as_utc(body.ends_at) or event.ends_at
+        check_schedule(starts_at, ends_at)
+        if ends_at <= utcnow():
+            raise errors.EventInPast()
+        first, last = session.execute(
+            select(func.min(EventSession.starts_at), func.max(EventSession.ends_at)).where(
+                EventSession.event_id == event.id
+            )
+        ).one()
+        if first is not None and (first < starts_at or last > ends_at):
+            raise errors.SessionOutsideEvent(
+                "Some sessions would fall outside the new dates; move them first."
+            )
+        changes["starts_at"], changes["ends_at"] = starts_at, ends_at
+    slug_changed = "slug" in sent and body.slug != event.slug
+    if slug_changed and event.status != "draft":
+        raise errors.EventNotEditable("The slug of a published event cannot change.")
+    for name, value in changes.items():
+        setattr(event, name, value)
+    if slug_changed:
+        event.slug = body.slug or event.slug
+        try:
+            with session.begin_nested():
+                session.flush()
+        except IntegrityError as exc:
+            raise errors.SlugTaken() from exc
+    session.flush()
+    after = snapshot(event, _EVENT_FIELDS)
+    diff = {k for k in after if after[k] != before[k]}
+    if diff:
+        record_audit(
+            session,
+            actor_user_id=user_id,
+            action="events.event.updated",
+            target_type="event",
+            target_id=event.id,
+            organization_id=event.organization_id,
+            before={k: before[k] for k in diff},
+            after={k: after[k] for k in diff},
+        )
+    return event
+
+
+def publish_event(session: Session, user_id: UserId, event_id: EventId) -> Event:
+    """`draft -> published` (a repeat is a no-op). Refused without a tier, or when over."""
+    event = guard_event(session, user_id, Capability.EVENT_PUBLISH, event_id)
+    if event.status == "published":
+        return event
+    ensure_editable(event)
+    if event.ends_at <= utcnow():
+        raise errors.EventInPast()
+    now = utcnow()
+    # One statement decides: still a draft, and has a tier (tiers are never deleted).
+    result = session.execute(
+        update(Event)
+        .where(
+            Event.id == event_id,
+            Event.status == "draft",
+            exists().where(TicketTier.event_id == Event.id),
+        )
+        .values(status="published", published_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(event)
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        if event.status == "published":
+            return event  # a concurrent publish won; same outcome
+        ensure_editable(event)
+        raise errors.EventHasNoTiers()
+    record_audit(
+        session,
+        actor_user_id=user_id,
+        action="events.event.published",
+        target_type="event",
+        target_id=event.id,
+        organization_id=event.organization_id,
+        before={"status": "draft"},
+        after={"status": "published"},
+    )
+    return event
+
+
+def cancel_event(session: Session, user_id: UserId, event_id: EventId) -> Event:
+    """`draft | published -> cancelled` (a repeat is a no-op) and schedules
+    `orders.cancel_event` once, so the orders domain refunds and cancels its orders."""
+    event = guard_event(session, user_id, Capability.EVENT_PUBLISH, event_id)
+    now = utcnow()
+    previous = event.status
+    result = session.execute(
+        update(Event)
+        .where(Event.id == event_id, Event.status.in_(("draft", "published")))
+        .values(status="cancelled", cancelled_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(event)
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        if event.status == "cancelled":
+            return event
+        raise errors.EventNotEditable("An ended event cannot be cancelled.")
+    jobs.schedule(
+        session,
+        CANCEL_EVENT_JOB,
+        {"event_id": event.id},
+        unique_key=f"{CANCEL_EVENT_JOB}:{event.id}",
+    )
+    record_audit(
+        session,
+        actor_user_id=user_id,
+        action="events.event.cancelled",
+        target_type="event",
+        target_id=event.id,
+        organization_id=event.organization_id,
+        before={"status": previous},
+        after={"status": "cancelled"},
+    )
+    return event
+
+
+def end_past_events(session: Session, now: datetime | None = None) -> int:
+    """Marks published events whose end has passed as ended; returns how many."""
+    now = now or utcnow()
+    result = session.execute(
+        update(Event)
+        .where(Event.status == "published", Event.ends_at <= now)
+        .values(status="ended", ended_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

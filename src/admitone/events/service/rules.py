@@ -1,0 +1,112 @@
+"""Small rules shared by the event use cases: validation, guards, snapshots."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import unicodedata
+import zoneinfo
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from admitone.access.capabilities import Capability
+from admitone.access.errors import ScopeNotFound
+from admitone.access.service import Scope, require_capability
+from admitone.events import errors
+from admitone.events.currencies import is_currency
+from admitone.events.models import Event
+
+CANCEL_EVENT_JOB = "orders.cancel_event"
+_CLOSED = ("cancelled", "ended")
+
+
+# --- small rules ------------------------------------------------------------------------
+
+
+@cache
+def _zones() -> frozenset[str]:
+    # The system database also lists files that are not zone names a person picks.
+    return frozenset(
+        z
+        for z in zoneinfo.available_timezones()
+        if z not in {"localtime", "posixrules", "Factory"}
+        and not z.startswith(("posix/", "right/"))
+    )
+
+
+def validate_timezone(name: str) -> str:
+    if name not in _zones():
+        raise errors.InvalidTimezone(f"`{name[:64]}` is not an IANA timezone name.")
+    return name
+
+
+def validate_currency(code: str) -> str:
+    if not is_currency(code):
+        raise errors.InvalidCurrency(f"`{code}` is not an ISO 4217 currency code.")
+    return code
+
+
+def slugify(title: str) -> str:
+    """ASCII, lower case, words joined by `-`, at most 60 characters; `event` when nothing of
+    the title survives (a title in a non-Latin script)."""
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
+    if len(slug) > 60:
+        slug = slug[:60].rsplit("-", 1)[0] or slug[:60]
+    return slug or "event"
+
+
+def hash_access_code(secret: bytes, code: str) -> str:
+    """HMAC-SHA256 of the code, case-insensitive; only this is stored."""
+    normalized = code.strip().upper().encode()
+    return hmac.new(secret, b"tier-access-code:" + normalized, hashlib.sha256).hexdigest()
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(UTC)
+
+
+def jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def snapshot(row: Any, fields: Iterable[str]) -> dict[str, Any]:
+    return {f: jsonable(getattr(row, f)) for f in fields}
+
+
+def check_schedule(starts_at: datetime, ends_at: datetime) -> None:
+    if ends_at <= starts_at:
+        raise errors.InvalidSchedule()
+
+
+# --- guards -----------------------------------------------------------------------------
+
+
+def guard_event(
+    session: Session, user_id: str, capability: Capability, event_id: str, *, lock: bool = False
+) -> Event:
+    """The event, if the caller holds `capability` on it; a stranger gets `event_not_found`
+    exactly as for an event that does not exist."""
+    try:
+        require_capability(session, user_id, capability, Scope.event(event_id))
+    except ScopeNotFound as exc:
+        raise errors.EventNotFound() from exc
+    query = select(Event).where(Event.id == event_id).execution_options(populate_existing=True)
+    if lock:
+        # Serializes changes to one event (and its tiers' currency) with cancel and publish.
+        query = query.with_for_update()
+    event = session.scalars(query).one_or_none()
+    if event is None:  # deleted between the two statements; events are never deleted today
+        raise errors.EventNotFound()
+    return event
+
+
+def ensure_editable(event: Event) -> None:
+    if event.status in _CLOSED:
+        raise errors.EventNotEditable(f"The event is {event.status}; it cannot be changed.")
