@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -13,9 +14,12 @@ import time_machine
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from admitone.auth import service as auth
 from admitone.core.clock import utcnow
 from admitone.core.db import Database
 from admitone.core.jobs import Job
+from admitone.emails.service import unseal
+from admitone.settings import Settings
 
 START = "/api/v1/auth/magic-link/start"
 VERIFY = "/api/v1/auth/magic-link/verify"
@@ -117,3 +121,33 @@ def test_open_redirect_attempts_are_refused_and_send_nothing(
     assert resp.json()["code"] == "redirect_not_allowed"
     queued = db.query(lambda s: s.scalar(select(func.count()).select_from(Job)))
     assert queued == 0
+
+
+@pytest.mark.postgres
+def test_one_magic_link_clicked_twice_at_once_signs_in_once(
+    committed_db: Database, settings: Settings
+) -> None:
+    committed_db.mutation(
+        auth.start_email_sign_in,
+        settings,
+        kind="magic_link",
+        email="click@example.com",
+        redirect_url="http://testserver/",
+    )
+    args = committed_db.query(
+        lambda s: s.scalars(select(Job.args).where(Job.name == "emails.send")).one()
+    )
+    token = _token(unseal(settings, args["context"])["url"])
+    results: list[auth.CodeCheck] = []
+    barrier = threading.Barrier(8)
+
+    def click() -> None:
+        barrier.wait()
+        results.append(committed_db.mutation(auth.check_magic_link, settings, token))
+
+    threads = [threading.Thread(target=click) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(r.error is None for r in results) == 1

@@ -223,3 +223,21 @@ def test_the_identity_templates_exist_in_every_part() -> None:
         rendered = render(name, {"code": "123456", "url": "https://x", "minutes": 10})
         assert rendered.html is not None
         assert rendered.text.strip()
+
+
+def test_a_rolled_back_mutation_sends_nothing(
+    client: TestClient, db: Database, run_jobs: Callable[[], int]
+) -> None:
+    def place_then_fail(session: object) -> None:
+        queue_email(
+            session,  # type: ignore[arg-type]
+            to="never@example.com",
+            template="magic_link",
+            context={"url": "u", "minutes": 1},
+        )
+        raise RuntimeError("the business change failed")
+
+    with pytest.raises(RuntimeError):
+        db.mutation(place_then_fail)
+    assert run_jobs() == 0
+    assert client.get("/dev/mailbox", params={"to": "never@example.com"}).json()["items"] == []
