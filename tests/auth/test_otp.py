@@ -159,6 +159,14 @@ def test_code_just_inside_ten_minutes_still_works(client: TestClient, read_mail:
     assert resp.status_code == 200
 
 
+def test_code_pasted_with_spaces_or_dashes_is_accepted(client: TestClient, read_mail: Mail) -> None:
+    client.post(START, json={"email": "paste@example.com"})
+    code = _code(read_mail, "paste@example.com")
+    pasted = f" {code[:3]} -{code[3:]} "
+    resp = client.post(VERIFY, json={"email": "paste@example.com", "code": pasted})
+    assert resp.status_code == 200, resp.text
+
+
 def test_code_works_only_once(client: TestClient, read_mail: Mail) -> None:
     client.post(START, json={"email": "once@example.com"})
     code = _code(read_mail, "once@example.com")

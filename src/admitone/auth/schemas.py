@@ -28,8 +28,16 @@ class OtpStart(_Email):
 
 class OtpVerify(_Email):
     code: Annotated[str, StringConstraints(pattern=r"^\d{6}$")] = Field(
-        description="The six digits from the e-mail."
+        description="The six digits from the e-mail (spaces and dashes are ignored)."
     )
+
+    @field_validator("code", mode="before")
+    @classmethod
+    def _digits(cls, value: object) -> object:
+        # People paste "123 456" or "123-456"; the digits are what count.
+        if isinstance(value, str) and len(value) <= 20:
+            return value.replace(" ", "").replace("-", "")
+        return value
 
 
 class MagicLinkStart(_Email):
