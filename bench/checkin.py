@@ -128,26 +128,29 @@ def seed(url: str, n_passes: int, var_dir: str) -> dict[str, Any]:
     engine.dispose()
     codes = list({new_code() for _ in range(n_passes + 100)})[:n_passes]
     now = datetime.now(UTC)
-    with psycopg.connect(libpq(url)) as conn, conn.cursor() as cur:
-        with cur.copy(
+    with (
+        psycopg.connect(libpq(url)) as conn,
+        conn.cursor() as cur,
+        cur.copy(
             "COPY passes (id, event_id, order_id, order_item_id, tier_id, code, attendee_name,"
             " status, created_at, updated_at) FROM STDIN"
-        ) as copy:
-            for i, code in enumerate(codes):
-                copy.write_row(
-                    (
-                        f"pas_{ULID()}",
-                        ids["event_id"],
-                        ids["order_id"],
-                        ids["item_id"],
-                        ids["tier_id"],
-                        code,
-                        f"Guest {i}",
-                        "valid",
-                        now,
-                        now,
-                    )
+        ) as copy,
+    ):
+        for i, code in enumerate(codes):
+            copy.write_row(
+                (
+                    f"pas_{ULID()}",
+                    ids["event_id"],
+                    ids["order_id"],
+                    ids["item_id"],
+                    ids["tier_id"],
+                    code,
+                    f"Guest {i}",
+                    "valid",
+                    now,
+                    now,
                 )
+            )
     with psycopg.connect(libpq(url), autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
     token, _ = issue_access_token(settings, ids["staff_id"], sid)
@@ -243,8 +246,12 @@ NOTIFY = "SELECT pg_notify('admitone_topics', %s)"
 
 
 def baseline(
-    url: str, ids: dict[str, Any], statements: list[tuple[str, str | None]], clients: int,
-    seconds: float, notify: bool,
+    url: str,
+    ids: dict[str, Any],
+    statements: list[tuple[str, str | None]],
+    clients: int,
+    seconds: float,
+    notify: bool,
 ) -> dict[str, Any]:
     codes: list[str] = ids["codes"]
     lats: list[float] = []
@@ -256,17 +263,21 @@ def baseline(
     def client(n: int) -> None:
         mine: list[float] = []
         ok = 0
-        with psycopg.connect(libpq(url)) as conn, psycopg.connect(
-            libpq(url), autocommit=True
-        ) as notifier:
+        with psycopg.connect(libpq(url)) as conn:
             for code in codes[n::clients]:
                 if time.perf_counter() >= stop:
                     break
                 t0 = time.perf_counter()
                 params = {
-                    "code": code, "event": ids["event_id"], "org": ids["org_id"],
-                    "user": ids["staff_id"], "cpt": ids["checkpoint_id"], "dev": f"d{n}",
-                    "cid": f"chk_{ULID()}", "sid": f"scn_{ULID()}", "resp": response,
+                    "code": code,
+                    "event": ids["event_id"],
+                    "org": ids["org_id"],
+                    "user": ids["staff_id"],
+                    "cpt": ids["checkpoint_id"],
+                    "dev": f"d{n}",
+                    "cid": f"chk_{ULID()}",
+                    "sid": f"scn_{ULID()}",
+                    "resp": response,
                 }
                 admitted = False
                 for sql, role in statements:
@@ -277,8 +288,9 @@ def baseline(
                     elif role == "admit":
                         admitted = row is not None
                 conn.commit()
-                if notify:
-                    notifier.execute(NOTIFY, (f"event:{ids['event_id']}:checkins",))
+                if notify:  # the broker's NOTIFY after commit, a round trip of its own
+                    conn.execute(NOTIFY, (f"event:{ids['event_id']}:checkins",))
+                    conn.commit()
                 mine.append(time.perf_counter() - t0)
                 ok += admitted
         with lock:
@@ -334,12 +346,33 @@ def start_server(url: str, workers: int, var_dir: str) -> subprocess.Popen[bytes
         ADMITONE_BASE_URL=f"http://127.0.0.1:{PORT}",
     )
     cmd = [
-        sys.executable, "-m", "uvicorn", "--factory", "admitone.app:factory",
-        "--host", "127.0.0.1", "--port", str(PORT), "--workers", str(workers),
-        "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "admitone.app:factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(PORT),
+        "--workers",
+        str(workers),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
     ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     STARTED.append(proc)
     for _ in range(300):
         try:
@@ -372,8 +405,13 @@ def _on_term(*_: Any) -> None:
 
 
 async def _scanner(
-    n: int, clients: int, ids: dict[str, Any], stop: float, interval: float | None,
-    lats: list[float], status: dict[str, int],
+    n: int,
+    clients: int,
+    ids: dict[str, Any],
+    stop: float,
+    interval: float | None,
+    lats: list[float],
+    status: dict[str, int],
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
     path = f"/api/v1/events/{ids['event_id']}/checkins".encode()
@@ -391,9 +429,14 @@ async def _scanner(
                 break
             body = json.dumps({"code": code, "device_id": f"scanner-{n}"}).encode()
             req = (
-                b"POST " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: " + auth
+                b"POST "
+                + path
+                + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: "
+                + auth
                 + b"\r\nContent-Type: application/json\r\nContent-Length: "
-                + str(len(body)).encode() + b"\r\n\r\n" + body
+                + str(len(body)).encode()
+                + b"\r\n\r\n"
+                + body
             )
             t0 = time.perf_counter()
             writer.write(req)
@@ -413,7 +456,11 @@ async def _scanner(
 
 
 def http_load(
-    ids: dict[str, Any], clients: int, seconds: float, server_pid: int, rate: float | None,
+    ids: dict[str, Any],
+    clients: int,
+    seconds: float,
+    server_pid: int,
+    rate: float | None,
     url: str | None,
 ) -> dict[str, Any]:
     lats: list[float] = []
@@ -504,16 +551,28 @@ def main() -> None:
     rows = []
     for who, runs in raw.items():
         rate = med(runs, "scans_per_s") or 0.0
-        rows.append({
-            "who": who, "scans_per_s": rate, "runs": [round(r["scans_per_s"]) for r in runs],
-            "p50_ms": med(runs, "p50_ms"), "p99_ms": med(runs, "p99_ms"),
-            "cpu_ms_per_scan": med(runs, "cpu_ms_per_scan"),
-            "errors": sum(r["errors"] for r in runs),
-            "exactly_once": all(r["exactly_once"] for r in runs),
-            "ratio_to_bare": round(rate / bare, 3), "ratio_to_same_sql": round(rate / same, 3),
-        })
-    result = {"clients": args.clients, "workers": args.workers, "duration_s": args.duration,
-              "repeats": args.repeats, "paced_rate": args.rate, "rows": rows}
+        rows.append(
+            {
+                "who": who,
+                "scans_per_s": rate,
+                "runs": [round(r["scans_per_s"]) for r in runs],
+                "p50_ms": med(runs, "p50_ms"),
+                "p99_ms": med(runs, "p99_ms"),
+                "cpu_ms_per_scan": med(runs, "cpu_ms_per_scan"),
+                "errors": sum(r["errors"] for r in runs),
+                "exactly_once": all(r["exactly_once"] for r in runs),
+                "ratio_to_bare": round(rate / bare, 3),
+                "ratio_to_same_sql": round(rate / same, 3),
+            }
+        )
+    result = {
+        "clients": args.clients,
+        "workers": args.workers,
+        "duration_s": args.duration,
+        "repeats": args.repeats,
+        "paced_rate": args.rate,
+        "rows": rows,
+    }
     print(json.dumps(result, indent=1))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, case, cast, distinct, func, or_, select
+from sqlalchemy import ColumnElement, Integer, case, cast, distinct, func, or_, select
 from sqlalchemy.orm import Session
 
 from admitone.checkins.models import CheckIn, CheckInScan, Checkpoint
@@ -145,7 +145,7 @@ def door_list(
     if query:
         term = query.strip().lower()
         pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        conditions = [
+        conditions: list[ColumnElement[bool]] = [
             func.lower(Pass.attendee_name).like(pattern, escape="\\"),
             func.lower(Pass.attendee_email).like(pattern, escape="\\"),
             func.lower(Order.buyer_email).like(pattern, escape="\\"),

@@ -16,6 +16,7 @@ from admitone.access.service import Scope, record_audit, require_capability
 from admitone.auth.deps import Actor, CurrentUser
 from admitone.checkins import reads
 from admitone.checkins import service as checkins
+from admitone.checkins.errors import CheckpointNotFound
 from admitone.checkins.models import Checkpoint
 from admitone.checkins.schemas import (
     CheckpointIn,
@@ -118,7 +119,7 @@ def update_checkpoint(
     def run(session: Session) -> CheckpointOut:
         found = session.get(Checkpoint, checkpoint_id)
         if found is None:
-            raise checkins.CheckpointNotFound()
+            raise CheckpointNotFound()
         org_id = _guard(session, actor, Capability.CHECKIN_MANAGE, found.event_id)
         before = _checkpoint_out(found).model_dump(mode="json")
         out = _checkpoint_out(checkins.update_checkpoint(session, found, changes))

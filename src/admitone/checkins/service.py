@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Insert, Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -57,7 +59,7 @@ def checkins_topic(event_id: str) -> str:
     return f"event:{event_id}:checkins"
 
 
-def _insert(session: Session, target: type[Any] | Table) -> Insert:
+def _insert(session: Session, target: type[Any] | Table) -> PgInsert | SqliteInsert:
     if session.get_bind().dialect.name == "postgresql":
         return pg_insert(target)
     return sqlite_insert(target)
@@ -94,7 +96,11 @@ def default_checkpoint(session: Session, event_id: str) -> Checkpoint:
             created_at=now,
             updated_at=now,
         )
-        .on_conflict_do_nothing(index_elements=["event_id"], index_where=Checkpoint.is_default)
+        .on_conflict_do_nothing(
+            index_elements=["event_id"],
+            # The index's own predicate, as written: both databases match it textually.
+            index_where=Checkpoint.is_default,  # type: ignore[arg-type]
+        )
     )
     session.execute(stmt)
     return session.scalars(
@@ -223,7 +229,7 @@ class _Cp:
 
     id: str
     event_id: str
-    tier_ids: list[str] | None
+    tier_ids: Sequence[str] | None
     session_id: str | None
     opens_at: datetime | None
     closes_at: datetime | None
@@ -307,11 +313,12 @@ _LOADS = {
     for cp in (True, False)
 }
 # Built once per dialect for the same reason; the column types do the conversions.
+_CHECK_INS = cast(Table, CheckIn.__table__)
 _INSERT_CHECK_IN = {
-    name: ins(CheckIn.__table__).on_conflict_do_nothing().returning(CheckIn.__table__.c.id)
-    for name, ins in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+    "postgresql": pg_insert(_CHECK_INS).on_conflict_do_nothing().returning(_CHECK_INS.c.id),
+    "sqlite": sqlite_insert(_CHECK_INS).on_conflict_do_nothing().returning(_CHECK_INS.c.id),
 }
-_INSERT_SCAN = CheckInScan.__table__.insert()
+_INSERT_SCAN = cast(Table, CheckInScan.__table__).insert()
 
 
 def _load(
