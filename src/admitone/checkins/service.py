@@ -1,4 +1,4 @@
-"""Checkpoints, scanning a pass (exactly once), offline sync and undo.
+"""Scanning a pass (exactly once), offline sync and undo; checkpoints are in checkpoints.py.
 
 A scan is one short transaction: verify the code, read the pass with its order status,
 then `INSERT ... ON CONFLICT DO NOTHING RETURNING` on `check_ins (pass_id, checkpoint_id,
@@ -15,29 +15,46 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from admitone.checkins.checkpoints import (  # re-exported: the service's public names
+    CheckpointSpec,
+    create_checkpoint,
+    default_checkpoint,
+    get_checkpoint,
+    insert_for,
+    list_checkpoints,
+    update_checkpoint,
+)
 from admitone.checkins.errors import (
     CheckInAlreadyUndone,
     CheckInNotFound,
-    CheckpointNotFound,
-    InvalidWindow,
     ScanIdReused,
-    UnknownSession,
-    UnknownTier,
 )
 from admitone.checkins.models import CheckIn, CheckInScan, Checkpoint
 from admitone.core.clock import utcnow
 from admitone.core.db import publish
-from admitone.core.ids import CheckInId, CheckInScanId, CheckpointId
-from admitone.events.models import EventSession, TicketTier, ticket_tier_sessions
+from admitone.core.ids import CheckInId, CheckInScanId
+from admitone.events.models import TicketTier, ticket_tier_sessions
 from admitone.orders.models import Order
 from admitone.passes.codes import BadQr, looks_like_qr, normalize_code, verify_qr
 from admitone.passes.models import Pass
+
+__all__ = [
+    "CheckpointSpec",
+    "ScanInput",
+    "checkins_topic",
+    "create_checkpoint",
+    "default_checkpoint",
+    "get_checkpoint",
+    "list_checkpoints",
+    "scan_pass",
+    "sync_scans",
+    "undo_check_in",
+    "update_checkpoint",
+]
 
 PAID_ORDER_STATUSES = ("paid", "partially_refunded")
 # An offline device whose clock runs ahead of ours by more than this gets our time instead.
@@ -59,142 +76,11 @@ def checkins_topic(event_id: str) -> str:
     return f"event:{event_id}:checkins"
 
 
-def _insert(session: Session, target: type[Any] | Table) -> PgInsert | SqliteInsert:
-    if session.get_bind().dialect.name == "postgresql":
-        return pg_insert(target)
-    return sqlite_insert(target)
-
-
 def _iso(value: datetime | None) -> str | None:
     """ISO 8601 in UTC with `Z`, as the API's Pydantic models write times."""
     if value is None:
         return None
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-# --- checkpoints ---------------------------------------------------------------------------
-
-
-def default_checkpoint(session: Session, event_id: str) -> Checkpoint:
-    """The event's default checkpoint (all tiers, always open, no re-entry), created on
-    first use. Two first scans racing both end with the same row: the insert is
-    `ON CONFLICT DO NOTHING` on the partial unique index of default checkpoints."""
-    found = session.scalars(
-        select(Checkpoint).where(Checkpoint.event_id == event_id, Checkpoint.is_default)
-    ).first()
-    if found is not None:
-        return found
-    now = utcnow()
-    stmt = (
-        _insert(session, Checkpoint)
-        .values(
-            id=CheckpointId.new(),
-            event_id=event_id,
-            name="Main entrance",
-            is_default=True,
-            allows_reentry=False,
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(
-            index_elements=["event_id"],
-            # The index's own predicate, as written: both databases match it textually.
-            index_where=Checkpoint.is_default,  # type: ignore[arg-type]
-        )
-    )
-    session.execute(stmt)
-    return session.scalars(
-        select(Checkpoint).where(Checkpoint.event_id == event_id, Checkpoint.is_default)
-    ).one()
-
-
-def get_checkpoint(session: Session, event_id: str, checkpoint_id: str | None) -> Checkpoint:
-    if checkpoint_id is None:
-        return default_checkpoint(session, event_id)
-    found = session.get(Checkpoint, checkpoint_id)
-    if found is None or found.event_id != event_id:
-        raise CheckpointNotFound()
-    return found
-
-
-def list_checkpoints(session: Session, event_id: str) -> list[Checkpoint]:
-    default_checkpoint(session, event_id)
-    return list(
-        session.scalars(
-            select(Checkpoint)
-            .where(Checkpoint.event_id == event_id)
-            .order_by(Checkpoint.is_default.desc(), Checkpoint.created_at, Checkpoint.id)
-        )
-    )
-
-
-@dataclass(frozen=True)
-class CheckpointSpec:
-    name: str
-    tier_ids: list[str] | None = None
-    session_id: str | None = None
-    opens_at: datetime | None = None
-    closes_at: datetime | None = None
-    allows_reentry: bool = False
-
-
-def _validate_spec(session: Session, event_id: str, spec: CheckpointSpec) -> None:
-    if spec.opens_at and spec.closes_at and spec.closes_at <= spec.opens_at:
-        raise InvalidWindow()
-    if spec.tier_ids:
-        known = set(
-            session.scalars(
-                select(TicketTier.id).where(
-                    TicketTier.event_id == event_id, TicketTier.id.in_(spec.tier_ids)
-                )
-            )
-        )
-        missing = sorted(set(spec.tier_ids) - known)
-        if missing:
-            raise UnknownTier(tier_ids=missing)
-    if spec.session_id is not None:
-        owner = session.scalar(
-            select(EventSession.event_id).where(EventSession.id == spec.session_id)
-        )
-        if owner != event_id:
-            raise UnknownSession()
-
-
-def create_checkpoint(session: Session, event_id: str, spec: CheckpointSpec) -> Checkpoint:
-    _validate_spec(session, event_id, spec)
-    checkpoint = Checkpoint(
-        id=CheckpointId.new(),
-        event_id=event_id,
-        name=spec.name,
-        is_default=False,
-        tier_ids=list(dict.fromkeys(spec.tier_ids)) if spec.tier_ids is not None else None,
-        session_id=spec.session_id,
-        opens_at=spec.opens_at,
-        closes_at=spec.closes_at,
-        allows_reentry=spec.allows_reentry,
-    )
-    session.add(checkpoint)
-    session.flush()
-    return checkpoint
-
-
-def update_checkpoint(
-    session: Session, checkpoint: Checkpoint, changes: dict[str, Any]
-) -> Checkpoint:
-    """Applies the given fields (absent ones stay as they are)."""
-    merged = CheckpointSpec(
-        name=changes.get("name", checkpoint.name),
-        tier_ids=changes.get("tier_ids", checkpoint.tier_ids),
-        session_id=changes.get("session_id", checkpoint.session_id),
-        opens_at=changes.get("opens_at", checkpoint.opens_at),
-        closes_at=changes.get("closes_at", checkpoint.closes_at),
-        allows_reentry=changes.get("allows_reentry", checkpoint.allows_reentry),
-    )
-    _validate_spec(session, checkpoint.event_id, merged)
-    for key, value in changes.items():
-        setattr(checkpoint, key, value)
-    session.flush()
-    return checkpoint
 
 
 # --- scanning ------------------------------------------------------------------------------
@@ -625,7 +511,7 @@ def _claim_scan_id(
     commit, then reads its answer)."""
     row_id = CheckInScanId.new()
     claimed = session.execute(
-        _insert(session, CheckInScan)
+        insert_for(session, CheckInScan)
         .values(
             id=row_id,
             event_id=event_id,
