@@ -197,8 +197,18 @@ def baseline(
 
     def client(n: int) -> None:
         mine: list[float] = []
-        with psycopg.connect(libpq(url)) as conn:
-            gate.wait()
+        try:
+            conn = psycopg.connect(libpq(url))
+        except psycopg.OperationalError:
+            gate.abort()  # never leave the others waiting for a client that cannot start
+            raise
+        with conn:
+            try:
+                gate.wait()
+            except threading.BrokenBarrierError:
+                with lock:
+                    errors[0] += 1
+                return
             i = 0
             while time.perf_counter() < stop:
                 i += 1
@@ -334,7 +344,7 @@ def _on_term(*_: Any) -> None:
     for p in STARTED:
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGTERM)
-    os._exit(143)
+    raise SystemExit(143)  # unwinds through `finally`: the scratch database is dropped
 
 
 async def _http_client(
@@ -434,23 +444,28 @@ def main() -> None:
     modes = {"hot": ids["hot"], "50tiers": ids["many"]}
     raw: dict[tuple[str, str], list[dict[str, Any]]] = {}
     var_dir = tempfile.mkdtemp(prefix="onsale-")
-    proc = start_server(url, args.workers, var_dir)
     try:
         for rep in range(args.repeats):
+            # The baseline runs while no server holds pooled connections (PostgreSQL's
+            # connection limit is shared with whatever else runs on the box).
             for mode, tiers in modes.items():
                 reset(url)
                 r = baseline(url, ids, tiers, args.clients, args.duration)
                 r.update(check(url))
                 raw.setdefault(("baseline", mode), []).append(r)
                 print(rep, "baseline", mode, json.dumps(r), flush=True)
-                reset(url)
-                http_load(ids, tiers, args.clients, 1.0, proc.pid)  # warm-up
-                r = http_load(ids, tiers, args.clients, args.duration, proc.pid)
-                r.update(check(url))
-                raw.setdefault(("app", mode), []).append(r)
-                print(rep, "app", mode, json.dumps(r), flush=True)
+            proc = start_server(url, args.workers, var_dir)
+            try:
+                for mode, tiers in modes.items():
+                    reset(url)
+                    http_load(ids, tiers, args.clients, 1.0, proc.pid)  # warm-up
+                    r = http_load(ids, tiers, args.clients, args.duration, proc.pid)
+                    r.update(check(url))
+                    raw.setdefault(("app", mode), []).append(r)
+                    print(rep, "app", mode, json.dumps(r), flush=True)
+            finally:
+                stop_server(proc)
     finally:
-        stop_server(proc)
         with psycopg.connect(args.pg, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
 
