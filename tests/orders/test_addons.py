@@ -51,7 +51,8 @@ def test_organizer_creates_lists_and_updates_addons(client, shop) -> None:
     assert hidden.json()["is_active"] is False
     assert client.get(ADDONS, params={"event_id": shop.event.id}).json() == []
     managed = client.get(
-        ADDONS, params={"event_id": shop.event.id, "include_inactive": True},
+        ADDONS,
+        params={"event_id": shop.event.id, "include_inactive": True},
         headers=shop.owner_headers,
     ).json()
     assert [a["id"] for a in managed] == [addon["id"]]
@@ -70,9 +71,12 @@ def test_addon_routes_need_tier_manage(client, db, settings, shop) -> None:
     assert denied.json()["capability"] == "tier.manage"
     assert client.post(ADDONS, json=_new(shop), headers=stranger_headers).status_code == 404
     addon = client.post(ADDONS, json=_new(shop), headers=shop.owner_headers).json()
-    assert client.patch(
-        f"{ADDONS}/{addon['id']}", json={"name": "x"}, headers=viewer_headers
-    ).status_code == 403
+    assert (
+        client.patch(
+            f"{ADDONS}/{addon['id']}", json={"name": "x"}, headers=viewer_headers
+        ).status_code
+        == 403
+    )
 
 
 def test_addon_capacity_cannot_drop_below_what_is_held(client, shop) -> None:
