@@ -220,3 +220,13 @@ def test_webhook_payload_is_kept_for_audit(client, db, settings, shop) -> None:
     row = db.query(lambda s: s.scalars(select(WebhookEvent)).one())
     assert row.payload == json.loads(body)
     assert row.reference == order["payment"]["reference"]
+
+
+def test_reconcile_gives_up_on_checkouts_abandoned_for_a_day(client, db, settings, shop) -> None:
+    order = place(client, order_body(shop)).json()
+    _signed(settings, order)  # the provider would say "succeeded" if asked
+    with time_machine.travel(utcnow() + timedelta(days=2), tick=False):
+        _run_cron(db, "payments.reconcile")
+        jobs.drain(db, settings)
+    assert db.query(lambda s: s.scalars(select(WebhookEvent)).all()) == []
+    assert db.query(lambda s: s.scalars(select(Payment.status)).one()) == "pending"

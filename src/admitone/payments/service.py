@@ -405,9 +405,11 @@ def reconcile_payments(
     settings: Settings,
     *,
     older_than: timedelta = timedelta(minutes=2),
+    give_up_after: timedelta = timedelta(days=1),
     limit: int = 200,
 ) -> dict[str, int]:
-    """Asks the provider about payments still pending after `older_than` and applies any
+    """Asks the provider about payments still pending after `older_than` (and younger than
+    `give_up_after`) and applies any
     final answer through the same path as a webhook (keyed `verify:<reference>:<status>`,
     so a webhook arriving later is harmless). Returns counts per outcome."""
 
@@ -415,7 +417,13 @@ def reconcile_payments(
         return list(
             session.scalars(
                 select(Payment)
-                .where(Payment.status == "pending", Payment.created_at <= utcnow() - older_than)
+                .where(
+                    Payment.status == "pending",
+                    Payment.created_at <= utcnow() - older_than,
+                    # A checkout abandoned for a day is not asked about forever (and never
+                    # starves newer payments of the batch).
+                    Payment.created_at > utcnow() - give_up_after,
+                )
                 .order_by(Payment.created_at)
                 .limit(limit)
             )
