@@ -15,6 +15,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sse_starlette import EventSourceResponse
 
 from admitone.access.capabilities import Capability
 from admitone.access.errors import ScopeNotFound
@@ -24,6 +25,7 @@ from admitone.core import idempotency
 from admitone.core.errors import AppError, ProviderError
 from admitone.core.http import Db, Page, Paging, decode_cursor, encode_cursor
 from admitone.core.ids import AddonId, EventId, OrderId
+from admitone.core.realtime import stream_query
 from admitone.events.models import Event
 from admitone.integrations.payments.base import PaymentProviderUnavailable
 from admitone.orders import addons as addon_rules
@@ -323,6 +325,37 @@ def get_order(
         return _full_view(session, settings, order_id)
 
     return JSONResponse(db.query(_read))
+
+
+@api_router.get(
+    "/orders/{order_id}/stream",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}}, 404: _problem("`order_not_found`")},
+)
+def order_stream(
+    order_id: OrderPath,
+    request: Request,
+    db: Db,
+    actor: OptionalUser,
+    token: Annotated[str | None, Query(max_length=100)] = None,
+    x_order_token: OrderToken = None,
+) -> EventSourceResponse:
+    """Server-sent `update` events carrying the order, now and on every change (a buyer's
+    checkout page waits here for `paid`). Same access as `GET /orders/{id}`."""
+    settings = _settings(request)
+
+    def _check(session: Session) -> None:
+        _readable(
+            session, settings, orders.get_order(session, order_id), actor, token or x_order_token
+        )
+
+    db.query(_check)
+    return stream_query(
+        request.app.state.broker,
+        [orders.order_topic(order_id)],
+        lambda: db.query(_full_view, settings, order_id),
+        is_disconnected=request.is_disconnected,
+    )
 
 
 @api_router.get("/me/orders", response_model=Page[OrderOut])
