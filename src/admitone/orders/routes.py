@@ -22,6 +22,7 @@ from admitone.access.errors import ScopeNotFound
 from admitone.access.service import Scope, record_audit, require_capability
 from admitone.auth.deps import Actor, CurrentUser, OptionalUser
 from admitone.core import idempotency
+from admitone.core.db import Database
 from admitone.core.errors import AppError, ProviderError
 from admitone.core.http import Db, Page, Paging, decode_cursor, encode_cursor
 from admitone.core.ids import AddonId, EventId, OrderId
@@ -200,11 +201,13 @@ def _place(
 def place_order(
     body: OrderIn,
     request: Request,
-    db: Db,
     actor: OptionalUser,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     settings = _settings(request)
+    # Read from app state rather than the `Db` dependency: that one is a sync function,
+    # which FastAPI runs through the thread pool, one more hop on the on-sale hot path.
+    db: Database = request.app.state.db
     provider = body.provider or settings.payments.default_provider
     if provider not in settings.payments.providers:
         raise PaymentProviderUnavailable(available=list(settings.payments.providers))
