@@ -241,6 +241,10 @@ def test_checkpoint_of_another_event_is_404(door: Door) -> None:
 def test_scan_needs_sign_in_a_role_and_the_capability(door: Door) -> None:
     code = door.passes[0].code
     assert door.scan(code, headers={}).status_code == 401
+    assert door.scan(code, headers={"Authorization": "Basic dTpw"}).status_code == 401
+    garbage = door.scan(code, headers={"Authorization": "Bearer not-a-token"})
+    assert garbage.status_code == 401
+    assert garbage.headers["www-authenticate"] == "Bearer"
     assert door.scan(code, headers=door.stranger).status_code == 404
     refused = door.scan(code, headers=door.viewer)
     assert refused.status_code == 403
