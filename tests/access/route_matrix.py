@@ -396,6 +396,8 @@ PRIVILEGED += [
                other_credential=_BUYER_TOKEN),
     Privileged("POST", "/api/v1/orders/{order_id}/cancel", C.ORDER_MANAGE, "event",
                _pending_order, other_credential=_BUYER_TOKEN),
+    Privileged("GET", "/api/v1/orders/{order_id}/stream", C.ORDER_READ, "event", _paid_order,
+               other_credential=_BUYER_TOKEN, stream=True),
     Privileged("POST", "/api/v1/orders/{order_id}/refunds", C.ORDER_REFUND, "event", _refund),
     Privileged("GET", "/api/v1/events/{event_id}/orders", C.ORDER_READ, "event", _event_call),
     Privileged("GET", "/api/v1/events/{event_id}/orders.csv", C.ORDER_EXPORT, "event",
