@@ -8,11 +8,14 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import select
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
 
 from admitone.access.models import AuditEntry
 from admitone.app import create_app
@@ -149,7 +152,12 @@ def _free_port() -> int:
 
 @pytest.fixture
 def served(settings: Settings, committed_db: Database) -> Iterator[str]:
-    app = create_app(settings, committed_db, run_worker=False)
+    with _serve(create_app(settings, committed_db, run_worker=False)) as base:
+        yield base
+
+
+@contextmanager
+def _serve(app: FastAPI) -> Iterator[str]:
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -187,3 +195,34 @@ def _updates(lines: Iterator[str]) -> Iterator[dict]:  # type: ignore[type-arg]
     for line in lines:
         if line.startswith("data:"):
             yield json.loads(line.removeprefix("data:").strip())
+
+
+@pytest.mark.postgres
+@pytest.mark.committed
+def test_stats_stream_hears_a_scan_made_by_another_process(
+    settings: Settings, committed_db: Database, engine: Engine
+) -> None:
+    """Two apps with their own brokers, as two processes would be: the scan commits on one,
+    its NOTIFY reaches the stream served by the other within a second."""
+    pg = settings.model_copy(
+        update={
+            "realtime_backend": "postgres",
+            "database_url": engine.url.render_as_string(hide_password=False),
+        }
+    )
+    streaming = create_app(pg, committed_db, run_worker=False)
+    scanning = create_app(pg, Database(engine), run_worker=False)
+    with (
+        _serve(streaming) as base,
+        httpx.Client(base_url=base, timeout=10) as http,
+        TestClient(scanning) as other,
+    ):
+        door = build_door(other, committed_db, settings)
+        url = f"/api/v1/events/{door.event.id}/checkins/stats/stream"
+        with http.stream("GET", url, headers=door.viewer) as stream:
+            updates = _updates(stream.iter_lines())
+            assert next(updates)["checked_in"] == 0
+            scanned_at = time.monotonic()
+            assert door.result(door.passes[0].code) == "accepted"
+            assert next(updates)["checked_in"] == 1
+            assert time.monotonic() - scanned_at < 1.0
