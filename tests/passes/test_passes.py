@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import io
 import xml.etree.ElementTree as ET
 
 import pytest
+import segno
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -189,7 +191,19 @@ def test_holder_reads_pass_and_its_qr_svg_decodes_to_payload(
     assert svg.headers["content-type"].startswith("image/svg+xml")
     root = ET.fromstring(svg.content)
     assert root.tag == "{http://www.w3.org/2000/svg}svg"
-    assert root.find("{http://www.w3.org/2000/svg}path") is not None
+    path = root.find("{http://www.w3.org/2000/svg}path")
+    assert path is not None
+    assert path.get("d")
+    # No QR decoder is installed here: check instead that the symbol is the one segno makes
+    # for the pass's payload (a version 8-M code: 49 modules + 2 x 4 quiet zone, 4 px each).
+    expected = segno.make_qr(body["qr"], error="m")
+    assert expected.designator == "8-M"
+    assert (int(root.get("width", 0)), int(root.get("height", 0))) == (228, 228)
+    out = io.BytesIO()
+    expected.save(
+        out, kind="svg", scale=4, border=4, xmldecl=True, svgns=True, title="Pass QR code"
+    )
+    assert svg.content == out.getvalue()
 
 
 def test_organizer_with_event_read_sees_a_pass_and_a_stranger_gets_404(
