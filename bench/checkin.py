@@ -33,6 +33,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -539,6 +540,7 @@ def main() -> None:
             print(rep, "app_paced", json.dumps(r), flush=True)
     finally:
         stop_server(proc)
+        shutil.rmtree(var_dir, ignore_errors=True)
         with psycopg.connect(args.pg, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
 
