@@ -44,17 +44,23 @@ def _bare_drain(db: Database, n: int, batch: int = 50) -> float:
     pg = db.dialect == "postgresql"
     with engine.begin() as conn:  # type: ignore[union-attr]
         conn.execute(text("DROP TABLE IF EXISTS bare_jobs"))
-        conn.execute(text(
-            "CREATE TABLE bare_jobs (id varchar(32) primary key, status varchar(10), "
-            "run_at timestamp, attempts int default 0)"))
+        conn.execute(
+            text(
+                "CREATE TABLE bare_jobs (id varchar(32) primary key, status varchar(10), "
+                "run_at timestamp, attempts int default 0)"
+            )
+        )
         conn.execute(text("CREATE INDEX ix_bare_due ON bare_jobs (status, run_at)"))
-        conn.execute(text("INSERT INTO bare_jobs (id, status, run_at) VALUES (:id, 'queued', :t)"),
-                     [{"id": uuid.uuid4().hex, "t": "2026-01-01"} for _ in range(n)])
+        conn.execute(
+            text("INSERT INTO bare_jobs (id, status, run_at) VALUES (:id, 'queued', :t)"),
+            [{"id": uuid.uuid4().hex, "t": "2026-01-01"} for _ in range(n)],
+        )
     lock = " FOR UPDATE SKIP LOCKED" if pg else ""
     claim = text(
         "UPDATE bare_jobs SET status='running', attempts=attempts+1 WHERE id IN "
         f"(SELECT id FROM bare_jobs WHERE status='queued' ORDER BY run_at LIMIT {batch}{lock}) "
-        "RETURNING id")
+        "RETURNING id"
+    )
     write = engine.execution_options(admitone_write=True)  # type: ignore[union-attr]
     start = time.perf_counter()
     done = 0
@@ -64,9 +70,11 @@ def _bare_drain(db: Database, n: int, batch: int = 50) -> float:
         if not ids:
             break
         with write.begin() as conn:
-            conn.execute(text("UPDATE bare_jobs SET status='done' WHERE id = :id"),
-                         [{"id": i} for i in ids]) if not pg else conn.execute(
-                text("UPDATE bare_jobs SET status='done' WHERE id = ANY(:ids)"), {"ids": ids})
+            conn.execute(
+                text("UPDATE bare_jobs SET status='done' WHERE id = :id"), [{"id": i} for i in ids]
+            ) if not pg else conn.execute(
+                text("UPDATE bare_jobs SET status='done' WHERE id = ANY(:ids)"), {"ids": ids}
+            )
         done += len(ids)
     elapsed = time.perf_counter() - start
     assert done == n, (done, n)
@@ -101,9 +109,13 @@ def _schedule_cost(db: Database, rounds: int) -> dict[str, float]:
 
     def bare() -> None:
         with write.begin() as conn:
-            conn.execute(text("INSERT INTO users (id, email, created_at, updated_at) "
-                              "VALUES (:id, :e, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
-                         {"id": UserId.new(), "e": f"{uuid.uuid4().hex}@bench"})
+            conn.execute(
+                text(
+                    "INSERT INTO users (id, email, created_at, updated_at) "
+                    "VALUES (:id, :e, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"id": UserId.new(), "e": f"{uuid.uuid4().hex}@bench"},
+            )
 
     def add_user(session: Session, with_job: bool) -> None:
         uid = UserId.new()
@@ -115,9 +127,11 @@ def _schedule_cost(db: Database, rounds: int) -> dict[str, float]:
     for _ in range(2):  # interleave to share the machine's noise
         out.setdefault("bare_insert_ms", []).append(_latency(bare, rounds))
         out.setdefault("mutation_ms", []).append(
-            _latency(lambda: db.mutation(add_user, False), rounds))
+            _latency(lambda: db.mutation(add_user, False), rounds)
+        )
         out.setdefault("mutation_with_job_ms", []).append(
-            _latency(lambda: db.mutation(add_user, True), rounds))
+            _latency(lambda: db.mutation(add_user, True), rounds)
+        )
     result = {k: round(statistics.median(v), 3) for k, v in out.items()}
     result["scheduling_adds_ms"] = round(result["mutation_with_job_ms"] - result["mutation_ms"], 3)
     return result

@@ -32,6 +32,7 @@ class AuthSettings(BaseModel):
     magic_link_minutes: int = 15
     allowed_redirect_origins: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8000"])
     rate_limit_storage: str = "memory://"  # redis://127.0.0.1:6379 when several processes run
+    rate_limit_namespace: str = "admitone"
     google_client_ids: list[str] = Field(default_factory=list)
     google_jwks_url: str = "https://www.googleapis.com/oauth2/v3/certs"
     google_issuers: list[str] = Field(

@@ -365,7 +365,10 @@ def test_limits_hold_across_processes_sharing_redis(settings: Settings, db: Data
     shared = settings.model_copy(
         update={
             "auth": settings.auth.model_copy(
-                update={"rate_limit_storage": "redis://127.0.0.1:6379/0"}
+                update={
+                    "rate_limit_storage": "redis://127.0.0.1:6379/0",
+                    "rate_limit_namespace": f"test-{uuid.uuid4().hex}",
+                }
             )
         }
     )

@@ -26,6 +26,8 @@ _lock = threading.Lock()
 class SignInLimiter:
     def __init__(self, settings: AuthSettings) -> None:
         self._limiter = MovingWindowRateLimiter(storage_from_string(settings.rate_limit_storage))
+        # Deployments (and test runs) sharing one Redis keep their counters apart.
+        self._namespace = settings.rate_limit_namespace
         self.rules: dict[str, list[RateLimitItem]] = {
             "send:email": parse_many(settings.send_limits_per_email),
             "send:ip": parse_many(settings.send_limits_per_ip),
@@ -41,8 +43,9 @@ class SignInLimiter:
             if key is None:
                 continue
             for item in self.rules[f"{action}:{scope}"]:
-                if not self._limiter.hit(item, action, scope, key):
-                    reset = self._limiter.get_window_stats(item, action, scope, key).reset_time
+                ids = (self._namespace, action, scope, key)
+                if not self._limiter.hit(item, *ids):
+                    reset = self._limiter.get_window_stats(item, *ids).reset_time
                     waits.append(max(1, math.ceil(reset - time.time())))
         if waits:
             raise RateLimited(

@@ -204,12 +204,13 @@ class RequestIdLogFilter(logging.Filter):
 # --- dependencies ------------------------------------------------------------------------
 
 
-def get_db(request: Request) -> Database:
+# Async so that resolving them costs no thread-pool hop; they only read app state.
+async def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def get_settings(request: Request) -> Any:
+async def get_settings(request: Request) -> Any:
     return request.app.state.settings
 
 
