@@ -235,7 +235,7 @@ def test_idempotency_key_in_progress_is_409(client, db, shop) -> None:
 
     idempotency.begin(
         db,
-        scope="orders.place:anonymous",
+        scope="orders.place:anonymous:ada@example.com",
         key="busy",
         body_hash=idempotency.request_hash(OrderIn.model_validate(body).model_dump(mode="json")),
     )
@@ -299,3 +299,13 @@ def test_confirmation_email_is_scheduled_once_per_order(client, db, shop) -> Non
         lambda s: list(s.scalars(select(Job.unique_key).where(Job.name == "emails.send")))
     )
     assert keys == [f"order_confirmation:{order['id']}"]
+
+
+def test_anonymous_buyers_idempotency_keys_do_not_collide(client, db, shop) -> None:
+    headers = {"Idempotency-Key": "same-key-from-two-buyers"}
+    first = place(client, order_body(shop), headers=headers)
+    other = order_body(shop)
+    other["buyer"] = {"email": "bola@example.com", "name": "Bola"}
+    second = place(client, other, headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert first.json()["id"] != second.json()["id"]

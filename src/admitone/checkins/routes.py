@@ -6,16 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from sse_starlette import EventSourceResponse
 
 from admitone.access.capabilities import Capability
 from admitone.access.service import Scope, record_audit, require_capability
-from admitone.auth.deps import Actor
-from admitone.auth.tokens import verify_access_token
+from admitone.auth.deps import Actor, CurrentUser
 from admitone.checkins import reads
 from admitone.checkins import service as checkins
 from admitone.checkins.errors import CheckpointNotFound
@@ -34,38 +32,12 @@ from admitone.checkins.schemas import (
     SyncOut,
     UndoOut,
 )
-from admitone.core.db import Database
-from admitone.core.errors import Invalid, Unauthorized
-from admitone.core.http import InvalidCursor, Page, Paging, decode_cursor, encode_cursor
+from admitone.core.errors import Invalid
+from admitone.core.http import Db, InvalidCursor, Page, Paging, decode_cursor, encode_cursor
 from admitone.core.ids import CheckInId, CheckpointId, EventId
 from admitone.core.realtime import stream_query
 
 api_router = APIRouter(tags=["check-in"])
-
-_bearer = HTTPBearer(auto_error=False, description="An access token from /api/v1/auth/...")
-
-
-# The door's routes take their database and caller from coroutines: FastAPI runs every
-# sync dependency in the thread pool, and each hop cost ~0.3 ms of CPU per scan here
-# (measured), while these only read app state and verify a (cached) token.
-async def _door_db(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
-async def _door_actor(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Actor:
-    """The caller, by the same rules as `auth.deps.CurrentUser`."""
-    if credentials is None:
-        raise Unauthorized()
-    claims = verify_access_token(request.app.state.settings, credentials.credentials)
-    return Actor(claims.user_id, claims.session_id)
-
-
-Db = Annotated[Database, Depends(_door_db)]
-CurrentUser = Annotated[Actor, Depends(_door_actor)]
 
 EventPath = Annotated[EventId, Path(description="An event id (`evt_...`).")]
 _scope_errors: dict[int | str, dict[str, Any]] = {
