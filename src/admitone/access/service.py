@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import and_, cast, delete, literal, null, or_, select, union_all
+from sqlalchemy import and_, bindparam, cast, delete, literal, null, or_, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -89,6 +89,35 @@ class Grant:
             )
 
 
+# Built once: these run on every privileged request, and building a SELECT costs more
+# Python time than executing its cached compiled form.
+_ORG_WORKSPACE = select(Organization.workspace_id).where(Organization.id == bindparam("org_id"))
+_EVENT_ORG_WORKSPACE = (
+    select(Event.organization_id, Organization.workspace_id)
+    .join(Organization, Organization.id == Event.organization_id)
+    .where(Event.id == bindparam("event_id"))
+)
+# NULLs typed as JSON: PostgreSQL cannot unite text with jsonb, and the union's result type
+# (from its first SELECT) decides that SQLite's JSON text is decoded.
+_NO_LIMIT = cast(null(), JSONType)
+_PLATFORM_ROLES = select(
+    literal("platform").label("kind"), PlatformRole.role, _NO_LIMIT.label("event_ids")
+).where(PlatformRole.user_id == bindparam("user_id"))
+_WORKSPACE_ROLES = select(literal("workspace"), WorkspaceMember.role, _NO_LIMIT).where(
+    WorkspaceMember.workspace_id == bindparam("ws_id"),
+    WorkspaceMember.user_id == bindparam("user_id"),
+)
+_TEAM_ROLES = select(literal("team"), TeamMember.role, TeamMember.event_ids).where(
+    TeamMember.organization_id == bindparam("org_id"),
+    TeamMember.user_id == bindparam("user_id"),
+)
+_ROLES_BY_REACH = {
+    "platform": union_all(_PLATFORM_ROLES),
+    "workspace": union_all(_PLATFORM_ROLES, _WORKSPACE_ROLES),
+    "organization": union_all(_PLATFORM_ROLES, _WORKSPACE_ROLES, _TEAM_ROLES),
+}
+
+
 def _resolve(session: Session, scope: Scope) -> tuple[str | None, str | None]:
     """(organization_id, workspace_id) of the scope; 404 when it does not exist."""
     if scope.kind == "platform":
@@ -96,15 +125,11 @@ def _resolve(session: Session, scope: Scope) -> tuple[str | None, str | None]:
     if scope.kind == "workspace":
         return None, scope.id
     if scope.kind == "organization":
-        ws = session.scalar(select(Organization.workspace_id).where(Organization.id == scope.id))
+        ws = session.scalar(_ORG_WORKSPACE, {"org_id": scope.id})
         if ws is None:
             raise ScopeNotFound("No such organization.", resource="organization")
         return scope.id, ws
-    row = session.execute(
-        select(Event.organization_id, Organization.workspace_id)
-        .join(Organization, Organization.id == Event.organization_id)
-        .where(Event.id == scope.id)
-    ).first()
+    row = session.execute(_EVENT_ORG_WORKSPACE, {"event_id": scope.id}).first()
     if row is None:
         raise ScopeNotFound("No such event.", resource="event")
     return row[0], row[1]
@@ -118,32 +143,16 @@ def grant_for(session: Session, user_id: str, scope: Scope) -> Grant:
     events; an unlimited role (team, workspace or platform) lifts the limit.
     """
     org_id, ws_id = _resolve(session, scope)
-    # NULLs typed as JSON: PostgreSQL cannot unite text with jsonb, and the union's result
-    # type (from its first SELECT) decides that SQLite's JSON text is decoded.
-    no_limit = cast(null(), JSONType)
-    parts: list[Any] = [
-        select(
-            literal("platform").label("kind"), PlatformRole.role, no_limit.label("event_ids")
-        ).where(PlatformRole.user_id == user_id)
+    reach = "organization" if org_id is not None else "workspace" if ws_id else "platform"
+    rows: list[tuple[str, str, list[str] | None]] = [
+        (r[0], r[1], r[2])
+        for r in session.execute(
+            _ROLES_BY_REACH[reach], {"user_id": user_id, "ws_id": ws_id, "org_id": org_id}
+        )
     ]
-    if ws_id is not None:
-        parts.append(
-            select(literal("workspace"), WorkspaceMember.role, no_limit).where(
-                WorkspaceMember.workspace_id == ws_id, WorkspaceMember.user_id == user_id
-            )
-        )
-    if org_id is not None:
-        parts.append(
-            select(literal("team"), TeamMember.role, TeamMember.event_ids).where(
-                TeamMember.organization_id == org_id, TeamMember.user_id == user_id
-            )
-        )
     caps: set[Capability] = set()
     limited_to: frozenset[str] | None = None
     org_wide = False
-    rows: list[tuple[str, str, list[str] | None]] = [
-        (r[0], r[1], r[2]) for r in session.execute(union_all(*parts))
-    ]
     for kind, role, event_ids in rows:
         if kind == "platform":
             caps |= PLATFORM_ROLES.get(role, frozenset())
