@@ -29,25 +29,21 @@ import asyncio
 import json
 import os
 import random
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from appserver import proc_tree_cpu, start_server, stop_all_on_sigterm, stop_server
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 DB_NAME = "admitone_bench_onsale"
 PORT = int(os.environ.get("BENCH_PORT", "8741"))
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-STARTED: list[subprocess.Popen[bytes]] = []
 
 
 # --- database -------------------------------------------------------------------------------
@@ -256,97 +252,6 @@ def baseline(
 # --- the app over HTTP ----------------------------------------------------------------------
 
 
-def proc_tree_cpu(root: int) -> float:
-    """User+system CPU seconds of `root` and its descendants (uvicorn's workers)."""
-    children: dict[int, list[int]] = {}
-    stats: dict[int, float] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            raw = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = raw[raw.rindex(")") + 2 :].split()
-        pid, ppid = int(entry), int(fields[1])
-        children.setdefault(ppid, []).append(pid)
-        stats[pid] = (int(fields[11]) + int(fields[12])) / CLK_TCK
-    total, todo = 0.0, [root]
-    while todo:
-        pid = todo.pop()
-        total += stats.get(pid, 0.0)
-        todo.extend(children.get(pid, []))
-    return total
-
-
-def start_server(url: str, workers: int, var_dir: str) -> subprocess.Popen[bytes]:
-    env = dict(
-        os.environ,
-        ADMITONE_DATABASE_URL=url,
-        ADMITONE_ENV="dev",
-        ADMITONE_VAR_DIR=var_dir,
-        ADMITONE_RUN_WORKER_IN_PROCESS="false",
-        ADMITONE_BASE_URL=f"http://127.0.0.1:{PORT}",
-    )
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "admitone.app:factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(PORT),
-        "--workers",
-        str(workers),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    proc = subprocess.Popen(
-        cmd,
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    STARTED.append(proc)
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{PORT}/health", timeout=1).read()
-            return proc
-        except OSError:
-            if proc.poll() is not None:
-                assert proc.stderr is not None
-                raise RuntimeError(proc.stderr.read().decode()[-3000:]) from None
-            time.sleep(0.1)
-    stop_server(proc)
-    raise RuntimeError("server did not start")
-
-
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)  # our own process group only
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-def _on_term(*_: Any) -> None:
-    for p in STARTED:
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGTERM)
-    raise SystemExit(143)  # unwinds through `finally`: the scratch database is dropped
-
-
 async def _http_client(
     n: int,
     ids: dict[str, Any],
@@ -429,7 +334,7 @@ def summarize(lats: list[float], wall: float, errors: int, cpu: float) -> dict[s
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, _on_term)
+    stop_all_on_sigterm()
     ap = argparse.ArgumentParser()
     ap.add_argument("--pg", default="postgresql://root@127.0.0.1:5432/postgres")
     ap.add_argument("--duration", type=float, default=6)
@@ -454,7 +359,7 @@ def main() -> None:
                 r.update(check(url))
                 raw.setdefault(("baseline", mode), []).append(r)
                 print(rep, "baseline", mode, json.dumps(r), flush=True)
-            proc = start_server(url, args.workers, var_dir)
+            proc = start_server(url, args.workers, var_dir, PORT)
             try:
                 for mode, tiers in modes.items():
                     reset(url)

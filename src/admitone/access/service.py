@@ -144,8 +144,8 @@ def grant_for(session: Session, user_id: str, scope: Scope) -> Grant:
     """
     org_id, ws_id = _resolve(session, scope)
     reach = "organization" if org_id is not None else "workspace" if ws_id else "platform"
-    rows: list[tuple[str, str, list[str] | None]] = [
-        (r[0], r[1], r[2])
+    rows: list[tuple[str, str, Any]] = [
+        (str(r[0]), str(r[1]), r[2])
         for r in session.execute(
             _ROLES_BY_REACH[reach], {"user_id": user_id, "ws_id": ws_id, "org_id": org_id}
         )
