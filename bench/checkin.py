@@ -44,8 +44,14 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from appserver import proc_tree_cpu, start_server, stop_all_on_sigterm, stop_server
-from sqlalchemy.engine import make_url
+from harness import (
+    create_database,
+    libpq,
+    proc_tree_cpu,
+    start_server,
+    stop_all_on_sigterm,
+    stop_server,
+)
 from ulid import ULID
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,29 +60,6 @@ PORT = int(os.environ.get("BENCH_PORT", "8742"))
 
 
 # --- database -------------------------------------------------------------------------------
-
-
-def scratch_url(admin: str) -> str:
-    url = make_url(admin.replace("postgresql://", "postgresql+psycopg://", 1))
-    return url.set(database=DB_NAME).render_as_string(hide_password=False)
-
-
-def libpq(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-def create_database(admin: str) -> str:
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    url = scratch_url(admin)
-    from admitone.core.db import make_engine
-    from admitone.migrate import upgrade
-
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    return url
 
 
 def seed(url: str, n_passes: int, var_dir: str) -> dict[str, Any]:
@@ -421,7 +404,7 @@ def main() -> None:
     args = ap.parse_args()
 
     var_dir = tempfile.mkdtemp(prefix="checkin-")
-    url = create_database(args.pg)
+    url = create_database(args.pg, DB_NAME)
     ids = seed(url, args.passes, var_dir)
     raw: dict[str, list[dict[str, Any]]] = {}
     proc = start_server(url, args.workers, var_dir, PORT, REALTIME_BACKEND="postgres")

@@ -1,5 +1,6 @@
-"""The app under load for the HTTP benchmarks: uvicorn in its own process group on loopback,
-its CPU time read from /proc, and a SIGTERM handler that never leaves a server behind."""
+"""Shared parts of the HTTP benchmarks: a scratch PostgreSQL database migrated to head, the
+app under load (uvicorn in its own process group on loopback) with its CPU time read from
+/proc, and a SIGTERM handler that never leaves a server behind."""
 
 from __future__ import annotations
 
@@ -12,9 +13,36 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import psycopg
+from sqlalchemy.engine import make_url
+
 ROOT = Path(__file__).resolve().parents[1]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 STARTED: list[subprocess.Popen[bytes]] = []
+
+
+def scratch_url(admin: str, name: str) -> str:
+    url = make_url(admin.replace("postgresql://", "postgresql+psycopg://", 1))
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def create_database(admin: str, name: str) -> str:
+    """(Re)creates database `name` next to `admin`'s, migrated to head; returns its URL."""
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = scratch_url(admin, name)
+    from admitone.core.db import make_engine
+    from admitone.migrate import upgrade
+
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
 
 
 def proc_tree_cpu(root: int) -> float:
