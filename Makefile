@@ -14,6 +14,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
+# Links the platform sends (checkout pages, e-mails) point at the port it serves on.
+run: export ADMITONE_BASE_URL ?= http://127.0.0.1:$(PORT)
 run: $(VENV)/.installed
 	$(BIN)/admitone migrate
 	$(BIN)/admitone seed-demo
@@ -29,9 +31,9 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 
-# Regenerates the initial migration from the models (allowed until the first release).
+# A new reviewed migration from the models: make migration m="what changes"
 migration: $(VENV)/.installed
-	$(BIN)/python scripts/regen_migration.py
+	$(BIN)/python scripts/new_migration.py $(m)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache
