@@ -48,6 +48,7 @@ from harness import (
     create_database,
     libpq,
     proc_tree_cpu,
+    quiesce,
     start_server,
     stop_all_on_sigterm,
     stop_server,
@@ -145,19 +146,6 @@ def reset(url: str) -> None:
         conn.execute("TRUNCATE check_in_scans, check_ins")
         conn.execute("VACUUM ANALYZE check_in_scans, check_ins")
         conn.execute("CHECKPOINT")
-
-
-def quiesce(url: str, limit_s: float = 15) -> None:
-    end = time.perf_counter() + limit_s
-    with psycopg.connect(libpq(url), autocommit=True) as conn:
-        while time.perf_counter() < end:
-            busy = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND pid <> pg_backend_pid() AND state NOT IN ('idle')"
-            ).fetchone()
-            if busy is None or busy[0] == 0:
-                return
-            time.sleep(0.05)
 
 
 def check(url: str, accepted: int) -> dict[str, Any]:

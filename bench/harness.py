@@ -45,6 +45,21 @@ def create_database(admin: str, name: str) -> str:
     return url
 
 
+def quiesce(url: str, limit_s: float = 15) -> None:
+    """Waits (bounded) until no other session of the database is active, so a measurement
+    does not start while the previous one's connections still finish."""
+    end = time.perf_counter() + limit_s
+    with psycopg.connect(libpq(url), autocommit=True) as conn:
+        while time.perf_counter() < end:
+            busy = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND state NOT IN ('idle')"
+            ).fetchone()
+            if busy is None or busy[0] == 0:
+                return
+            time.sleep(0.05)
+
+
 def proc_tree_cpu(root: int) -> float:
     """User+system CPU seconds of `root` and its descendants (uvicorn's workers)."""
     children: dict[int, list[int]] = {}
