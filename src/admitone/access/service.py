@@ -12,9 +12,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import and_, bindparam, cast, delete, literal, null, or_, select, union_all
+from sqlalchemy import (
+    String,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import CompoundSelect
 
 from admitone.access.capabilities import (
     LIMITED_ROLE_KEEPS,
@@ -90,13 +102,9 @@ class Grant:
 
 
 # Built once: these run on every privileged request, and building a SELECT costs more
-# Python time than executing its cached compiled form.
+# Python time than executing its cached compiled form. They run on the session's connection
+# (Core): plain column reads need none of the ORM's per-statement setup.
 _ORG_WORKSPACE = select(Organization.workspace_id).where(Organization.id == bindparam("org_id"))
-_EVENT_ORG_WORKSPACE = (
-    select(Event.organization_id, Organization.workspace_id)
-    .join(Organization, Organization.id == Event.organization_id)
-    .where(Event.id == bindparam("event_id"))
-)
 # NULLs typed as JSON: PostgreSQL cannot unite text with jsonb, and the union's result type
 # (from its first SELECT) decides that SQLite's JSON text is decoded.
 _NO_LIMIT = cast(null(), JSONType)
@@ -116,23 +124,64 @@ _ROLES_BY_REACH = {
     "workspace": union_all(_PLATFORM_ROLES, _WORKSPACE_ROLES),
     "organization": union_all(_PLATFORM_ROLES, _WORKSPACE_ROLES, _TEAM_ROLES),
 }
+# Event scope (every scan, every organizer read of an event) in one round trip: the roles
+# reach the event through subqueries, and a `scope` row carries the event's organization
+# and workspace, absent when there is no such event.
+_NO_ID = cast(null(), String)
+_EVENT_ORG = select(Event.organization_id).where(Event.id == bindparam("event_id"))
+_EVENT_WS = select(Organization.workspace_id).where(Organization.id == _EVENT_ORG.scalar_subquery())
+_ROLES_AT_EVENT: CompoundSelect[Any] = union_all(
+    select(
+        literal("platform").label("kind"),
+        PlatformRole.role,
+        _NO_LIMIT.label("event_ids"),
+        _NO_ID.label("org_id"),
+        _NO_ID.label("ws_id"),
+    ).where(PlatformRole.user_id == bindparam("user_id")),
+    select(literal("workspace"), WorkspaceMember.role, _NO_LIMIT, _NO_ID, _NO_ID).where(
+        WorkspaceMember.workspace_id == _EVENT_WS.scalar_subquery(),
+        WorkspaceMember.user_id == bindparam("user_id"),
+    ),
+    select(literal("team"), TeamMember.role, TeamMember.event_ids, _NO_ID, _NO_ID).where(
+        TeamMember.organization_id == _EVENT_ORG.scalar_subquery(),
+        TeamMember.user_id == bindparam("user_id"),
+    ),
+    select(literal("scope"), _NO_ID, _NO_LIMIT, Event.organization_id, Organization.workspace_id)
+    .join(Organization, Organization.id == Event.organization_id)
+    .where(Event.id == bindparam("event_id")),
+)
 
 
 def _resolve(session: Session, scope: Scope) -> tuple[str | None, str | None]:
-    """(organization_id, workspace_id) of the scope; 404 when it does not exist."""
+    """(organization_id, workspace_id) of a platform, workspace or organization scope; 404
+    when it does not exist."""
     if scope.kind == "platform":
         return None, None
     if scope.kind == "workspace":
         return None, scope.id
-    if scope.kind == "organization":
-        ws = session.scalar(_ORG_WORKSPACE, {"org_id": scope.id})
-        if ws is None:
-            raise ScopeNotFound("No such organization.", resource="organization")
-        return scope.id, ws
-    row = session.execute(_EVENT_ORG_WORKSPACE, {"event_id": scope.id}).first()
-    if row is None:
+    ws = session.connection().scalar(_ORG_WORKSPACE, {"org_id": scope.id})
+    if ws is None:
+        raise ScopeNotFound("No such organization.", resource="organization")
+    return scope.id, ws
+
+
+def _roles(
+    session: Session, user_id: str, scope: Scope
+) -> tuple[str | None, str | None, list[tuple[str, str, Any]]]:
+    """(organization id, workspace id, the caller's (kind, role, event_ids) there)."""
+    if scope.kind != "event":
+        org_id, ws_id = _resolve(session, scope)
+        reach = "organization" if org_id is not None else "workspace" if ws_id else "platform"
+        params = {"user_id": user_id, "ws_id": ws_id, "org_id": org_id}
+        found = session.connection().execute(_ROLES_BY_REACH[reach], params)
+        return org_id, ws_id, [(str(r[0]), str(r[1]), r[2]) for r in found]
+    params = {"user_id": user_id, "event_id": scope.id}
+    rows = session.connection().execute(_ROLES_AT_EVENT, params).all()
+    where = next((r for r in rows if r.kind == "scope"), None)
+    if where is None:
         raise ScopeNotFound("No such event.", resource="event")
-    return row[0], row[1]
+    roles = [(str(r.kind), str(r.role), r.event_ids) for r in rows if r.kind != "scope"]
+    return where.org_id, where.ws_id, roles
 
 
 def grant_for(session: Session, user_id: str, scope: Scope) -> Grant:
@@ -142,14 +191,7 @@ def grant_for(session: Session, user_id: str, scope: Scope) -> Grant:
     organization scope keeps only `LIMITED_ROLE_KEEPS` with `Grant.event_ids` naming the
     events; an unlimited role (team, workspace or platform) lifts the limit.
     """
-    org_id, ws_id = _resolve(session, scope)
-    reach = "organization" if org_id is not None else "workspace" if ws_id else "platform"
-    rows: list[tuple[str, str, Any]] = [
-        (str(r[0]), str(r[1]), r[2])
-        for r in session.execute(
-            _ROLES_BY_REACH[reach], {"user_id": user_id, "ws_id": ws_id, "org_id": org_id}
-        )
-    ]
+    org_id, ws_id, rows = _roles(session, user_id, scope)
     caps: set[Capability] = set()
     limited_to: frozenset[str] | None = None
     org_wide = False
