@@ -70,3 +70,46 @@ def test_postgres_broker_carries_topics_across_processes(
     finally:
         publisher.close()
         listener.close()
+
+
+@pytest.mark.postgres
+def test_postgres_broker_coalesces_a_burst_and_loses_no_topic(database_url: str) -> None:
+    conninfo = database_url.replace("+psycopg", "")
+    publisher, listener = PostgresBroker(conninfo, interval=0.3), PostgresBroker(conninfo)
+
+    async def run() -> list[str]:
+        async with listener.subscribe(["event:evt_1:checkins", "event:evt_2:checkins"]) as queue:
+            for _ in range(200):  # a burst of scans at one event
+                publisher.publish(["event:evt_1:checkins"])
+            publisher.publish(["event:evt_2:checkins"])
+            heard = []
+            while (topic := await _next(queue, timeout=1.0)) is not None:
+                heard.append(topic)
+            return heard
+
+    try:
+        heard = asyncio.run(run())
+    finally:
+        publisher.close()
+        listener.close()
+    # The first publish is sent at once, the rest of the burst together a moment later.
+    assert set(heard) == {"event:evt_1:checkins", "event:evt_2:checkins"}
+    assert len(heard) <= 3
+
+
+@pytest.mark.postgres
+def test_postgres_broker_sends_what_was_published_before_close(database_url: str) -> None:
+    conninfo = database_url.replace("+psycopg", "")
+    publisher, listener = PostgresBroker(conninfo, interval=0.3), PostgresBroker(conninfo)
+
+    async def run() -> list[str | None]:
+        async with listener.subscribe(["order:ord_1", "order:ord_2"]) as queue:
+            publisher.publish(["order:ord_1"])
+            publisher.publish(["order:ord_2"])  # waits out the interval
+            await asyncio.to_thread(publisher.close)
+            return [await _next(queue), await _next(queue)]
+
+    try:
+        assert sorted(asyncio.run(run()), key=str) == ["order:ord_1", "order:ord_2"]
+    finally:
+        listener.close()
