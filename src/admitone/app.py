@@ -30,7 +30,9 @@ def create_app(
 ) -> FastAPI:
     settings = settings or load_settings()
     owns_db = db is None
-    database = db or Database(make_engine(settings.resolved_database_url))
+    database = db or Database(
+        make_engine(settings.resolved_database_url), threads=settings.db_threads
+    )
     broker = (
         PostgresBroker(settings.resolved_database_url.replace("+psycopg", ""))
         if settings.realtime_backend == "postgres"

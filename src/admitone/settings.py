@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"
     var_dir: Path = Path("var")
     database_url: str = ""  # empty: SQLite file under var_dir
+    # Threads per process that run the hot routes' transactions (Database.run): more only
+    # queue on the GIL and on row locks (bench/onsale.py, docs/performance.md). Raise it
+    # when the database is far away (each thread then spends longer waiting on it).
+    db_threads: int = Field(default=4, ge=1, le=64)
     secret_key: SecretStr | None = None  # HMAC key for codes, QR signing seeds, cursors
     cron_secret: SecretStr | None = None
     run_worker_in_process: bool = True

@@ -105,3 +105,42 @@ def test_mutation_retries_a_real_serialization_failure(committed_db: Database) -
     assert (
         db.query(lambda s: s.scalar(select(Job.attempts).where(Job.unique_key == "contended"))) == 8
     )
+
+
+def test_run_uses_at_most_the_database_threads_and_returns_results(db: Database) -> None:
+    import asyncio
+    import time
+
+    db.threads = 2
+    running, peak = [0], [0]
+    lock = threading.Lock()
+
+    def work(n: int) -> int:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+        return n * n
+
+    async def main() -> list[int]:
+        return list(await asyncio.gather(*(db.run(work, n) for n in range(6))))
+
+    assert asyncio.run(main()) == [0, 1, 4, 9, 16, 25]
+    assert peak[0] == 2
+
+
+def test_amutation_commits_like_mutation(db: Database) -> None:
+    import asyncio
+
+    def write(session: Session) -> str:
+        return make_user(session).id
+
+    user_id = asyncio.run(db.amutation(write))
+    assert (
+        db.query(
+            lambda s: s.scalar(text("SELECT count(*) FROM users WHERE id = :i"), {"i": user_id})
+        )
+        == 1
+    )

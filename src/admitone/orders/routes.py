@@ -9,8 +9,10 @@ import io
 import logging
 from collections.abc import Iterator
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import select
@@ -22,6 +24,7 @@ from admitone.access.errors import ScopeNotFound
 from admitone.access.service import Scope, record_audit, require_capability
 from admitone.auth.deps import Actor, CurrentUser, OptionalUser
 from admitone.core import idempotency
+from admitone.core.db import Database
 from admitone.core.errors import AppError, ProviderError
 from admitone.core.http import Db, Page, Paging, decode_cursor, encode_cursor
 from admitone.core.ids import AddonId, EventId, OrderId
@@ -203,20 +206,23 @@ def _place(
     responses=_place_errors,
     summary="Place an order: reserve tickets (and add-ons), open the payment",
 )
-def place_order(
+async def place_order(
     body: OrderIn,
     request: Request,
     db: Db,
     actor: OptionalUser,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
+    # The on-sale's hot path: transactions run on the database threads (Database.run), the
+    # provider's checkout call on AnyIO's pool, so a slow provider holds no database thread.
     settings = _settings(request)
     provider = body.provider or settings.payments.default_provider
     if provider not in settings.payments.providers:
         raise PaymentProviderUnavailable(available=list(settings.payments.providers))
     started: idempotency.Started | None = None
     if idempotency_key is not None:
-        claim = idempotency.begin(
+        claim = await db.run(
+            idempotency.begin,
             db,
             scope=f"orders.place:{actor.user_id if actor else _anonymous_scope(body)}",
             key=idempotency_key,
@@ -227,17 +233,17 @@ def place_order(
             return _replay(claim)
         started = claim
     try:
-        view, payment = db.mutation(_place, settings, body, actor, provider, started)
+        view, payment = await db.amutation(_place, settings, body, actor, provider, started)
     except BaseException:
-        idempotency.abandon(db, started)
+        await db.run(idempotency.abandon, db, started)
         raise
     if payment is not None:
-        view = _start_checkout(db, settings, view, payment, started)
+        view = await _start_checkout(db, settings, view, payment, started)
     return JSONResponse(view, status_code=201, headers={"Location": f"/api/v1/orders/{view['id']}"})
 
 
-def _start_checkout(
-    db: Any,
+async def _start_checkout(
+    db: Database,
     settings: Settings,
     view: dict[str, Any],
     payment: Payment,
@@ -246,8 +252,12 @@ def _start_checkout(
     """Asks the provider for the checkout URL (outside any transaction) and records it, with
     the final idempotent response. If the provider refuses, the order is cancelled at once
     (its seats go back) and the caller gets 502 `provider_error`."""
+    begin = partial(payments.initialize_checkout, settings, payment, email=view["buyer"]["email"])
     try:
-        checkout = payments.initialize_checkout(settings, payment, email=view["buyer"]["email"])
+        if payments.checkout_calls_network(settings, payment):
+            checkout = await anyio.to_thread.run_sync(begin)
+        else:  # no I/O (dev): a thread hop would cost more than the call
+            checkout = begin()
     except Exception as exc:
         log.warning("checkout for order %s failed: %s", view["id"], exc)
         error = exc if isinstance(exc, AppError) else ProviderError()
@@ -257,7 +267,7 @@ def _start_checkout(
             payments.fail_checkout(session, payment.id, error.code)
             idempotency.finish(session, started, error.status, problem)
 
-        db.mutation(_fail)
+        await db.amutation(_fail)
         raise error from exc
     view["payment"]["checkout_url"] = checkout.checkout_url
 
@@ -265,7 +275,7 @@ def _start_checkout(
         payments.record_checkout(session, payment.id, checkout)
         idempotency.finish(session, started, 201, view)
 
-    db.mutation(_record)
+    await db.amutation(_record)
     return view
 
 

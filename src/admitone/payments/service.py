@@ -64,6 +64,10 @@ def open_payment(session: Session, order: Order, *, provider: str) -> Payment:
     return payment
 
 
+def checkout_calls_network(settings: Settings, payment: Payment) -> bool:
+    return registry.get_provider(settings, payment.provider).calls_network
+
+
 def initialize_checkout(settings: Settings, payment: Payment, *, email: str) -> Checkout:
     """Asks the provider where the buyer pays. Network: never call inside a mutation."""
     provider = registry.get_provider(settings, payment.provider)

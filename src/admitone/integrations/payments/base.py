@@ -107,6 +107,9 @@ class PaymentProviderMisconfigured(AppError):
 
 class PaymentProvider(Protocol):
     name: str
+    # False when `initialize` answers without any I/O (dev): the order route then calls it
+    # on the database thread instead of handing it to the network pool.
+    calls_network: bool
 
     def initialize(
         self,

@@ -75,6 +75,7 @@ _ledger = _Ledger()
 
 class DevProvider:
     name = "dev"
+    calls_network = False
 
     def __init__(self, base_url: str, webhook_secret: str, tolerance_seconds: int) -> None:
         self._base_url = base_url.rstrip("/")

@@ -61,6 +61,7 @@ def checked_reference(reference: str) -> str:
 
 class PaystackProvider:
     name = "paystack"
+    calls_network = True
 
     def __init__(
         self, base_url: str, secret_key: str, timeout: float, connect_timeout: float

@@ -50,6 +50,7 @@ _REFUND_STATUS: dict[str, RefundStatus] = {
 
 class StripeProvider:
     name = "stripe"
+    calls_network = True
 
     def __init__(
         self,
