@@ -38,6 +38,9 @@ class AuthSettings(BaseModel):
     google_issuers: list[str] = Field(
         default_factory=lambda: ["https://accounts.google.com", "accounts.google.com"]
     )
+    # Google Workspace domains allowed to sign in with Google, compared with the verified
+    # token's `hd` claim (case-insensitive); empty = any Google account, gmail included.
+    google_hosted_domains: list[str] = Field(default_factory=list)
     apple_client_ids: list[str] = Field(default_factory=list)
     apple_jwks_url: str = "https://appleid.apple.com/auth/keys"
     apple_issuer: str = "https://appleid.apple.com"

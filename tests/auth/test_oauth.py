@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from admitone.auth import oidc
+from admitone.auth.errors import GoogleDomainNotAllowed
 from admitone.auth.models import AuthAccount
 from admitone.core.clock import utcnow
 from admitone.core.db import Database
@@ -212,6 +213,97 @@ def test_unconfigured_provider_is_503(client: TestClient, idp: FakeIdP, settings
     resp = client.post(GOOGLE, json={"id_token": idp.sign("google")})
     assert resp.status_code == 503
     assert resp.json()["code"] == "provider_not_configured"
+
+
+# --- Google hosted domains (Workspace) ----------------------------------------------------
+
+
+def _allow_domains(client: TestClient, settings: Settings, domains: list[str]) -> None:
+    client.app.state.settings = settings.model_copy(  # type: ignore[attr-defined]
+        update={"auth": settings.auth.model_copy(update={"google_hosted_domains": domains})}
+    )
+
+
+def _domain_refused(resp: Any) -> None:
+    assert resp.status_code == 403, resp.text
+    assert resp.json()["code"] == "google_domain_not_allowed"
+
+
+def test_google_account_of_an_allowed_domain_signs_in(
+    client: TestClient, idp: FakeIdP, settings: Settings, db: Database
+) -> None:
+    _allow_domains(client, settings, ["acme.test", "other.test"])
+    token = idp.sign("google", sub="g-acme", email="ada@acme.test", hd="acme.test")
+    resp = client.post(GOOGLE, json={"id_token": token})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["user"]["email"] == "ada@acme.test"
+    assert _users(db) == 1
+
+
+def test_google_account_of_another_domain_is_refused_and_nothing_is_created(
+    client: TestClient, idp: FakeIdP, settings: Settings, db: Database
+) -> None:
+    _allow_domains(client, settings, ["acme.test"])
+    token = idp.sign("google", email="eve@evil.test", hd="evil.test")
+    _domain_refused(client.post(GOOGLE, json={"id_token": token}))
+    # a look-alike domain or a subdomain is another domain
+    for hd in ("acme.test.evil.test", "sub.acme.test", "acme.tes"):
+        _domain_refused(client.post(GOOGLE, json={"id_token": idp.sign("google", hd=hd)}))
+    assert _users(db) == 0
+    assert db.query(lambda s: s.scalar(select(func.count()).select_from(AuthAccount))) == 0
+
+
+def test_google_account_without_hd_is_refused_when_domains_are_set(
+    client: TestClient, idp: FakeIdP, settings: Settings, db: Database
+) -> None:
+    _allow_domains(client, settings, ["acme.test"])
+    # a personal account carries no `hd`, whatever its e-mail's domain says
+    personal = idp.sign("google", email="ada@acme.test")
+    _domain_refused(client.post(GOOGLE, json={"id_token": personal}))
+    not_a_string = idp.sign("google", email="ada@acme.test", hd=["acme.test"])
+    _domain_refused(client.post(GOOGLE, json={"id_token": not_a_string}))
+    assert _users(db) == 0
+
+
+def test_known_google_identity_is_refused_once_its_domain_is_not_allowed(
+    client: TestClient, idp: FakeIdP, settings: Settings
+) -> None:
+    first = client.post(GOOGLE, json={"id_token": idp.sign("google", sub="g-old")})
+    assert first.status_code == 200, first.text
+    _allow_domains(client, settings, ["acme.test"])
+    _domain_refused(client.post(GOOGLE, json={"id_token": idp.sign("google", sub="g-old")}))
+
+
+def test_empty_domain_list_accepts_any_google_account(
+    client: TestClient, idp: FakeIdP, settings: Settings
+) -> None:
+    assert settings.auth.google_hosted_domains == []
+    gmail = idp.sign("google", email="someone@gmail.test")
+    assert client.post(GOOGLE, json={"id_token": gmail}).status_code == 200
+    workspace = idp.sign("google", email="ada@anything.test", hd="anything.test")
+    assert client.post(GOOGLE, json={"id_token": workspace}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("allowed", "hd"),
+    [("Acme.Test", "acme.test"), ("acme.test", "ACME.test"), ("ACME.TEST", "Acme.Test")],
+)
+def test_hosted_domain_comparison_is_case_insensitive(
+    client: TestClient, idp: FakeIdP, settings: Settings, allowed: str, hd: str
+) -> None:
+    _allow_domains(client, settings, [allowed])
+    token = idp.sign("google", email="ada@acme.test", hd=hd)
+    assert client.post(GOOGLE, json={"id_token": token}).status_code == 200
+
+
+def test_hosted_domain_check_needs_no_database(settings: Settings, idp: FakeIdP) -> None:
+    restricted = settings.model_copy(
+        update={"auth": settings.auth.model_copy(update={"google_hosted_domains": ["acme.test"]})}
+    )
+    identity = oidc.verify_google(restricted, idp.sign("google", sub="w", hd="acme.test"), None)
+    assert identity.subject == "w"
+    with pytest.raises(GoogleDomainNotAllowed):
+        oidc.verify_google(restricted, idp.sign("google", sub="p"), None)
 
 
 # --- Apple --------------------------------------------------------------------------------

@@ -62,6 +62,16 @@ class EmailNotVerified(Forbidden):
     )
 
 
+class GoogleDomainNotAllowed(Forbidden):
+    """A verified Google ID token whose hosted domain (`hd`) is not one we accept."""
+
+    code = "google_domain_not_allowed"
+    message = (
+        "This Google account does not belong to a Google Workspace domain allowed to sign "
+        "in here. Sign in with an account of an allowed domain or with an e-mail code."
+    )
+
+
 class ProviderNotConfigured(Unavailable):
     code = "provider_not_configured"
     message = "This sign-in method is not configured on this server."

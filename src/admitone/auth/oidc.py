@@ -1,6 +1,7 @@
 """Google and Apple ID tokens (and Apple's signed notifications), verified against the
 provider's JWKS: signature with a key the JWKS allows, issuer, audience (our client ids),
-expiry with a small leeway, and the nonce.
+expiry with a small leeway, and the nonce; for Google, optionally the Workspace domain
+(`hd` claim) against `google_hosted_domains`.
 
 JWKS are cached per URL for the response's `max-age` (else a setting) and refetched when a
 token names an unknown `kid` (key rotation), at most once per `jwks_min_refetch_seconds` so
@@ -23,6 +24,7 @@ import jwt
 from jwt import PyJWK
 
 from admitone.auth.errors import (
+    GoogleDomainNotAllowed,
     InvalidIdToken,
     InvalidNotification,
     ProviderNotConfigured,
@@ -185,6 +187,14 @@ def verify_google(settings: Settings, id_token: str, nonce: str | None) -> Ident
     token_nonce = claims.get("nonce")
     if nonce is not None and not (isinstance(token_nonce, str) and same(token_nonce, nonce)):
         raise InvalidIdToken("nonce", "The identity token was issued for another sign-in.")
+    if auth.google_hosted_domains:
+        # Google's guidance: only the signed `hd` claim proves Workspace membership (an `hd`
+        # request parameter merely hints the account chooser; the e-mail's domain proves
+        # nothing). Personal accounts carry no `hd` and are refused.
+        hosted = claims.get("hd")
+        allowed = {domain.strip().lower() for domain in auth.google_hosted_domains}
+        if not (isinstance(hosted, str) and hosted.lower() in allowed):
+            raise GoogleDomainNotAllowed()
     return _identity("google", claims)
 
 
