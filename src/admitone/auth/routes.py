@@ -183,7 +183,7 @@ def _sign_in_with_identity(
 
 _ID_TOKEN_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "invalid_id_token (with a `reason`)"},
-    403: {"description": "email_not_verified"},
+    403: {"description": "`email_not_verified`, or `google_domain_not_allowed` (Google only)."},
     503: {"description": "provider_not_configured"},
 }
 
