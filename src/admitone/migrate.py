@@ -25,13 +25,31 @@ def alembic_config(url: str | None = None) -> Config:
 def upgrade(bind: Engine | Connection) -> None:
     """Brings the database to head (idempotent)."""
     config = alembic_config()
-    if isinstance(bind, Engine):
-        with bind.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
-    else:
+    if isinstance(bind, Connection):
         config.attributes["connection"] = bind
         command.upgrade(config, "head")
+        return
+    with bind.connect() as conn:
+        if conn.dialect.name != "sqlite":
+            with conn.begin():
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+            return
+        # SQLite migrations rebuild a table to change it (batch mode), and with foreign keys
+        # on, dropping the old table of a parent with rows fails. Off for the migration (it
+        # must be set outside a transaction), checked and back on afterwards.
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if broken:
+                    raise RuntimeError(f"migration left rows breaking foreign keys: {broken[:5]}")
+        finally:
+            raw.execute("PRAGMA foreign_keys=ON")
 
 
 @cache

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
 
-from admitone.core.db import Base
-from admitone.migrate import current_revision, head_revision
+from admitone.core.db import Base, make_engine
+from admitone.migrate import alembic_config, current_revision, head_revision, upgrade
+from tests.factories import make_event, make_order, make_organization, make_tier, make_user
 
 
 def test_migrated_database_matches_the_models(engine: Engine) -> None:
@@ -20,3 +25,26 @@ def test_migrated_database_matches_the_models(engine: Engine) -> None:
 def test_database_is_at_head(engine: Engine) -> None:
     with engine.connect() as conn:
         assert current_revision(conn) == head_revision()
+
+
+def test_sqlite_upgrade_rebuilds_tables_that_hold_rows(tmp_path: Path) -> None:
+    """SQLite changes a column by rebuilding its table; with orders and their items in the
+    database, dropping the old `orders` table must not trip the foreign keys."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+    with Session(engine) as session:
+        owner = make_user(session)
+        event = make_event(session, make_organization(session, owner))
+        make_order(session, event, make_tier(session, event), quantity=2)
+        session.commit()
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert current_revision(conn) == head_revision()
+        assert conn.scalar(text("SELECT count(*) FROM orders")) == 1
+        assert conn.scalar(text("SELECT quantity FROM order_items")) == 2
+        assert conn.execute(text("PRAGMA foreign_key_check")).all() == []
+        assert conn.scalar(text("PRAGMA foreign_keys")) == 1  # back on for the app
+    engine.dispose()

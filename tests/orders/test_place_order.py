@@ -309,3 +309,15 @@ def test_anonymous_buyers_idempotency_keys_do_not_collide(client, db, shop) -> N
     second = place(client, other, headers=headers)
     assert first.status_code == second.status_code == 201
     assert first.json()["id"] != second.json()["id"]
+
+
+def test_an_order_total_past_two_to_the_31_minor_units_is_stored_whole(client, db, settings):
+    """Money columns are BIGINT: 3 tickets at 20 million naira (in kobo) total 6e9 kobo."""
+    shop = open_shop(db, settings, price_amount=2_000_000_000)
+    resp = place(client, order_body(shop, 3))
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["total"] == {"amount": 6_000_000_000, "currency": "NGN"}
+    again = client.get(
+        f"/api/v1/orders/{resp.json()['id']}", params={"token": resp.json()["order_token"]}
+    )
+    assert again.json()["total"]["amount"] == 6_000_000_000

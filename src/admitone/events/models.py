@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from admitone.core.db import Base, Mutable, id_column
+from admitone.core.db import Base, MinorUnits, Mutable, id_column
 from admitone.core.ids import EventId, EventSessionId, FileId, OrganizationId, TicketTierId
 
 EVENT_STATUSES = ("draft", "published", "cancelled", "ended")
@@ -98,7 +98,7 @@ class TicketTier(Mutable, Base):
     event_id: Mapped[EventId] = mapped_column(ForeignKey("events.id"), index=True)
     name: Mapped[str] = mapped_column(String(120))
     description: Mapped[str | None] = mapped_column(Text)
-    price_amount: Mapped[int]
+    price_amount: Mapped[MinorUnits]
     currency: Mapped[str] = mapped_column(String(3))
     capacity: Mapped[int]
     held_count: Mapped[int] = mapped_column(default=0)

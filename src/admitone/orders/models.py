@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from admitone.core.db import Base, JSONType, Mutable, Timestamped, id_column
+from admitone.core.db import Base, JSONType, MinorUnits, Mutable, Timestamped, id_column
 from admitone.core.ids import (
     AddonId,
     EventId,
@@ -46,8 +46,8 @@ class Order(Mutable, Base):
     buyer_email: Mapped[str] = mapped_column(String(320))
     buyer_name: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(20))
-    total_amount: Mapped[int]
-    refunded_amount: Mapped[int] = mapped_column(default=0)
+    total_amount: Mapped[MinorUnits]
+    refunded_amount: Mapped[MinorUnits] = mapped_column(default=0)
     currency: Mapped[str] = mapped_column(String(3))
     expires_at: Mapped[datetime | None]
     paid_at: Mapped[datetime | None]
@@ -74,7 +74,7 @@ class Addon(Mutable, Base):
     event_id: Mapped[EventId] = mapped_column(ForeignKey("events.id"), index=True)
     name: Mapped[str] = mapped_column(String(120))
     description: Mapped[str | None] = mapped_column(Text)
-    price_amount: Mapped[int]
+    price_amount: Mapped[MinorUnits]
     currency: Mapped[str] = mapped_column(String(3))
     capacity: Mapped[int]
     held_count: Mapped[int] = mapped_column(default=0)
@@ -104,7 +104,7 @@ class OrderItem(Timestamped, Base):
     addon_id: Mapped[AddonId | None] = mapped_column(ForeignKey("addons.id"), index=True)
     name: Mapped[str] = mapped_column(String(120), default="")  # tier/add-on name at sale
     quantity: Mapped[int]
-    unit_amount: Mapped[int]
+    unit_amount: Mapped[MinorUnits]
     currency: Mapped[str] = mapped_column(String(3))
     refunded_quantity: Mapped[int] = mapped_column(default=0)
     # [{"name": ..., "email": ...}] per ticket, kept until passes are issued at payment.

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from admitone.core.db import Base, Mutable, Timestamped, id_column
+from admitone.core.db import Base, MinorUnits, Mutable, Timestamped, id_column
 from admitone.core.ids import OrderId, PaymentId, RefundId, UserId, WebhookEventId
 
 
@@ -27,7 +27,7 @@ class Payment(Mutable, Base):
     # What we send to the provider; providers restrict the alphabet, so no underscore.
     reference: Mapped[str] = mapped_column(String(64), unique=True)
     status: Mapped[str] = mapped_column(String(10), default="pending")
-    amount: Mapped[int]
+    amount: Mapped[MinorUnits]
     currency: Mapped[str] = mapped_column(String(3))
     checkout_url: Mapped[str | None] = mapped_column(String(1000))
     provider_payment_id: Mapped[str | None] = mapped_column(String(200))
@@ -48,7 +48,7 @@ class Refund(Mutable, Base):
     id: Mapped[RefundId] = id_column()
     order_id: Mapped[OrderId] = mapped_column(ForeignKey("orders.id"), index=True)
     payment_id: Mapped[PaymentId] = mapped_column(ForeignKey("payments.id"), index=True)
-    amount: Mapped[int]
+    amount: Mapped[MinorUnits]
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(10), default="pending")
     reason: Mapped[str] = mapped_column(String(60))
