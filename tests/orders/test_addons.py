@@ -106,3 +106,17 @@ def test_bad_addon_inputs_are_problems(client, shop) -> None:
         assert resp.json()["code"] == code
     assert client.get(ADDONS, params={"event_id": "nope"}).status_code == 422
     assert client.get(f"{ADDONS}/add_{'0' * 26}").json()["code"] == "addon_not_found"
+
+
+@pytest.mark.parametrize("position", [-1, 10_001, 10**40])
+def test_addon_position_out_of_range_is_a_422_not_a_database_overflow(
+    client, shop, position
+) -> None:
+    created = client.post(ADDONS, json=_new(shop, position=position), headers=shop.owner_headers)
+    assert created.status_code == 422, created.text
+    assert created.json()["code"] == "validation_error"
+    ok = client.post(ADDONS, json=_new(shop), headers=shop.owner_headers).json()
+    patched = client.patch(
+        f"{ADDONS}/{ok['id']}", json={"position": position}, headers=shop.owner_headers
+    )
+    assert patched.status_code == 422, patched.text

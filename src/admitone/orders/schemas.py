@@ -176,7 +176,7 @@ class AddonCreateIn(Strict):
     capacity: int = Field(ge=0, le=10_000_000)
     per: Literal["ticket", "order"] = "order"
     max_per_order: int = Field(default=1, ge=1, le=100)
-    position: int = 0
+    position: int = Field(default=0, ge=0, le=10_000)
 
 
 class AddonPatchIn(Strict):
@@ -186,7 +186,7 @@ class AddonPatchIn(Strict):
     capacity: int | None = Field(default=None, ge=0, le=10_000_000)
     max_per_order: int | None = Field(default=None, ge=1, le=100)
     is_active: bool | None = None
-    position: int | None = None
+    position: int | None = Field(default=None, ge=0, le=10_000)
 
 
 class AddonOut(BaseModel):
