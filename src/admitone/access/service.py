@@ -26,7 +26,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.selectable import CompoundSelect
 
 from admitone.access.capabilities import (
     LIMITED_ROLE_KEEPS,
@@ -44,7 +43,7 @@ from admitone.access.errors import (
     UserNotFound,
 )
 from admitone.access.models import AuditEntry, PlatformRole
-from admitone.core.db import JSONType
+from admitone.core.db import DriverStatement, JSONType
 from admitone.core.http import request_id_var
 from admitone.core.ids import AuditEntryId, PlatformRoleId, UserId
 from admitone.events.models import Event
@@ -130,25 +129,29 @@ _ROLES_BY_REACH = {
 _NO_ID = cast(null(), String)
 _EVENT_ORG = select(Event.organization_id).where(Event.id == bindparam("event_id"))
 _EVENT_WS = select(Organization.workspace_id).where(Organization.id == _EVENT_ORG.scalar_subquery())
-_ROLES_AT_EVENT: CompoundSelect[Any] = union_all(
-    select(
-        literal("platform").label("kind"),
-        PlatformRole.role,
-        _NO_LIMIT.label("event_ids"),
-        _NO_ID.label("org_id"),
-        _NO_ID.label("ws_id"),
-    ).where(PlatformRole.user_id == bindparam("user_id")),
-    select(literal("workspace"), WorkspaceMember.role, _NO_LIMIT, _NO_ID, _NO_ID).where(
-        WorkspaceMember.workspace_id == _EVENT_WS.scalar_subquery(),
-        WorkspaceMember.user_id == bindparam("user_id"),
-    ),
-    select(literal("team"), TeamMember.role, TeamMember.event_ids, _NO_ID, _NO_ID).where(
-        TeamMember.organization_id == _EVENT_ORG.scalar_subquery(),
-        TeamMember.user_id == bindparam("user_id"),
-    ),
-    select(literal("scope"), _NO_ID, _NO_LIMIT, Event.organization_id, Organization.workspace_id)
-    .join(Organization, Organization.id == Event.organization_id)
-    .where(Event.id == bindparam("event_id")),
+_ROLES_AT_EVENT = DriverStatement(
+    union_all(
+        select(
+            literal("platform").label("kind"),
+            PlatformRole.role,
+            _NO_LIMIT.label("event_ids"),
+            _NO_ID.label("org_id"),
+            _NO_ID.label("ws_id"),
+        ).where(PlatformRole.user_id == bindparam("user_id")),
+        select(literal("workspace"), WorkspaceMember.role, _NO_LIMIT, _NO_ID, _NO_ID).where(
+            WorkspaceMember.workspace_id == _EVENT_WS.scalar_subquery(),
+            WorkspaceMember.user_id == bindparam("user_id"),
+        ),
+        select(literal("team"), TeamMember.role, TeamMember.event_ids, _NO_ID, _NO_ID).where(
+            TeamMember.organization_id == _EVENT_ORG.scalar_subquery(),
+            TeamMember.user_id == bindparam("user_id"),
+        ),
+        select(
+            literal("scope"), _NO_ID, _NO_LIMIT, Event.organization_id, Organization.workspace_id
+        )
+        .join(Organization, Organization.id == Event.organization_id)
+        .where(Event.id == bindparam("event_id")),
+    )
 )
 
 
@@ -176,7 +179,7 @@ def _roles(
         found = session.connection().execute(_ROLES_BY_REACH[reach], params)
         return org_id, ws_id, [(str(r[0]), str(r[1]), r[2]) for r in found]
     params = {"user_id": user_id, "event_id": scope.id}
-    rows = session.connection().execute(_ROLES_AT_EVENT, params).all()
+    rows = _ROLES_AT_EVENT.rows(session, params)
     where = next((r for r in rows if r.kind == "scope"), None)
     if where is None:
         raise ScopeNotFound("No such event.", resource="event")

@@ -35,7 +35,7 @@ from admitone.checkins.errors import (
 )
 from admitone.checkins.models import CheckIn, CheckInScan, Checkpoint
 from admitone.core.clock import utcnow
-from admitone.core.db import publish
+from admitone.core.db import DriverStatement, publish
 from admitone.core.ids import CheckInId, CheckInScanId
 from admitone.events.models import TicketTier, ticket_tier_sessions
 from admitone.orders.models import Order
@@ -150,8 +150,8 @@ class _Outcome:
 
 
 # The hot path reads the pass, its tier and order, the checkpoint and the pass's passages
-# through it in one round trip. The statements are built once: SQLAlchemy then reuses their
-# compiled form and result metadata on every scan.
+# through it in one round trip. The hot statements are compiled once per dialect and run on
+# the driver's cursor (core.db.DriverStatement).
 def _load_statement(by_code: bool, by_checkpoint_id: bool) -> Any:
     cp_match = (
         (Checkpoint.id == bindparam("checkpoint_id"))
@@ -194,17 +194,33 @@ def _load_statement(by_code: bool, by_checkpoint_id: bool) -> Any:
 
 
 _LOADS = {
-    ("code" if by_code else "id", cp): _load_statement(by_code, cp)
+    ("code" if by_code else "id", cp): DriverStatement(_load_statement(by_code, cp))
     for by_code in (True, False)
     for cp in (True, False)
 }
-# Built once per dialect for the same reason; the column types do the conversions.
 _CHECK_INS = cast(Table, CheckIn.__table__)
+_CHECK_IN_COLUMNS = (
+    "id", "event_id", "pass_id", "checkpoint_id", "sequence", "direction", "scanned_at",
+    "device_id", "scan_id", "scanned_by_user_id", "is_offline", "created_at",
+)  # fmt: skip
 _INSERT_CHECK_IN = {
-    "postgresql": pg_insert(_CHECK_INS).on_conflict_do_nothing().returning(_CHECK_INS.c.id),
-    "sqlite": sqlite_insert(_CHECK_INS).on_conflict_do_nothing().returning(_CHECK_INS.c.id),
+    "postgresql": DriverStatement(
+        pg_insert(_CHECK_INS).on_conflict_do_nothing().returning(_CHECK_INS.c.id),
+        _CHECK_IN_COLUMNS,
+    ),
+    "sqlite": DriverStatement(
+        sqlite_insert(_CHECK_INS).on_conflict_do_nothing().returning(_CHECK_INS.c.id),
+        _CHECK_IN_COLUMNS,
+    ),
 }
-_INSERT_SCAN = cast(Table, CheckInScan.__table__).insert()
+_INSERT_SCAN = DriverStatement(
+    cast(Table, CheckInScan.__table__).insert(),
+    (
+        "id", "event_id", "checkpoint_id", "pass_id", "check_in_id", "result", "scan_id",
+        "device_id", "scanned_by_user_id", "scanned_at", "is_offline", "needs_review", "flags",
+        "response", "created_at",
+    ),
+)  # fmt: skip
 
 
 def _load(
@@ -215,8 +231,7 @@ def _load(
     params = {"event_id": event_id, "key": key}
     if checkpoint_id is not None:
         params["checkpoint_id"] = checkpoint_id
-    # Core execution on the session's connection: plain SQL needs none of the ORM's setup.
-    rows = session.connection().execute(_LOADS[(by, checkpoint_id is not None)], params).all()
+    rows = _LOADS[(by, checkpoint_id is not None)].rows(session, params)
     if not rows:
         return None, None, None, []
     r = rows[0]
@@ -339,9 +354,8 @@ def _admit(
             return _repeat(session, checkpoint, found, scan, at, first)
         direction = "in"
     new_id = CheckInId.new()
-    conn = session.connection()
-    inserted = conn.execute(
-        _INSERT_CHECK_IN[conn.dialect.name],
+    inserted = _INSERT_CHECK_IN[session.connection().dialect.name].rows(
+        session,
         {
             "id": new_id,
             "event_id": event_id,
@@ -356,8 +370,8 @@ def _admit(
             "is_offline": scan.is_offline,
             "created_at": utcnow(),
         },
-    ).scalar()
-    if inserted is None:
+    )
+    if not inserted:
         # Another device took this sequence number a moment ago: the person is in.
         latest = _passages(session, found.pass_id, checkpoint.id)
         winner = _first_entry(latest) or (latest[-1] if latest else None)
@@ -591,8 +605,8 @@ def scan_pass(
             execution_options={"synchronize_session": False},
         )
     else:
-        session.connection().execute(
-            _INSERT_SCAN,
+        _INSERT_SCAN.rows(
+            session,
             {
                 **values,
                 "id": CheckInScanId.new(),

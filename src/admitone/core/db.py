@@ -16,8 +16,10 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections import namedtuple
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
@@ -39,6 +41,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeDecorator
 
 from admitone.core.clock import utcnow
@@ -320,3 +323,88 @@ class Database:
 
 def _name(fn: Callable[..., Any]) -> str:
     return getattr(fn, "__qualname__", repr(fn))
+
+
+# --- hot statements ------------------------------------------------------------------------
+
+
+Processor = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    compiled: SQLCompiler
+    positional: tuple[str, ...] | None  # parameter order for a positional driver (sqlite3)
+    binds: dict[str, Processor]
+    row: Callable[..., tuple[Any, ...]]  # a named tuple of the result columns
+    results: tuple[Processor | None, ...]
+
+
+class DriverStatement:
+    """A Core statement compiled once per dialect and run on the driver's own cursor, inside
+    the session's transaction.
+
+    For the few statements that every door scan and privileged request runs:
+    SQLAlchemy's per-execution machinery (cache key, execution context, result metadata)
+    costs more CPU than the driver's round trip (bench/checkin.py). Values still go
+    through the column types' own bind and result processors, so rows read as they do
+    through `Session.execute`; driver errors are raised as SQLAlchemy's, so `mutation`
+    retries a conflict the same way. An INSERT names the columns it sets
+    (`column_keys`): no Python-side defaults are applied here.
+    """
+
+    def __init__(self, statement: Any, column_keys: Sequence[str] | None = None) -> None:
+        self.statement = statement
+        self.column_keys = list(column_keys) if column_keys is not None else None
+        self._by_dialect: dict[str, _Compiled] = {}
+
+    def _compile(self, dialect: Dialect) -> _Compiled:
+        compiled: SQLCompiler = self.statement.compile(
+            dialect=dialect, column_keys=self.column_keys
+        )
+        binds: dict[str, Processor] = {}
+        for bind, name in compiled.bind_names.items():
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                binds[name] = process
+        columns = list(self.statement.exported_columns)  # a SELECT's or the RETURNING's
+        row = namedtuple("Row", [c.key for c in columns], rename=True)  # type: ignore[misc]
+        results = tuple(
+            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
+        )
+        positional = tuple(compiled.positiontup or ()) if compiled.positional else None
+        found = _Compiled(compiled, positional, binds, row, results)
+        self._by_dialect[dialect.name] = found
+        return found
+
+    def rows(self, session: Session, params: dict[str, Any]) -> list[Any]:
+        """Runs the statement with `params`; the result rows as named tuples (none for a
+        statement that returns no rows)."""
+        conn = session.connection()
+        c = self._by_dialect.get(conn.dialect.name) or self._compile(conn.dialect)
+        values = c.compiled.construct_params(params)
+        for name, process in c.binds.items():
+            if name in values:
+                values[name] = process(values[name])
+        bound: Any = tuple(values[n] for n in c.positional) if c.positional else values
+        sql = c.compiled.string
+        driver = conn.connection.driver_connection
+        cursor = driver.cursor()  # type: ignore[union-attr]
+        dispatch = conn.dispatch  # statement counters and loggers still see it
+        try:
+            if dispatch.before_cursor_execute:
+                dispatch.before_cursor_execute(conn, cursor, sql, bound, None, False)
+            try:
+                cursor.execute(sql, bound)
+                fetched = cursor.fetchall() if c.results else []
+            except conn.dialect.loaded_dbapi.Error as exc:
+                raise DBAPIError.instance(sql, bound, exc, conn.dialect.loaded_dbapi.Error) from exc
+            if dispatch.after_cursor_execute:
+                dispatch.after_cursor_execute(conn, cursor, sql, bound, None, False)
+        finally:
+            cursor.close()
+        make, results = c.row, c.results
+        return [
+            make(*(v if p is None else p(v) for p, v in zip(results, raw, strict=True)))
+            for raw in fetched
+        ]
