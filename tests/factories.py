@@ -14,6 +14,7 @@ from admitone.core.clock import utcnow
 from admitone.core.ids import (
     AuthSessionId,
     EventId,
+    EventSessionId,
     OrderId,
     OrderItemId,
     OrganizationId,
@@ -25,7 +26,7 @@ from admitone.core.ids import (
     WorkspaceId,
     WorkspaceMemberId,
 )
-from admitone.events.models import Event, TicketTier
+from admitone.events.models import Event, EventSession, TicketTier
 from admitone.orders.models import Order, OrderItem
 from admitone.orgs.models import Organization, TeamMember, Workspace, WorkspaceMember
 from admitone.passes.codes import new_code
@@ -152,6 +153,21 @@ def make_tier(session: Session, event: Event, **overrides: Any) -> TicketTier:
     return tier
 
 
+def make_session(session: Session, event: Event, **overrides: Any) -> EventSession:
+    """An agenda session in the first hour of `event`."""
+    values: dict[str, Any] = {
+        "id": EventSessionId.new(),
+        "event_id": event.id,
+        "title": "Opening set",
+        "starts_at": event.starts_at,
+        "ends_at": event.starts_at + timedelta(hours=1),
+    }
+    slot = EventSession(**{**values, **overrides})
+    session.add(slot)
+    session.flush()
+    return slot
+
+
 def make_order(
     session: Session, event: Event, tier: TicketTier, quantity: int = 1, **overrides: Any
 ) -> tuple[Order, OrderItem]:
@@ -224,3 +240,47 @@ def make_addon(session: Session, event: Event, **overrides: Any) -> Any:
     session.add(addon)
     session.flush()
     return addon
+
+
+def image_bytes(fmt: str = "JPEG", size: tuple[int, int] = (64, 48), **save: Any) -> bytes:
+    """A real image made by Pillow: a gradient, so encoders have something to compress."""
+    import io
+
+    from PIL import Image
+
+    mode = "RGBA" if fmt in ("PNG", "WEBP") and save.pop("alpha", False) else "RGB"
+    image = Image.linear_gradient("L").resize(size).convert(mode)
+    out = io.BytesIO()
+    image.save(out, fmt, **save)
+    return out.getvalue()
+
+
+def make_cover(session: Session, settings: Settings, event: Event) -> Any:
+    """A stored cover image for `event`: the blob in the settings' storage, its `files` row,
+    and `event.cover_file_id` pointing at it (as `PUT /events/{id}/cover` leaves them)."""
+    import hashlib
+
+    from sqlalchemy import update
+
+    from admitone.core.files import File
+    from admitone.core.ids import FileId
+    from admitone.integrations.storage import storage_for
+
+    data = image_bytes()
+    fid = FileId.new()
+    key = f"covers/{event.id}/{fid}.jpg"
+    storage_for(settings).put(key, data, "image/jpeg")
+    row = File(
+        id=fid,
+        storage_key=key,
+        content_type="image/jpeg",
+        size_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+    session.add(row)
+    session.flush()
+    # A statement, not the attribute alone: `event` may belong to another (closed) session.
+    session.execute(update(Event).where(Event.id == event.id).values(cover_file_id=fid))
+    event.cover_file_id = fid
+    session.flush()
+    return row

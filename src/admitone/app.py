@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, params
 from fastapi.routing import APIRoute
 
 from admitone import domains, ops
@@ -70,7 +71,6 @@ def create_app(
     app.state.broker = broker
     app.state.worker = worker
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
 
     wanted = set(surfaces)
     if "ops" in wanted:
@@ -93,7 +93,24 @@ def create_app(
     for router in support:
         _add_routes(app, router, prefix="/support/v1")
     _match_first(app, HOT_ROUTES)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+        uploads=_upload_routes(app),
+    )
     return app
+
+
+def _upload_routes(app: FastAPI) -> list[tuple[set[str], re.Pattern[str]]]:
+    """The routes that take a file (a `File()` body field): they may receive
+    `max_upload_bytes` instead of `max_body_bytes`."""
+    return [
+        (route.methods or set(), route.path_regex)
+        for route in app.router.routes
+        if isinstance(route, APIRoute)
+        and any(isinstance(p.field_info, params.File) for p in route.dependant.body_params)
+    ]
 
 
 # The routes of an on-sale and a door, matched before the ~100 others: the app router tries

@@ -86,9 +86,20 @@ class PaymentSettings(BaseModel):
 
 
 class StorageSettings(BaseModel):
+    # `local`: files under `var_dir/files`. `s3`: a bucket; credentials and region come from
+    # boto3's usual chain (AWS_* variables, ~/.aws, an instance role), never from here.
     backend: Literal["local", "s3"] = "local"
     s3_bucket: str | None = None
-    s3_endpoint_url: str | None = None
+    s3_endpoint_url: str | None = None  # MinIO, R2, ...; None: AWS
+
+    @model_validator(mode="after")
+    def _bucket_for_s3(self) -> StorageSettings:
+        if self.backend == "s3" and not self.s3_bucket:
+            raise ValueError(
+                "ADMITONE_STORAGE__BACKEND=s3 needs ADMITONE_STORAGE__S3_BUCKET "
+                "(and ADMITONE_STORAGE__S3_ENDPOINT_URL for a store other than AWS)"
+            )
+        return self
 
 
 class Settings(BaseSettings):
@@ -111,6 +122,9 @@ class Settings(BaseSettings):
     gateway_upstream: str | None = None  # None: the support service in this process
     gateway_timeout_seconds: float = 30.0
     max_body_bytes: int = 1_000_000
+    # Routes that take a file (a cover image) accept this much file instead (413
+    # `file_too_large` beyond it).
+    max_upload_bytes: int = Field(default=8 * 1024 * 1024, ge=1)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     mail: MailSettings = Field(default_factory=MailSettings)
     payments: PaymentSettings = Field(default_factory=PaymentSettings)

@@ -51,6 +51,7 @@ class Call:
     path: dict[str, str] = field(default_factory=dict)
     json: Any = None
     query: dict[str, str] | None = None
+    files: dict[str, Any] | None = None  # a multipart upload, as httpx takes `files=`
 
 
 @dataclass(frozen=True)
@@ -257,7 +258,14 @@ def _new_tier(ctx: Ctx) -> Call:
     return _event_call(ctx, tier_body())
 
 
+def _fresh_session(ctx: Ctx, json: Any = None) -> Call:
+    from tests.factories import make_session
+
+    return Call({"session_id": make_session(ctx.s, ctx.w.event).id}, json=json)
+
+
 PUBLIC[("GET", "/api/v1/public/events/{slug}")] = "buyers read published events without signing in"
+PUBLIC[("GET", "/api/v1/public/events")] = "buyers browse published public events"
 
 PRIVILEGED += [
     Privileged("POST", "/api/v1/organizations/{organization_id}/events", C.EVENT_CREATE,
@@ -275,10 +283,43 @@ PRIVILEGED += [
     Privileged("GET", "/api/v1/events/{event_id}/sessions", C.EVENT_READ, "event", _event_call),
     Privileged("POST", "/api/v1/events/{event_id}/sessions", C.EVENT_UPDATE, "event",
                _new_session),
+    Privileged("PATCH", "/api/v1/sessions/{session_id}", C.EVENT_UPDATE, "event",
+               lambda ctx: _fresh_session(ctx, {"title": "Renamed set"})),
+    Privileged("DELETE", "/api/v1/sessions/{session_id}", C.EVENT_UPDATE, "event",
+               _fresh_session),
     Privileged("GET", "/api/v1/events/{event_id}/tiers", C.EVENT_READ, "event", _event_call),
     Privileged("POST", "/api/v1/events/{event_id}/tiers", C.TIER_MANAGE, "event", _new_tier),
     Privileged("PATCH", "/api/v1/tiers/{tier_id}", C.TIER_MANAGE, "event",
                lambda ctx: Call({"tier_id": ctx.w.tier.id}, json={"capacity": 50})),
+]  # fmt: skip
+
+
+# --- event cover images --------------------------------------------------------------------
+
+
+def _cover_upload(ctx: Ctx) -> Call:
+    from tests.factories import image_bytes
+
+    return Call({"event_id": ctx.w.event.id},
+                files={"file": ("cover.jpg", image_bytes(), "image/jpeg")})  # fmt: skip
+
+
+def _event_with_cover(ctx: Ctx) -> Call:
+    from tests.factories import make_cover
+
+    make_cover(ctx.s, ctx.w.settings, ctx.w.event)
+    return _event_call(ctx)
+
+
+PUBLIC[("GET", "/api/v1/public/events/{slug}/cover")] = "buyers see the cover of a public event"
+
+PRIVILEGED += [
+    Privileged("PUT", "/api/v1/events/{event_id}/cover", C.EVENT_UPDATE, "event",
+               _cover_upload),
+    Privileged("DELETE", "/api/v1/events/{event_id}/cover", C.EVENT_UPDATE, "event",
+               _event_with_cover),
+    Privileged("GET", "/api/v1/events/{event_id}/cover", C.EVENT_READ, "event",
+               _event_with_cover),
 ]  # fmt: skip
 
 

@@ -85,6 +85,7 @@ def _call(
         entry.path.format(**call.path),
         json=call.json,
         params=call.query,
+        files=call.files,
         headers=headers,
     ) as resp:
         if entry.stream and resp.status_code < 300:

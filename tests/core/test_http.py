@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from fastapi.testclient import TestClient
 
 PROBLEM = "application/problem+json"
@@ -37,6 +39,22 @@ def test_oversized_body_is_413_problem(client: TestClient) -> None:
     resp = client.post(
         "/cron/anything", content=b"x" * 2_000_000, headers={"content-type": "application/json"}
     )
+    assert resp.status_code == 413
+    assert resp.json()["code"] == "payload_too_large"
+
+
+def test_oversized_chunked_body_is_413_not_a_parse_error(client: TestClient) -> None:
+    """No Content-Length: the body is counted as it arrives and cut off past the limit
+    (FastAPI would report the cut as a 400 "error parsing the body")."""
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(40):
+            yield b" " * 50_000
+
+    resp = client.post(
+        "/api/v1/auth/otp/start", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert resp.request.headers["transfer-encoding"] == "chunked"
     assert resp.status_code == 413
     assert resp.json()["code"] == "payload_too_large"
 

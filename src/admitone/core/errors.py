@@ -76,6 +76,12 @@ class PayloadTooLarge(AppError):
     message = "The request body is too large."
 
 
+class UnsupportedMediaType(AppError):
+    status = 415
+    code = "unsupported_media_type"
+    message = "This kind of content is not accepted here."
+
+
 class Invalid(AppError):
     status = 422
     code = "invalid"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import contextvars
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Collection, MutableMapping, Sequence
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -114,14 +115,38 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _SAFE_RID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
+# Room for the multipart envelope (boundaries, part headers) around an uploaded file.
+MULTIPART_SLACK_BYTES = 64 * 1024
+
+Upload = tuple[Collection[str], re.Pattern[str]]
+
+
 class RequestContextMiddleware:
     """Pure ASGI: a request id per request (kept from `X-Request-ID` when sane) put on the
     response and on log records, and a cap on body size so a huge body is a 413, not a
-    memory spike."""
+    memory spike. Routes that take a file (`uploads`: their methods and path regex) may
+    receive `max_upload_bytes` and the multipart envelope, else 413 `file_too_large`."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        max_upload_bytes: int = 0,
+        uploads: Sequence[Upload] = (),
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.upload_limit = max_upload_bytes + MULTIPART_SLACK_BYTES
+        self.uploads = tuple(uploads)
+        self._upload_methods = frozenset(m for methods, _ in self.uploads for m in methods)
+
+    def _limit(self, scope: Scope) -> tuple[int, str, str]:
+        method = scope.get("method")
+        if method in self._upload_methods:
+            for methods, pattern in self.uploads:
+                if method in methods and pattern.match(scope["path"]):
+                    return self.upload_limit, "file_too_large", "The file is too large."
+        return self.max_body_bytes, "payload_too_large", "The request body is too large."
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -130,38 +155,42 @@ class RequestContextMiddleware:
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
         rid = incoming if _SAFE_RID.match(incoming) else str(ULID())
         token = request_id_var.set(rid)
-        limit = self.max_body_bytes
+        limit, code, detail = self._limit(scope)
         declared = dict(scope.get("headers") or []).get(b"content-length")
         try:
             if declared is not None and (not declared.isdigit() or int(declared) > limit):
-                await _send_json(
-                    send, 413, "payload_too_large", "The request body is too large.", rid
-                )
+                await _send_json(send, 413, code, detail, rid)
                 return
             received = 0
+            cut = started = False
 
             async def limited_receive() -> MutableMapping[str, Any]:
-                nonlocal received
+                nonlocal received, cut
                 message = await receive()
                 if message["type"] == "http.request":
                     received += len(message.get("body", b""))
                     if received > limit:
+                        cut = True
                         raise _BodyTooLarge
                 return message
 
             async def send_with_id(message: MutableMapping[str, Any]) -> None:
+                nonlocal started
+                if cut and not started:
+                    # The app's answer to a body we cut off (FastAPI turns the error into a
+                    # 400 while parsing): the 413 below replaces it.
+                    return
                 if message["type"] == "http.response.start":
+                    started = True
                     headers = list(message.get("headers", []))
                     headers.append((b"x-request-id", rid.encode()))
                     message["headers"] = headers
                 await send(message)
 
-            try:
+            with contextlib.suppress(_BodyTooLarge):
                 await self.app(scope, limited_receive, send_with_id)
-            except _BodyTooLarge:
-                await _send_json(
-                    send, 413, "payload_too_large", "The request body is too large.", rid
-                )
+            if cut and not started:
+                await _send_json(send, 413, code, detail, rid)
         finally:
             request_id_var.reset(token)
 
@@ -219,6 +248,18 @@ Db = Annotated[Database, Depends(get_db)]
 
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether an `If-None-Match` header names `etag` (a quoted strong tag), compared weakly
+    as RFC 9110 asks for GET: `W/"x"` matches `"x"`, and `*` matches anything."""
+    if not if_none_match:
+        return False
+    for candidate in if_none_match.split(","):
+        tag = candidate.strip().removeprefix("W/")
+        if tag == "*" or tag == etag:
+            return True
+    return False
 
 
 # --- pagination --------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Every way an event, a session or a ticket tier can be refused."""
 
-from admitone.core.errors import Conflict, Invalid, NotFound
+from admitone.core.errors import Conflict, Invalid, NotFound, Unavailable
 
 
 class EventNotFound(NotFound):
@@ -11,6 +11,11 @@ class EventNotFound(NotFound):
 class TierNotFound(NotFound):
     code = "tier_not_found"
     message = "No such ticket tier."
+
+
+class SessionNotFound(NotFound):
+    code = "session_not_found"
+    message = "No such agenda session."
 
 
 class InvalidTimezone(Invalid):
@@ -68,6 +73,16 @@ class UnknownFile(Invalid):
     message = "No such file."
 
 
+class CoverNotFound(NotFound):
+    code = "cover_not_found"
+    message = "This event has no cover image."
+
+
+class StorageUnavailable(Unavailable):
+    code = "storage_unavailable"
+    message = "The file store is not answering; try again shortly."
+
+
 class SlugTaken(Conflict):
     code = "slug_taken"
     message = "Another event already uses this slug."
@@ -76,6 +91,11 @@ class SlugTaken(Conflict):
 class EventNotEditable(Conflict):
     code = "event_not_editable"
     message = "A cancelled or ended event cannot be changed."
+
+
+class SessionInUse(Conflict):
+    code = "session_in_use"
+    message = "Ticket tiers or check-in checkpoints use this session; change them first."
 
 
 class EventHasNoTiers(Conflict):

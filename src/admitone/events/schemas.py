@@ -14,6 +14,7 @@ from pydantic import (
     StrictInt,
     StringConstraints,
     UrlConstraints,
+    computed_field,
     model_validator,
 )
 
@@ -133,6 +134,12 @@ class EventOut(BaseModel):
     created_at: datetime
     updated_at: datetime
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def cover_url(self) -> str | None:
+        """The cover image for the organizer (`event.read`, any status); null without one."""
+        return f"/api/v1/events/{self.id}/cover" if self.cover_file_id else None
+
     @classmethod
     def of(cls, event: Any) -> EventOut:
         return cls(
@@ -169,6 +176,15 @@ class SessionCreate(_Body):
     title: Title
     starts_at: AwareDatetime
     ends_at: AwareDatetime
+    location: Title | None = None
+
+
+class SessionUpdate(_Body):
+    not_null = ("title", "starts_at", "ends_at")
+
+    title: Title | None = None
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
     location: Title | None = None
 
 
@@ -320,3 +336,26 @@ class PublicEventOut(BaseModel):
     tiers: list[PublicTierOut]
     # None when no access code was given; else whether it unlocked at least one hidden tier.
     access_code_accepted: bool | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def cover_url(self) -> str | None:
+        """The cover image, served without sign-in; null without one."""
+        return f"/api/v1/public/events/{self.slug}/cover" if self.cover_file_id else None
+
+
+class PublicEventSummary(BaseModel):
+    """One entry of the public list: enough for a card; the event page has the rest."""
+
+    id: EventId
+    slug: str
+    title: str
+    timezone: str
+    starts_at: datetime
+    ends_at: datetime
+    venue: Venue | None
+    is_online: bool
+    organizer: PublicOrganizer
+    currency: str | None
+    # The cheapest visible tier on sale now with seats left; None when nothing can be bought.
+    lowest_price: Money | None

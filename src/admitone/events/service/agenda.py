@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, delete, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from admitone.access.capabilities import Capability
 from admitone.access.service import record_audit
+from admitone.checkins.models import Checkpoint
 from admitone.core.http import encode_cursor
 from admitone.core.ids import EventId, EventSessionId, UserId
 from admitone.events import errors
-from admitone.events.models import EventSession
+from admitone.events.models import Event, EventSession, TicketTier, ticket_tier_sessions
 from admitone.events.schemas import (
     SessionCreate,
+    SessionUpdate,
 )
 from admitone.events.service.lifecycle import (
     decode_event_cursor,
 )
 from admitone.events.service.rules import (
+    as_utc,
     check_schedule,
     ensure_editable,
     guard_event,
@@ -60,6 +64,12 @@ def list_sessions(
     return page_by_position(rows, limit, ("starts_at", "id"))
 
 
+def _check_within_event(event: Event, starts_at: datetime, ends_at: datetime) -> None:
+    check_schedule(starts_at, ends_at)
+    if starts_at < event.starts_at or ends_at > event.ends_at:
+        raise errors.SessionOutsideEvent()
+
+
 def add_session(
     session: Session, user_id: UserId, event_id: EventId, body: SessionCreate
 ) -> EventSession:
@@ -67,9 +77,7 @@ def add_session(
     event = guard_event(session, user_id, Capability.EVENT_UPDATE, event_id, lock=True)
     ensure_editable(event)
     starts_at, ends_at = body.starts_at.astimezone(UTC), body.ends_at.astimezone(UTC)
-    check_schedule(starts_at, ends_at)
-    if starts_at < event.starts_at or ends_at > event.ends_at:
-        raise errors.SessionOutsideEvent()
+    _check_within_event(event, starts_at, ends_at)
     slot = EventSession(
         id=EventSessionId.new(),
         event_id=event.id,
@@ -90,3 +98,127 @@ def add_session(
         after=snapshot(slot, ("event_id", "title", "starts_at", "ends_at")),
     )
     return slot
+
+
+_SESSION_FIELDS = ("title", "starts_at", "ends_at", "location")
+
+
+def _guard_session(
+    session: Session, user_id: UserId, session_id: EventSessionId
+) -> tuple[Event, EventSession]:
+    """The session and its event (row-locked: session changes serialize with tier changes,
+    which link tiers to sessions under the same lock) if the caller may edit the event; a
+    caller with no role there gets `session_not_found`, as for an unknown id."""
+    event_id = session.scalar(select(EventSession.event_id).where(EventSession.id == session_id))
+    if event_id is None:
+        raise errors.SessionNotFound()
+    try:
+        event = guard_event(session, user_id, Capability.EVENT_UPDATE, event_id, lock=True)
+    except errors.EventNotFound as exc:
+        raise errors.SessionNotFound() from exc
+    ensure_editable(event)
+    slot = session.scalars(
+        select(EventSession)
+        .where(EventSession.id == session_id)
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if slot is None:  # deleted while we waited for the event's lock
+        raise errors.SessionNotFound()
+    return event, slot
+
+
+def update_session(
+    session: Session, user_id: UserId, session_id: EventSessionId, body: SessionUpdate
+) -> EventSession:
+    """Changes what was sent; the session must still lie within the event's start and end."""
+    event, slot = _guard_session(session, user_id, session_id)
+    before = snapshot(slot, _SESSION_FIELDS)
+    sent = body.model_fields_set
+    if "starts_at" in sent or "ends_at" in sent:
+        starts_at = as_utc(body.starts_at) or slot.starts_at
+        ends_at = as_utc(body.ends_at) or slot.ends_at
+        _check_within_event(event, starts_at, ends_at)
+        slot.starts_at, slot.ends_at = starts_at, ends_at
+    if body.title is not None:
+        slot.title = body.title
+    if "location" in sent:
+        slot.location = body.location
+    session.flush()
+    after = snapshot(slot, _SESSION_FIELDS)
+    diff = {k for k in after if after[k] != before[k]}
+    if diff:
+        record_audit(
+            session,
+            actor_user_id=user_id,
+            action="events.session.updated",
+            target_type="event_session",
+            target_id=slot.id,
+            organization_id=event.organization_id,
+            before={k: before[k] for k in diff},
+            after={k: after[k] for k in diff},
+        )
+    return slot
+
+
+def delete_session(session: Session, user_id: UserId, session_id: EventSessionId) -> None:
+    """Deletes an agenda session nothing uses. A tier limited to it, or a check-in checkpoint
+    for it, would silently change meaning (a tier limited to no session admits to every
+    one), so those refuse with `session_in_use` listing them.
+
+    The database decides: one DELETE whose NOT EXISTS conditions see the links, with the
+    foreign keys from `ticket_tier_sessions` and `checkpoints` as the backstop for a link
+    committed meanwhile (an IntegrityError, inside a savepoint, becomes the same error)."""
+    event, slot = _guard_session(session, user_id, session_id)
+    before = snapshot(slot, ("event_id", *_SESSION_FIELDS))
+    tier_links = (
+        select(ticket_tier_sessions.c.tier_id)
+        .join(TicketTier, TicketTier.id == ticket_tier_sessions.c.tier_id)
+        .where(TicketTier.event_id == event.id, ticket_tier_sessions.c.session_id == session_id)
+    )
+    checkpoints = select(Checkpoint.id).where(
+        Checkpoint.event_id == event.id, Checkpoint.session_id == session_id
+    )
+    deleted = 0
+    try:
+        with session.begin_nested():
+            result = session.execute(
+                delete(EventSession)
+                .where(
+                    EventSession.id == session_id,
+                    ~tier_links.exists(),
+                    ~checkpoints.exists(),
+                )
+                .execution_options(synchronize_session=False)
+            )
+            deleted = result.rowcount  # type: ignore[attr-defined]
+    except IntegrityError:
+        deleted = 0
+    if not deleted:
+        # What uses it, for the error only; not scoped to the event, unlike the conditions
+        # (which the event scope keeps on indexes), so nothing the foreign keys saw is missed.
+        tier_ids = sorted(
+            session.scalars(
+                select(ticket_tier_sessions.c.tier_id).where(
+                    ticket_tier_sessions.c.session_id == session_id
+                )
+            )
+        )
+        checkpoint_ids = sorted(
+            session.scalars(select(Checkpoint.id).where(Checkpoint.session_id == session_id))
+        )
+        raise errors.SessionInUse(
+            f"Used by {len(tier_ids)} ticket tier(s) and {len(checkpoint_ids)} check-in "
+            "checkpoint(s); change or remove them first.",
+            tier_ids=tier_ids,
+            checkpoint_ids=checkpoint_ids,
+        )
+    session.expunge(slot)
+    record_audit(
+        session,
+        actor_user_id=user_id,
+        action="events.session.deleted",
+        target_type="event_session",
+        target_id=session_id,
+        organization_id=event.organization_id,
+        before=before,
+    )

@@ -1,4 +1,4 @@
-"""What buyers see: the public event page, and sale lookups for the orders domain."""
+"""What buyers see: the public list and event page, and sale lookups for the orders domain."""
 
 from __future__ import annotations
 
@@ -7,20 +7,25 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from admitone.core.clock import utcnow
-from admitone.core.ids import EventSessionId
+from admitone.core.http import encode_cursor
+from admitone.core.ids import EventSessionId, OrganizationId
 from admitone.events import errors
 from admitone.events.models import Event, EventSession, TicketTier
 from admitone.events.schemas import (
     Money,
     PublicEventOut,
+    PublicEventSummary,
     PublicOrganizer,
     PublicTierOut,
     SessionOut,
     Venue,
+)
+from admitone.events.service.lifecycle import (
+    decode_event_cursor,
 )
 from admitone.events.service.rules import (
     hash_access_code,
@@ -87,9 +92,7 @@ def public_event(
         timezone=event.timezone,
         starts_at=event.starts_at,
         ends_at=event.ends_at,
-        venue=Venue(name=event.venue_name, address=event.venue_address)
-        if event.venue_name
-        else None,
+        venue=_venue(event),
         online_url=event.online_url,
         cover_file_id=event.cover_file_id,
         currency=event.currency,
@@ -112,6 +115,89 @@ def public_event(
         ],
         access_code_accepted=None if code_hash is None else any(t.is_hidden for t in tiers),
     )
+
+
+def _venue(event: Event) -> Venue | None:
+    return Venue(name=event.venue_name, address=event.venue_address) if event.venue_name else None
+
+
+def public_events(
+    session: Session,
+    *,
+    limit: int,
+    cursor: str | None,
+    q: str | None = None,
+    organization_id: OrganizationId | None = None,
+) -> tuple[list[PublicEventSummary], str | None]:
+    """Published public events that have not ended, soonest first, cursor-paginated by
+    `(starts_at, id)`; `q` matches the title case-insensitively. Two queries per page, whatever
+    its size: the events with their organizer, then the lowest price of each."""
+    now = utcnow()
+    query = (
+        select(Event, Organization.name)
+        .join(Organization, Organization.id == Event.organization_id)
+        .where(
+            Event.status == "published",
+            Event.visibility == "public",
+            # The `events.end_past` cron runs every few minutes; do not wait for it.
+            Event.ends_at > now,
+        )
+    )
+    if q:
+        query = query.where(Event.title.icontains(q, autoescape=True))
+    if organization_id is not None:
+        query = query.where(Event.organization_id == organization_id)
+    after = decode_event_cursor(cursor)
+    if after is not None:
+        query = query.where(
+            or_(
+                Event.starts_at > after[0],
+                and_(Event.starts_at == after[0], Event.id > after[1]),
+            )
+        )
+    rows = session.execute(query.order_by(Event.starts_at, Event.id).limit(limit + 1)).all()
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1][0]
+        next_cursor = encode_cursor(last.starts_at.isoformat(), last.id)
+    lowest = _lowest_prices(session, [event.id for event, _ in rows], now)
+    return [
+        PublicEventSummary(
+            id=event.id,
+            slug=event.slug,
+            title=event.title,
+            timezone=event.timezone,
+            starts_at=event.starts_at,
+            ends_at=event.ends_at,
+            venue=_venue(event),
+            is_online=event.online_url is not None,
+            organizer=PublicOrganizer(id=event.organization_id, name=organizer_name),
+            currency=event.currency,
+            lowest_price=Money(amount=lowest[event.id], currency=event.currency)
+            if event.id in lowest and event.currency
+            else None,
+        )
+        for event, organizer_name in rows
+    ], next_cursor
+
+
+def _lowest_prices(session: Session, event_ids: list[str], now: datetime) -> dict[str, int]:
+    """The cheapest tier each event shows on its public page without an access code and
+    still has seats for (the event's tiers share one currency)."""
+    if not event_ids:
+        return {}
+    rows = session.execute(
+        select(TicketTier.event_id, func.min(TicketTier.price_amount))
+        .where(
+            TicketTier.event_id.in_(event_ids),
+            TicketTier.is_hidden.is_(False),
+            _on_sale_now(now),
+            TicketTier.held_count + TicketTier.sold_count < TicketTier.capacity,
+        )
+        .group_by(TicketTier.event_id)
+    )
+    return {event_id: int(amount) for event_id, amount in rows}
 
 
 def event_for_sale(session: Session, event_id: str) -> Event:

@@ -14,7 +14,6 @@ from admitone.access.capabilities import Capability
 from admitone.access.service import Grant, Scope, record_audit, require_capability
 from admitone.core import jobs
 from admitone.core.clock import utcnow
-from admitone.core.files import File
 from admitone.core.http import InvalidCursor, decode_cursor, encode_cursor
 from admitone.core.ids import EventId, OrganizationId, UserId
 from admitone.events import errors
@@ -23,6 +22,7 @@ from admitone.events.schemas import (
     EventCreate,
     EventUpdate,
 )
+from admitone.events.service.covers import check_cover_reuse, release_file
 from admitone.events.service.rules import (
     CANCEL_EVENT_JOB,
     as_utc,
@@ -82,8 +82,8 @@ def create_event(
     check_schedule(starts_at, ends_at)
     if ends_at <= utcnow():
         raise errors.EventInPast()
-    if body.cover_file_id is not None and session.get(File, body.cover_file_id) is None:
-        raise errors.UnknownFile()
+    if body.cover_file_id is not None:
+        check_cover_reuse(session, organization_id, body.cover_file_id)
     event = Event(
         id=EventId.new(),
         organization_id=organization_id,
@@ -196,8 +196,10 @@ def update_event(session: Session, user_id: UserId, event_id: EventId, body: Eve
     if "online_url" in sent:
         changes["online_url"] = str(body.online_url) if body.online_url else None
     if "cover_file_id" in sent:
-        if body.cover_file_id is not None and session.get(File, body.cover_file_id) is None:
-            raise errors.UnknownFile()
+        if body.cover_file_id is not None:
+            check_cover_reuse(
+                session, event.organization_id, body.cover_file_id, event.cover_file_id
+            )
         changes["cover_file_id"] = body.cover_file_id
     if "starts_at" in sent or "ends_at" in sent:
         starts_at = as_utc(body.starts_at) or event.starts_at
@@ -228,6 +230,8 @@ def update_event(session: Session, user_id: UserId, event_id: EventId, body: Eve
         except IntegrityError as exc:
             raise errors.SlugTaken() from exc
     session.flush()
+    if before["cover_file_id"] not in (None, event.cover_file_id):
+        release_file(session, before["cover_file_id"])
     after = snapshot(event, _EVENT_FIELDS)
     diff = {k for k in after if after[k] != before[k]}
     if diff:

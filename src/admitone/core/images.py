@@ -1,0 +1,164 @@
+"""Untrusted images in, clean images out.
+
+The type is judged by decoding (the client's content type is ignored); a decompression bomb
+is refused from its header, before any pixel is decoded; what is kept is turned upright,
+converted to sRGB, bounded in size and re-encoded, so no EXIF, GPS, XMP or comment of the
+original survives. Call it outside any database transaction: it costs CPU and memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from admitone.core.errors import Invalid, PayloadTooLarge, UnsupportedMediaType
+
+ACCEPTED = ("JPEG", "PNG", "WEBP")
+# Only named in the refusal, never decoded: formats people upload by mistake.
+_NAMED_ONLY = ("GIF", "BMP", "TIFF", "ICO", "AVIF", "PSD", "JPEG2000")
+_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+# A 40-megapixel RGBA image is 160 MB decoded: a few at a time per process, not forty.
+_decoders = threading.BoundedSemaphore(2)
+
+
+class FileTooLarge(PayloadTooLarge):
+    code = "file_too_large"
+    message = "The file is too large."
+
+
+class InvalidImage(Invalid):
+    code = "invalid_image"
+    message = "The file is not an image that can be read (damaged, truncated or not an image)."
+
+
+class UnsupportedImageType(UnsupportedMediaType):
+    code = "unsupported_image_type"
+    message = "Upload a JPEG, PNG or WebP image."
+
+
+class ImageTooLarge(Invalid):
+    code = "image_too_large"
+    message = "The image has too many pixels."
+
+
+@dataclass(frozen=True)
+class CleanImage:
+    data: bytes
+    content_type: str  # image/jpeg, or image/webp when the image has transparency
+    extension: str
+    width: int
+    height: int
+    sha256: str
+
+    @property
+    def size_bytes(self) -> int:
+        return len(self.data)
+
+
+def read_limited(fp: BinaryIO, max_bytes: int) -> bytes:
+    """At most `max_bytes` of `fp`; `file_too_large` (413) if there is more."""
+    data = fp.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise FileTooLarge(f"The file is larger than {max_bytes} bytes.", max_bytes=max_bytes)
+    return data
+
+
+def clean_image(data: bytes, *, max_pixels: int, max_side: int, quality: int = 85) -> CleanImage:
+    """A JPEG (or a WebP when transparency must survive) at most `max_side` pixels on its long
+    side. Raises `unsupported_image_type` (415) for another format, `image_too_large` (422)
+    over `max_pixels`, `invalid_image` (422) for anything that does not decode."""
+    with _decoders:
+        original = _open(data)
+        with original:
+            if original.width * original.height > max_pixels:
+                raise ImageTooLarge(
+                    f"The image is {original.width}x{original.height}; at most "
+                    f"{max_pixels // 1_000_000} megapixels are accepted.",
+                    width=original.width,
+                    height=original.height,
+                )
+            try:
+                image = _upright_srgb(original, max_side)
+            except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
+                # Pillow reports truncated and corrupt data as any of these.
+                raise InvalidImage() from exc
+        alpha = image.mode == "RGBA"
+        image.info.clear()  # nothing of the original's metadata is handed to the encoder
+        out = io.BytesIO()
+        if alpha:
+            image.save(out, "WEBP", quality=quality, method=4)
+        else:
+            image.save(out, "JPEG", quality=quality, optimize=True, progressive=True)
+    encoded = out.getvalue()
+    return CleanImage(
+        data=encoded,
+        content_type="image/webp" if alpha else "image/jpeg",
+        extension="webp" if alpha else "jpg",
+        width=image.width,
+        height=image.height,
+        sha256=hashlib.sha256(encoded).hexdigest(),
+    )
+
+
+def _open(data: bytes) -> Image.Image:
+    """Reads the header only. Pillow refuses more than twice its own pixel limit here."""
+    try:
+        return Image.open(io.BytesIO(data), formats=ACCEPTED)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLarge() from exc
+    except UnidentifiedImageError:
+        pass
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InvalidImage() from exc
+    try:
+        with Image.open(io.BytesIO(data), formats=_NAMED_ONLY) as other:
+            name = other.format or "This"
+    except Exception:  # whatever Pillow cannot even name is no image to us
+        raise InvalidImage() from None
+    raise UnsupportedImageType(
+        f"{name} images are not accepted; upload a JPEG, PNG or WebP image.", format=name
+    )
+
+
+def _upright_srgb(original: Image.Image, max_side: int) -> Image.Image:
+    if original.format in ("JPEG", "MPO"):  # MPO: a phone's multi-picture JPEG
+        # Lets the decoder scale by 1/2, 1/4 or 1/8 while the result still covers max_side.
+        original.draft("RGB", (max_side, max_side))
+    original.load()
+    image = ImageOps.exif_transpose(original)  # a copy, turned as the camera was held
+    image = _to_srgb(image)
+    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return image
+
+
+def _to_srgb(image: Image.Image) -> Image.Image:
+    """RGB, or RGBA when some pixel is transparent; an embedded ICC profile (a phone's
+    Display P3, a print CMYK) is converted to sRGB, which browsers assume when none is given."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grey PNG
+        image = image.convert("I").point(lambda v: v * (1 / 256)).convert("L")
+    target = "RGBA" if _has_alpha(image) else "RGB"
+    icc = image.info.get("icc_profile")
+    if icc and image.mode in ("RGB", "RGBA", "CMYK"):
+        try:
+            converted = ImageCms.profileToProfile(
+                image, ImageCms.ImageCmsProfile(io.BytesIO(icc)), _SRGB, outputMode=target
+            )
+            if converted is not None:
+                return converted
+        except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+            pass  # a damaged profile: keep the pixels as they are
+    return image.convert(target)
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode not in ("RGBA", "LA", "PA", "RGBa", "La"):
+        return False
+    lowest = image.getchannel("A").getextrema()[0]
+    return isinstance(lowest, int | float) and lowest < 255
