@@ -380,27 +380,42 @@ class DriverStatement:
     def rows(self, session: Session, params: dict[str, Any]) -> list[Any]:
         """Runs the statement with `params`; the result rows as named tuples (none for a
         statement that returns no rows)."""
-        conn = session.connection()
-        c = self._by_dialect.get(conn.dialect.name) or self._compile(conn.dialect)
+        return self._run(session, [params], many=False)
+
+    def execute_many(self, session: Session, params: Sequence[dict[str, Any]]) -> None:
+        """Runs a statement that returns no rows once per parameter set, in one call to the
+        driver (psycopg pipelines them)."""
+        if params:
+            self._run(session, params, many=True)
+
+    def _bind(self, c: _Compiled, params: dict[str, Any]) -> Any:
         values = c.compiled.construct_params(params)
         for name, process in c.binds.items():
             if name in values:
                 values[name] = process(values[name])
-        bound: Any = tuple(values[n] for n in c.positional) if c.positional else values
+        return tuple(values[n] for n in c.positional) if c.positional else values
+
+    def _run(self, session: Session, params: Sequence[dict[str, Any]], *, many: bool) -> list[Any]:
+        conn = session.connection()
+        c = self._by_dialect.get(conn.dialect.name) or self._compile(conn.dialect)
+        bound: Any = [self._bind(c, p) for p in params] if many else self._bind(c, params[0])
         sql = c.compiled.string
-        driver = conn.connection.driver_connection
-        cursor = driver.cursor()  # type: ignore[union-attr]
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         dispatch = conn.dispatch  # statement counters and loggers still see it
         try:
             if dispatch.before_cursor_execute:
-                dispatch.before_cursor_execute(conn, cursor, sql, bound, None, False)
+                dispatch.before_cursor_execute(conn, cursor, sql, bound, None, many)
             try:
-                cursor.execute(sql, bound)
-                fetched = cursor.fetchall() if c.results else []
+                if many:
+                    cursor.executemany(sql, bound)
+                    fetched: list[Any] = []
+                else:
+                    cursor.execute(sql, bound)
+                    fetched = cursor.fetchall() if c.results else []
             except conn.dialect.loaded_dbapi.Error as exc:
                 raise DBAPIError.instance(sql, bound, exc, conn.dialect.loaded_dbapi.Error) from exc
             if dispatch.after_cursor_execute:
-                dispatch.after_cursor_execute(conn, cursor, sql, bound, None, False)
+                dispatch.after_cursor_execute(conn, cursor, sql, bound, None, many)
         finally:
             cursor.close()
         make, results = c.row, c.results

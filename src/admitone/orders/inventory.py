@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, or_, select, text, update
+from sqlalchemy import Integer, bindparam, case, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
+from admitone.core.db import DriverStatement
 from admitone.core.ids import InventoryDriftId
 from admitone.events.models import TicketTier
 from admitone.orders.models import Addon, InventoryDrift, Order, OrderItem
@@ -44,11 +45,16 @@ def _reserve_statement(model: Stock, into: str) -> Any:
         ]
     else:
         cond.append(c.is_active.is_(True))
-    return update(table).where(*cond).values({column.key: column + k, "updated_at": now})
+    return (
+        update(table)
+        .where(*cond)
+        .values({column.key: column + k, "updated_at": now})
+        .returning(c.id)
+    )
 
 
 _RESERVE = {
-    (model, into): _reserve_statement(model, into)
+    (model, into): DriverStatement(_reserve_statement(model, into))
     for model in (TicketTier, Addon)
     for into in ("held", "sold")
 }
@@ -59,8 +65,7 @@ def reserve(
 ) -> bool:
     """Adds `k` to `held_count` (into="held") or `sold_count` (into="sold") if capacity,
     the paused flag and the sales window allow it; returns False otherwise."""
-    result = session.execute(_RESERVE[(model, into)], {"row_id": row_id, "k": k, "now": now})
-    return _rowcount(result) == 1
+    return len(_RESERVE[(model, into)].rows(session, {"row_id": row_id, "k": k, "now": now})) == 1
 
 
 def restore_sold(session: Session, model: Stock, row_id: str, k: int) -> bool:
@@ -105,12 +110,14 @@ def release(session: Session, model: Stock, row_id: str, k: int, *, held: bool) 
         )
 
 
-_BUYER_UPSERT = text(
-    "INSERT INTO order_buyer_counts (tier_id, buyer_key, quantity) VALUES (:t, :b, :k) "
-    "ON CONFLICT (tier_id, buyer_key) DO UPDATE "
-    "SET quantity = order_buyer_counts.quantity + excluded.quantity "
-    "WHERE order_buyer_counts.quantity + excluded.quantity <= :limit "
-    "RETURNING quantity"
+_BUYER_UPSERT = DriverStatement(
+    text(
+        "INSERT INTO order_buyer_counts (tier_id, buyer_key, quantity) VALUES (:t, :b, :k) "
+        "ON CONFLICT (tier_id, buyer_key) DO UPDATE "
+        "SET quantity = order_buyer_counts.quantity + excluded.quantity "
+        "WHERE order_buyer_counts.quantity + excluded.quantity <= :limit "
+        "RETURNING quantity"
+    ).columns(quantity=Integer)
 )
 
 
@@ -118,8 +125,8 @@ def count_for_buyer(session: Session, tier_id: str, buyer_key: str, k: int, limi
     """Adds `k` to what the buyer holds of the tier unless that passes `limit`."""
     if k > limit:
         return False
-    row = session.execute(_BUYER_UPSERT, {"t": tier_id, "b": buyer_key, "k": k, "limit": limit})
-    return row.first() is not None
+    params = {"t": tier_id, "b": buyer_key, "k": k, "limit": limit}
+    return len(_BUYER_UPSERT.rows(session, params)) == 1
 
 
 def uncount_for_buyer(session: Session, tier_id: str, buyer_key: str, k: int) -> None:
@@ -134,7 +141,7 @@ def uncount_for_buyer(session: Session, tier_id: str, buyer_key: str, k: int) ->
 
 def add_for_buyer(session: Session, tier_id: str, buyer_key: str, k: int) -> None:
     """Counts `k` without a limit (a late payment that was re-reserved)."""
-    session.execute(_BUYER_UPSERT, {"t": tier_id, "b": buyer_key, "k": k, "limit": 1 << 30})
+    _BUYER_UPSERT.rows(session, {"t": tier_id, "b": buyer_key, "k": k, "limit": 1 << 30})
 
 
 # --- reconciliation ---------------------------------------------------------------------

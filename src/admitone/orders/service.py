@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from admitone.core.clock import utcnow
-from admitone.core.db import publish
+from admitone.core.db import DriverStatement, publish
 from admitone.core.ids import OrderEventId, OrderId, OrderItemId
 from admitone.emails.service import queue_email, seal
 from admitone.events.models import Event, TicketTier
@@ -120,23 +120,28 @@ def token_matches(settings: Settings, order_id: str, token: str | None) -> bool:
 
 
 def insert_rows(session: Session, rows: Sequence[Any]) -> None:
-    """Inserts fully populated, transient model objects of one class with one Core INSERT
-    (executemany for several), leaving them out of the session."""
+    """Inserts fully populated, transient model objects of one class with one INSERT
+    (executemany for several) on the driver, leaving them out of the session."""
     if not rows:
         return
     stmt, keys = _insert_for(type(rows[0]))
-    session.execute(stmt, [{k: getattr(r, k) for k in keys} for r in rows])
+    values = [{k: getattr(r, k) for k in keys} for r in rows]
+    if len(values) == 1:
+        stmt.rows(session, values[0])
+    else:
+        stmt.execute_many(session, values)
 
 
-_INSERTS: dict[str, tuple[Any, list[str]]] = {}
+_INSERTS: dict[str, tuple[DriverStatement, list[str]]] = {}
 
 
-def _insert_for(model: Any) -> tuple[Any, list[str]]:
-    """`INSERT INTO <table>` and its column keys, built once per table."""
+def _insert_for(model: Any) -> tuple[DriverStatement, list[str]]:
+    """`INSERT INTO <table>` of every column and the column keys, built once per table."""
     found = _INSERTS.get(model.__tablename__)
     if found is None:
         table = model.__table__
-        found = _INSERTS[model.__tablename__] = (insert(table), [c.key for c in table.columns])
+        keys = [c.key for c in table.columns]
+        found = _INSERTS[model.__tablename__] = (DriverStatement(insert(table), keys), keys)
     return found
 
 
@@ -148,8 +153,8 @@ def _history(
     actor_user_id: str | None = None,
     **data: Any,
 ) -> None:
-    session.execute(
-        _insert_for(OrderHistory)[0],
+    _insert_for(OrderHistory)[0].rows(
+        session,
         {
             "id": OrderEventId.new(),
             "order_id": order.id,

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from admitone.core import jobs
 from admitone.core.clock import utcnow
-from admitone.core.db import Database
+from admitone.core.db import Database, DriverStatement
 from admitone.core.errors import ProviderError
 from admitone.core.ids import PaymentId, RefundId, WebhookEventId
 from admitone.integrations.payments import registry
@@ -82,8 +82,8 @@ def initialize_checkout(settings: Settings, payment: Payment, *, email: str) -> 
 
 
 def record_checkout(session: Session, payment_id: str, checkout: Checkout) -> None:
-    session.execute(
-        _RECORD_CHECKOUT,
+    _RECORD_CHECKOUT.rows(
+        session,
         {
             "payment_id": payment_id,
             "checkout_url": checkout.checkout_url,
@@ -95,7 +95,7 @@ def record_checkout(session: Session, payment_id: str, checkout: Checkout) -> No
 
 _payments: Any = Payment.__table__
 _pc = _payments.c
-_RECORD_CHECKOUT = (
+_RECORD_CHECKOUT = DriverStatement(
     update(_payments)
     .where(_pc.id == bindparam("payment_id"))
     .values(
