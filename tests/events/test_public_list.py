@@ -18,7 +18,14 @@ from admitone.orgs.models import Organization
 from admitone.settings import Settings
 from tests.access.test_capabilities import count_queries
 from tests.events.conftest import Organizer, create_event, create_tier, published_event
-from tests.factories import auth_headers, make_event, make_organization, make_tier, make_user
+from tests.factories import (
+    auth_headers,
+    image_bytes,
+    make_event,
+    make_organization,
+    make_tier,
+    make_user,
+)
 
 URL = "/api/v1/public/events"
 
@@ -69,6 +76,7 @@ def test_lists_published_public_events_soonest_first_without_sign_in(
         "organizer": {"id": organizer.org.id, "name": organizer.org.name},
         "currency": "NGN",
         "lowest_price": {"amount": 500_000, "currency": "NGN"},
+        "cover_url": None,
     }
     assert first["starts_at"] == sooner["starts_at"]
     # The stream link and organizer-only fields stay on their own pages.
@@ -269,3 +277,20 @@ def test_event_made_unlisted_leaves_the_list(client: TestClient, organizer: Orga
     )
     assert resp.status_code == 200, resp.text
     assert _titles(client) == []
+
+
+def test_an_event_with_a_cover_links_its_public_image(
+    client: TestClient, organizer: Organizer
+) -> None:
+    event = published_event(client, organizer)
+    resp = client.put(
+        f"/api/v1/events/{event['id']}/cover",
+        files={"file": ("cover.jpg", image_bytes(), "image/jpeg")},
+        headers=organizer.headers,
+    )
+    assert resp.status_code == 200, resp.text
+    (entry,) = _list(client)["items"]
+    assert entry["cover_url"] == f"/api/v1/public/events/{event['slug']}/cover"
+    image = client.get(entry["cover_url"])
+    assert image.status_code == 200
+    assert image.headers["content-type"] == "image/jpeg"

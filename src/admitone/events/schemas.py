@@ -359,3 +359,4 @@ class PublicEventSummary(BaseModel):
     currency: str | None
     # The cheapest visible tier on sale now with seats left; None when nothing can be bought.
     lowest_price: Money | None
+    cover_url: str | None = None  # served without sign-in; null without a cover

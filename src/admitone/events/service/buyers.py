@@ -177,6 +177,7 @@ def public_events(
             lowest_price=Money(amount=lowest[event.id], currency=event.currency)
             if event.id in lowest and event.currency
             else None,
+            cover_url=f"/api/v1/public/events/{event.slug}/cover" if event.cover_file_id else None,
         )
         for event, organizer_name in rows
     ], next_cursor

@@ -136,6 +136,11 @@ def check_cover_reuse(
     tenant can be shown on this event's page."""
     if file_id == current:
         return
+    # A shared lock on the file row: a concurrent release of this file (its event got a new
+    # cover) then either waits for us and keeps the file, or has deleted it and we refuse,
+    # instead of a foreign-key error at flush.
+    if session.scalar(select(File.id).where(File.id == file_id).with_for_update(read=True)) is None:
+        raise errors.UnknownFile("No cover image of this organization has this id.")
     used = session.scalar(
         select(Event.id)
         .where(Event.organization_id == organization_id, Event.cover_file_id == file_id)
