@@ -401,10 +401,11 @@ class DriverStatement:
         bound: Any = [self._bind(c, p) for p in params] if many else self._bind(c, params[0])
         sql = c.compiled.string
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        dispatch = conn.dispatch  # statement counters and loggers still see it
+        # Statement counters and loggers still see it (SQLAlchemy's own test for listeners).
+        events = conn._has_events or conn.engine._has_events
         try:
-            if dispatch.before_cursor_execute:
-                dispatch.before_cursor_execute(conn, cursor, sql, bound, None, many)
+            if events:
+                conn.dispatch.before_cursor_execute(conn, cursor, sql, bound, None, many)
             try:
                 if many:
                     cursor.executemany(sql, bound)
@@ -414,8 +415,8 @@ class DriverStatement:
                     fetched = cursor.fetchall() if c.results else []
             except conn.dialect.loaded_dbapi.Error as exc:
                 raise DBAPIError.instance(sql, bound, exc, conn.dialect.loaded_dbapi.Error) from exc
-            if dispatch.after_cursor_execute:
-                dispatch.after_cursor_execute(conn, cursor, sql, bound, None, many)
+            if events:
+                conn.dispatch.after_cursor_execute(conn, cursor, sql, bound, None, many)
         finally:
             cursor.close()
         make, results = c.row, c.results

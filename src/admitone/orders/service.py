@@ -9,6 +9,7 @@ statement of `place_order`'s transaction so the hot tier row is locked as briefl
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 from collections.abc import Sequence
@@ -176,27 +177,35 @@ _EVENT_FOR_SALE = select(_ev.id, _ev.status, _ev.ends_at, _ev.title, _ev.reserva
     _ev.id == bindparam("event_id")
 )
 _tc = TicketTier.__table__.c
-_TIERS_FOR_SALE = select(
-    _tc.id,
-    _tc.name,
-    _tc.price_amount,
-    _tc.currency,
-    _tc.is_hidden,
-    _tc.access_code_hash,
-    _tc.is_paused,
-    _tc.sales_start_at,
-    _tc.sales_end_at,
-    _tc.min_per_order,
-    _tc.max_per_order,
-    _ev.status.label("event_status"),
-    _ev.ends_at.label("event_ends_at"),
-    _ev.title.label("event_title"),
-    _ev.reservation_minutes,
-).where(
-    _tc.id.in_(bindparam("ids", expanding=True)),
-    _tc.event_id == bindparam("event_id"),
-    _ev.id == _tc.event_id,
-)
+
+
+@functools.cache
+def _tiers_for_sale(n: int) -> DriverStatement:
+    """The `n` tiers of an order with their event, `t0`..`t{n-1}` bound: one statement per
+    number of distinct tiers (an order names at most 20), so each runs on the driver."""
+    return DriverStatement(
+        select(
+            _tc.id,
+            _tc.name,
+            _tc.price_amount,
+            _tc.currency,
+            _tc.is_hidden,
+            _tc.access_code_hash,
+            _tc.is_paused,
+            _tc.sales_start_at,
+            _tc.sales_end_at,
+            _tc.min_per_order,
+            _tc.max_per_order,
+            _ev.status.label("event_status"),
+            _ev.ends_at.label("event_ends_at"),
+            _ev.title.label("event_title"),
+            _ev.reservation_minutes,
+        ).where(
+            _tc.id.in_([bindparam(f"t{i}") for i in range(n)]),
+            _tc.event_id == bindparam("event_id"),
+            _ev.id == _tc.event_id,
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -234,7 +243,7 @@ class PreparedOrder:
     """An order whose rows are written but whose stock is not reserved yet."""
 
     details: OrderDetails
-    tiers: dict[str, Any]  # rows of _TIERS_FOR_SALE
+    tiers: dict[str, Any]  # rows of _tiers_for_sale
     wanted: dict[str, int]
     addon_wanted: dict[str, int]
     now: datetime
@@ -266,7 +275,8 @@ def prepare_order(session: Session, settings: Settings, req: OrderRequest) -> Pr
         raise EmptyOrder()
     # One statement built once reads the tiers with their event (Core rows, not ORM
     # entities: the on-sale hot path); the event alone is read only to explain a miss.
-    rows = session.execute(_TIERS_FOR_SALE, {"ids": list(wanted), "event_id": req.event_id})
+    params = {f"t{i}": tier_id for i, tier_id in enumerate(wanted)}
+    rows = _tiers_for_sale(len(wanted)).rows(session, {**params, "event_id": req.event_id})
     tiers = {t.id: t for t in rows}
     first = next(iter(tiers.values()), None)
     event = (
