@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,7 +22,7 @@ from admitone.events.schemas import (
     SessionUpdate,
 )
 from admitone.events.service.lifecycle import (
-    decode_event_cursor,
+    past_cursor,
 )
 from admitone.events.service.rules import (
     as_utc,
@@ -50,14 +50,7 @@ def list_sessions(
 ) -> tuple[list[EventSession], str | None]:
     guard_event(session, user_id, Capability.EVENT_READ, event_id)
     query = select(EventSession).where(EventSession.event_id == event_id)
-    after = decode_event_cursor(cursor)
-    if after is not None:
-        query = query.where(
-            or_(
-                EventSession.starts_at > after[0],
-                and_(EventSession.starts_at == after[0], EventSession.id > after[1]),
-            )
-        )
+    query = past_cursor(query, EventSession, cursor)
     rows = session.scalars(
         query.order_by(EventSession.starts_at, EventSession.id).limit(limit + 1)
     ).all()

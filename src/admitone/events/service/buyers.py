@@ -25,9 +25,10 @@ from admitone.events.schemas import (
     Venue,
 )
 from admitone.events.service.lifecycle import (
-    decode_event_cursor,
+    past_cursor,
 )
 from admitone.events.service.rules import (
+    PUBLIC_PAGE,
     hash_access_code,
 )
 from admitone.events.service.tiers import (
@@ -54,12 +55,7 @@ def public_event(
     row = session.execute(
         select(Event, Organization.name)
         .join(Organization, Organization.id == Event.organization_id)
-        .where(
-            Event.slug == slug,
-            Event.visibility.in_(("public", "unlisted")),
-            Event.status.in_(("published", "cancelled", "ended")),
-            Event.published_at.is_not(None),
-        )
+        .where(Event.slug == slug, *PUBLIC_PAGE)
     ).one_or_none()
     if row is None:
         raise errors.EventNotFound()
@@ -147,14 +143,7 @@ def public_events(
         query = query.where(Event.title.icontains(q, autoescape=True))
     if organization_id is not None:
         query = query.where(Event.organization_id == organization_id)
-    after = decode_event_cursor(cursor)
-    if after is not None:
-        query = query.where(
-            or_(
-                Event.starts_at > after[0],
-                and_(Event.starts_at == after[0], Event.id > after[1]),
-            )
-        )
+    query = past_cursor(query, Event, cursor)
     rows = session.execute(query.order_by(Event.starts_at, Event.id).limit(limit + 1)).all()
     next_cursor = None
     if len(rows) > limit:

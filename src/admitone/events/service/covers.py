@@ -21,7 +21,7 @@ from admitone.core.ids import EventId, FileId, OrganizationId, UserId
 from admitone.core.images import CleanImage, clean_image
 from admitone.events import errors
 from admitone.events.models import Event
-from admitone.events.service.rules import ensure_editable, guard_event
+from admitone.events.service.rules import PUBLIC_PAGE, ensure_editable, guard_event
 
 COVER_MAX_PIXELS = 40_000_000
 COVER_MAX_SIDE = 2400
@@ -165,12 +165,7 @@ def public_cover(session: Session, slug: str) -> File:
     row = session.execute(
         select(Event.id, File)
         .outerjoin(File, File.id == Event.cover_file_id)
-        .where(
-            Event.slug == slug,
-            Event.visibility.in_(("public", "unlisted")),
-            Event.status.in_(("published", "cancelled", "ended")),
-            Event.published_at.is_not(None),
-        )
+        .where(Event.slug == slug, *PUBLIC_PAGE)
     ).one_or_none()
     if row is None:
         raise errors.EventNotFound()

@@ -124,6 +124,19 @@ def decode_event_cursor(cursor: str | None) -> tuple[datetime, str] | None:
         raise InvalidCursor() from exc
 
 
+def past_cursor(query: Any, model: Any, cursor: str | None) -> Any:
+    """`query` (ordered by `model.starts_at, model.id`) after the position `cursor` names."""
+    after = decode_event_cursor(cursor)
+    if after is None:
+        return query
+    return query.where(
+        or_(
+            model.starts_at > after[0],
+            and_(model.starts_at == after[0], model.id > after[1]),
+        )
+    )
+
+
 def list_events(
     session: Session,
     user_id: UserId,
@@ -142,14 +155,7 @@ def list_events(
         query = query.where(Event.id.in_(sorted(grant.event_ids)))
     if status is not None:
         query = query.where(Event.status == status)
-    after = decode_event_cursor(cursor)
-    if after is not None:
-        query = query.where(
-            or_(
-                Event.starts_at > after[0],
-                and_(Event.starts_at == after[0], Event.id > after[1]),
-            )
-        )
+    query = past_cursor(query, Event, cursor)
     rows = list(session.scalars(query.order_by(Event.starts_at, Event.id).limit(limit + 1)))
     if len(rows) <= limit:
         return rows, None
