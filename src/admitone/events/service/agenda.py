@@ -26,6 +26,7 @@ from admitone.events.service.lifecycle import (
 )
 from admitone.events.service.rules import (
     as_utc,
+    audit_changes,
     check_schedule,
     ensure_editable,
     guard_event,
@@ -138,18 +139,16 @@ def update_session(
         slot.location = body.location
     session.flush()
     after = snapshot(slot, _SESSION_FIELDS)
-    diff = {k for k in after if after[k] != before[k]}
-    if diff:
-        record_audit(
-            session,
-            actor_user_id=user_id,
-            action="events.session.updated",
-            target_type="event_session",
-            target_id=slot.id,
-            organization_id=event.organization_id,
-            before={k: before[k] for k in diff},
-            after={k: after[k] for k in diff},
-        )
+    audit_changes(
+        session,
+        actor_user_id=user_id,
+        action="events.session.updated",
+        target_type="event_session",
+        target_id=slot.id,
+        organization_id=event.organization_id,
+        before=before,
+        after=after,
+    )
     return slot
 
 

@@ -26,6 +26,7 @@ from admitone.events.service.covers import check_cover_reuse, release_file
 from admitone.events.service.rules import (
     CANCEL_EVENT_JOB,
     as_utc,
+    audit_changes,
     check_schedule,
     ensure_editable,
     guard_event,
@@ -239,18 +240,16 @@ def update_event(session: Session, user_id: UserId, event_id: EventId, body: Eve
     if before["cover_file_id"] not in (None, event.cover_file_id):
         release_file(session, before["cover_file_id"])
     after = snapshot(event, _EVENT_FIELDS)
-    diff = {k for k in after if after[k] != before[k]}
-    if diff:
-        record_audit(
-            session,
-            actor_user_id=user_id,
-            action="events.event.updated",
-            target_type="event",
-            target_id=event.id,
-            organization_id=event.organization_id,
-            before={k: before[k] for k in diff},
-            after={k: after[k] for k in diff},
-        )
+    audit_changes(
+        session,
+        actor_user_id=user_id,
+        action="events.event.updated",
+        target_type="event",
+        target_id=event.id,
+        organization_id=event.organization_id,
+        before=before,
+        after=after,
+    )
     return event
 
 

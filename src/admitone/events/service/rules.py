@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from admitone.access.capabilities import Capability
 from admitone.access.errors import ScopeNotFound
-from admitone.access.service import Scope, require_capability
+from admitone.access.service import Scope, record_audit, require_capability
 from admitone.events import errors
 from admitone.events.currencies import is_currency
 from admitone.events.models import Event
@@ -78,6 +78,33 @@ def jsonable(value: Any) -> Any:
 
 def snapshot(row: Any, fields: Iterable[str]) -> dict[str, Any]:
     return {f: jsonable(getattr(row, f)) for f in fields}
+
+
+def audit_changes(
+    session: Session,
+    *,
+    actor_user_id: str,
+    action: str,
+    target_type: str,
+    target_id: str,
+    organization_id: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+) -> None:
+    """An audit row naming only the fields that changed between two snapshots; none when
+    nothing did."""
+    diff = {k for k in after if after[k] != before[k]}
+    if diff:
+        record_audit(
+            session,
+            actor_user_id=actor_user_id,
+            action=action,
+            target_type=target_type,
+            target_id=target_id,
+            organization_id=organization_id,
+            before={k: before[k] for k in diff},
+            after={k: after[k] for k in diff},
+        )
 
 
 def check_schedule(starts_at: datetime, ends_at: datetime) -> None:
