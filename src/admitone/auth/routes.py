@@ -27,7 +27,7 @@ from admitone.auth.schemas import (
 )
 from admitone.auth.tokens import jwks
 from admitone.core.errors import AppError
-from admitone.core.http import Db, client_ip
+from admitone.core.http import Db, app_settings, client_ip
 from admitone.settings import Settings
 from admitone.users import service as users
 from admitone.users.models import User
@@ -36,11 +36,6 @@ api_router = APIRouter(prefix="/auth", tags=["auth"])
 ops_router = APIRouter(tags=["auth"])
 
 _ACCEPTED = "If the address can receive e-mail, a message is on its way."
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 def _user_agent(request: Request) -> str | None:
@@ -106,7 +101,7 @@ _VERIFY_RESPONSES: dict[int | str, dict[str, Any]] = {
 def otp_start(body: OtpStart, request: Request, db: Db) -> Accepted:
     """E-mails a 6-digit code (10 minutes, 5 tries); a new code voids the previous one.
     Answers 202 whether or not an account exists."""
-    settings = _settings(request)
+    settings = app_settings(request)
     limiter(request).hit("send", email=body.email, ip=client_ip(request))
     db.mutation(auth.start_email_sign_in, settings, kind="otp", email=body.email)
     return Accepted(detail=_ACCEPTED)
@@ -114,7 +109,7 @@ def otp_start(body: OtpStart, request: Request, db: Db) -> Accepted:
 
 @api_router.post("/otp/verify", responses=_VERIFY_RESPONSES)
 def otp_verify(body: OtpVerify, request: Request, db: Db) -> TokenResponse:
-    settings = _settings(request)
+    settings = app_settings(request)
     ip = client_ip(request)
     limiter(request).hit("verify", email=body.email, ip=ip)
 
@@ -129,7 +124,7 @@ def otp_verify(body: OtpVerify, request: Request, db: Db) -> TokenResponse:
 def magic_link_start(body: MagicLinkStart, request: Request, db: Db) -> Accepted:
     """E-mails a single-use sign-in link (15 minutes) to an allow-listed `redirect_url`
     with `?token=`; the page there posts the token to /magic-link/verify."""
-    settings = _settings(request)
+    settings = app_settings(request)
     redirect = auth.check_redirect(settings, body.redirect_url)
     limiter(request).hit("send", email=body.email, ip=client_ip(request))
     db.mutation(
@@ -147,7 +142,7 @@ def magic_link_start(body: MagicLinkStart, request: Request, db: Db) -> Accepted
     responses={400: {"description": "invalid_magic_link, magic_link_expired"}},
 )
 def magic_link_verify(body: MagicLinkVerify, request: Request, db: Db) -> TokenResponse:
-    settings = _settings(request)
+    settings = app_settings(request)
     ip = client_ip(request)
     limiter(request).hit("verify", email=None, ip=ip)
 
@@ -190,7 +185,7 @@ _ID_TOKEN_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @api_router.post("/google", responses=_ID_TOKEN_RESPONSES)
 def google(body: GoogleSignIn, request: Request, db: Db) -> TokenResponse:
-    settings = _settings(request)
+    settings = app_settings(request)
     # Verified before the transaction: fetching Google's keys is network.
     identity = oidc.verify_google(settings, body.id_token, body.nonce)
     return db.mutation(
@@ -205,7 +200,7 @@ def google(body: GoogleSignIn, request: Request, db: Db) -> TokenResponse:
 
 @api_router.post("/apple", responses=_ID_TOKEN_RESPONSES)
 def apple(body: AppleSignIn, request: Request, db: Db) -> TokenResponse:
-    settings = _settings(request)
+    settings = app_settings(request)
     identity = oidc.verify_apple(settings, body.id_token, body.nonce)
     return db.mutation(
         _sign_in_with_identity,
@@ -224,7 +219,7 @@ def apple(body: AppleSignIn, request: Request, db: Db) -> TokenResponse:
 def apple_notifications(body: AppleNotification, request: Request, db: Db) -> dict[str, str]:
     """Apple's server-to-server account notifications (consent revoked, account deleted):
     the Apple link is disabled and its sessions end. Unknown types are acknowledged."""
-    event = oidc.verify_apple_notification(_settings(request), body.payload)
+    event = oidc.verify_apple_notification(app_settings(request), body.payload)
     revoked = db.mutation(auth.apply_apple_event, event.subject, event.type)
     session_gate(request.app).forget(*revoked)
     return {"status": "ok"}
@@ -236,7 +231,7 @@ def apple_notifications(body: AppleNotification, request: Request, db: Db) -> di
 )
 def refresh(body: RefreshRequest, request: Request, db: Db) -> TokenResponse:
     """Rotates: the refresh token works once. Presenting a used one ends the session."""
-    settings = _settings(request)
+    settings = app_settings(request)
 
     def _refresh(session: Session) -> tuple[TokenResponse | None, auth.RefreshOutcome]:
         outcome = auth.rotate_refresh_token(session, settings, body.refresh_token)
@@ -273,4 +268,4 @@ def sign_out_all(actor: CurrentUser, request: Request, db: Db) -> Response:
 def well_known_jwks(request: Request, response: Response) -> dict[str, Any]:
     """The public keys that verify access tokens (every configured key: rotation)."""
     response.headers["Cache-Control"] = "public, max-age=300"
-    return jwks(_settings(request))
+    return jwks(app_settings(request))

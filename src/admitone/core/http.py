@@ -21,6 +21,7 @@ from ulid import ULID
 
 from admitone.core.db import Database
 from admitone.core.errors import AppError, Invalid
+from admitone.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -239,8 +240,10 @@ async def get_db(request: Request) -> Database:
     return db
 
 
-async def get_settings(request: Request) -> Any:
-    return request.app.state.settings
+def app_settings(request: Request) -> Settings:
+    """The settings the app was built with."""
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 Db = Annotated[Database, Depends(get_db)]

@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from admitone.auth.deps import CurrentUser
 from admitone.core.files import File as StoredFile
-from admitone.core.http import Db, Page, Paging, etag_matches
+from admitone.core.http import Db, Page, Paging, app_settings, etag_matches
 from admitone.core.ids import EventId, EventSessionId, FileId, OrganizationId, TicketTierId
 from admitone.core.images import read_limited
 from admitone.events import errors, service
@@ -30,7 +30,6 @@ from admitone.events.schemas import (
     TierUpdate,
 )
 from admitone.integrations.storage import BlobNotFound, Storage, StorageError, storage_for
-from admitone.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +54,6 @@ def _responses(*codes: str) -> dict[int | str, dict[str, Any]]:
 
 _GUARDED = _responses("401", "403", "404")
 _CHANGE = _responses("401", "403", "404", "409", "422")
-
-
-def _secret(request: Request) -> bytes:
-    secret: bytes = request.app.state.settings.secret
-    return secret
 
 
 @api_router.post(
@@ -173,7 +167,9 @@ def list_tiers(db: Db, actor: CurrentUser, event_id: EventPath, paging: Paging) 
 def add_tier(
     request: Request, db: Db, actor: CurrentUser, event_id: EventPath, body: TierCreate
 ) -> TierOut:
-    view = db.mutation(service.add_tier, actor.user_id, event_id, body, _secret(request))
+    view = db.mutation(
+        service.add_tier, actor.user_id, event_id, body, app_settings(request).secret
+    )
     return TierOut.of(view.tier, view.session_ids)
 
 
@@ -181,7 +177,9 @@ def add_tier(
 def update_tier(
     request: Request, db: Db, actor: CurrentUser, tier_id: TierPath, body: TierUpdate
 ) -> TierOut:
-    view = db.mutation(service.update_tier, actor.user_id, tier_id, body, _secret(request))
+    view = db.mutation(
+        service.update_tier, actor.user_id, tier_id, body, app_settings(request).secret
+    )
     return TierOut.of(view.tier, view.session_ids)
 
 
@@ -218,7 +216,9 @@ def public_event(
     slug: Annotated[str, Path(max_length=120)],
     access_code: Annotated[str | None, Query(max_length=64)] = None,
 ) -> PublicEventOut:
-    return db.query(service.public_event, slug, access_code=access_code, secret=_secret(request))
+    return db.query(
+        service.public_event, slug, access_code=access_code, secret=app_settings(request).secret
+    )
 
 
 # --- cover images -------------------------------------------------------------------------
@@ -242,13 +242,8 @@ _IMAGE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 def _storage(request: Request) -> Storage:
-    return storage_for(_settings(request))
+    return storage_for(app_settings(request))
 
 
 @api_router.put("/events/{event_id}/cover", response_model=EventOut, responses=_COVER_UPLOAD)
@@ -261,7 +256,7 @@ def put_cover(
 ) -> EventOut:
     """Sets or replaces the cover (capability `event.update`). The image is re-encoded as a
     JPEG (a WebP when it has transparency) of at most 2400 px, upright, without metadata."""
-    data = read_limited(file.file, _settings(request).max_upload_bytes)
+    data = read_limited(file.file, app_settings(request).max_upload_bytes)
     # Refusals that need no image work come first; the decoding runs outside transactions.
     db.query(service.check_cover_change, actor.user_id, event_id)
     image = service.prepare_cover(data)

@@ -26,7 +26,7 @@ from admitone.auth.deps import Actor, CurrentUser, OptionalUser
 from admitone.core import idempotency
 from admitone.core.db import Database
 from admitone.core.errors import AppError, ProviderError
-from admitone.core.http import Db, Page, Paging, decode_cursor, encode_cursor
+from admitone.core.http import Db, Page, Paging, app_settings, decode_cursor, encode_cursor
 from admitone.core.ids import AddonId, EventId, OrderId
 from admitone.core.realtime import stream_query
 from admitone.events.models import Event
@@ -92,11 +92,6 @@ def _anonymous_scope(body: OrderIn) -> str:
     """Anonymous buyers' keys are kept apart by the buyer's e-mail."""
     email = body.buyer.email if body.buyer is not None else ""
     return f"anonymous:{str(email).lower()}"
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 # --- views --------------------------------------------------------------------------------
@@ -215,7 +210,7 @@ async def place_order(
 ) -> JSONResponse:
     # The on-sale's hot path: transactions run on the database threads (Database.run), the
     # provider's checkout call on AnyIO's pool, so a slow provider holds no database thread.
-    settings = _settings(request)
+    settings = app_settings(request)
     provider = body.provider or settings.payments.default_provider
     if provider not in settings.payments.providers:
         raise PaymentProviderUnavailable(available=list(settings.payments.providers))
@@ -333,7 +328,7 @@ def get_order(
     token: Annotated[str | None, Query(max_length=100)] = None,
     x_order_token: OrderToken = None,
 ) -> JSONResponse:
-    settings = _settings(request)
+    settings = app_settings(request)
 
     def _read(session: Session) -> dict[str, Any]:
         order = orders.get_order(session, order_id)
@@ -358,7 +353,7 @@ def order_stream(
 ) -> EventSourceResponse:
     """Server-sent `update` events carrying the order, now and on every change (a buyer's
     checkout page waits here for `paid`). Same access as `GET /orders/{id}`."""
-    settings = _settings(request)
+    settings = app_settings(request)
 
     def _check(session: Session) -> None:
         _readable(
@@ -376,7 +371,7 @@ def order_stream(
 
 @api_router.get("/me/orders", response_model=Page[OrderOut])
 def my_orders(request: Request, db: Db, actor: CurrentUser, paging: Paging) -> dict[str, Any]:
-    settings = _settings(request)
+    settings = app_settings(request)
     after = decode_cursor(paging.cursor)
 
     def _read(session: Session) -> dict[str, Any]:
@@ -422,7 +417,7 @@ def cancel_order(
     token: Annotated[str | None, Query(max_length=100)] = None,
     x_order_token: OrderToken = None,
 ) -> JSONResponse:
-    settings = _settings(request)
+    settings = app_settings(request)
 
     def _cancel(session: Session) -> dict[str, Any]:
         order = orders.get_order(session, order_id, for_update=True)
@@ -468,7 +463,7 @@ def refund_order(
     body: RefundIn | None = None,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    settings = _settings(request)
+    settings = app_settings(request)
     body = body or RefundIn()
     started: idempotency.Started | None = None
     if idempotency_key is not None:
@@ -563,7 +558,7 @@ def event_orders(
     ] = None,
     q: Annotated[str | None, Query(max_length=200, description="E-mail, name or id")] = None,
 ) -> dict[str, Any]:
-    settings = _settings(request)
+    settings = app_settings(request)
     after = decode_cursor(paging.cursor)
 
     def _read(session: Session) -> dict[str, Any]:

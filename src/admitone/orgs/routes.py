@@ -16,7 +16,7 @@ from admitone.access import service as access
 from admitone.access.capabilities import Capability
 from admitone.access.service import Scope, record_audit, require_capability
 from admitone.auth.deps import Actor, CurrentUser
-from admitone.core.http import Db, Page, Paging
+from admitone.core.http import Db, Page, Paging, app_settings
 from admitone.core.ids import (
     InvitationId,
     OrganizationId,
@@ -44,7 +44,6 @@ from admitone.orgs.schemas import (
     WorkspaceMemberPatch,
     WorkspaceOut,
 )
-from admitone.settings import Settings
 from admitone.users.models import User
 
 api_router = APIRouter(tags=["organizations"])
@@ -64,11 +63,6 @@ _conflicts: dict[int | str, dict[str, Any]] = {
     **_denied,
     409: {"description": "`last_owner`, `already_member`, `invitation_pending`, ..."},
 }
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 def _page(items: list[Any], limit: int, key: Any) -> tuple[list[Any], str | None]:
@@ -217,7 +211,7 @@ def invite_workspace_member(
             inviter_id=actor.user_id,
             email=str(body.email),
             role=body.role,
-            settings=_settings(request),
+            settings=app_settings(request),
             workspace_id=workspace_id,
         )
         record_audit(
@@ -471,7 +465,7 @@ def invite_team_member(
             email=str(body.email),
             role=body.role,
             event_ids=event_ids,
-            settings=_settings(request),
+            settings=app_settings(request),
             organization_id=organization_id,
         )
         record_audit(
@@ -666,7 +660,7 @@ def resend_invitation(
 
     def run(session: Session) -> Invitation:
         _guard_invitation(session, actor, invitation_id)
-        inv = invitations.resend_invitation(session, invitation_id, _settings(request))
+        inv = invitations.resend_invitation(session, invitation_id, app_settings(request))
         _invitation_audit(session, actor, inv, "resent")
         return inv
 

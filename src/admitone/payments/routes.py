@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from admitone.core.http import Db
+from admitone.core.http import Db, app_settings
 from admitone.events.models import Event
 from admitone.integrations.payments import registry
 from admitone.integrations.payments.dev import DevProvider
@@ -20,7 +20,6 @@ from admitone.orders.models import Order
 from admitone.payments import service as payments
 from admitone.payments.errors import DevProviderDisabled, PaymentAmountMismatch, PaymentNotFound
 from admitone.payments.models import Payment
-from admitone.settings import Settings
 
 support_router = APIRouter(prefix="/payments", tags=["payments"])
 # Mounted at the root only when ADMITONE_ENV=dev.
@@ -28,11 +27,6 @@ dev_router = APIRouter(prefix="/support/v1/payments/dev", tags=["development"])
 
 ProviderName = Literal["dev", "paystack", "stripe"]
 Reference = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9.=-]+$")]
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 def _result(applied: payments.Applied) -> dict[str, Any]:
@@ -54,7 +48,7 @@ async def receive_webhook(provider: ProviderName, request: Request, db: Db) -> d
     event id answers 200 with `outcome: duplicate` and changes nothing."""
     body = await request.body()
     applied = await run_in_threadpool(
-        payments.process_webhook, db, _settings(request), provider, body, dict(request.headers)
+        payments.process_webhook, db, app_settings(request), provider, body, dict(request.headers)
     )
     return _result(applied)
 
@@ -63,7 +57,7 @@ async def receive_webhook(provider: ProviderName, request: Request, db: Db) -> d
 
 
 def _dev_payment(request: Request, db: Db, reference: str) -> tuple[Payment, Order, str]:
-    settings = _settings(request)
+    settings = app_settings(request)
     if not settings.is_dev or "dev" not in settings.payments.providers:
         raise DevProviderDisabled()
 
@@ -129,7 +123,7 @@ def _dev_outcome(
 ) -> dict[str, Any]:
     """Makes the dev provider sign its webhook and feeds it to the webhook path."""
     payment, _, _ = _dev_payment(request, db, reference)
-    settings = _settings(request)
+    settings = app_settings(request)
     provider = registry.get_provider(settings, "dev")
     assert isinstance(provider, DevProvider)
     event = provider.build_event(payment.reference, outcome, payment.amount, payment.currency)
