@@ -25,7 +25,7 @@ from admitone.events.schemas import EventCreate, Money, TierCreate, Venue
 from admitone.orgs.models import Organization, TeamMember, Workspace, WorkspaceMember
 from admitone.users.models import User
 
-DEMO_EMAIL = "demo@admitone.local"
+DEMO_EMAIL = "demo@example.com"
 DEMO_ORG_SLUG = "admit-one-demo"
 DEMO_TIMEZONE = "Africa/Lagos"
 DEMO_DESCRIPTION = (
@@ -64,6 +64,12 @@ def _organizer(session: Session) -> tuple[User, Organization]:
         )
         session.add(org)
         session.flush()
+    owner = session.scalar(
+        select(TeamMember.id).where(
+            TeamMember.organization_id == org.id, TeamMember.user_id == user.id
+        )
+    )
+    if owner is None:  # also a demo seeded under an earlier demo address
         session.add(
             TeamMember(
                 id=TeamMemberId.new(),
