@@ -7,9 +7,11 @@ import logging
 import re
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, params
 from fastapi.routing import APIRoute
+from starlette.staticfiles import StaticFiles
 
 from admitone import domains, ops
 from admitone.core import jobs
@@ -18,9 +20,11 @@ from admitone.core.http import RequestContextMiddleware, install_error_handlers
 from admitone.core.realtime import MemoryBroker, PostgresBroker
 from admitone.settings import Settings, load_settings
 
+STATIC = Path(__file__).resolve().parent / "web" / "static"
+
 log = logging.getLogger(__name__)
 
-SURFACES = ("api", "ops", "support", "gateway")
+SURFACES = ("api", "ops", "support", "gateway", "web")
 
 
 def create_app(
@@ -86,12 +90,16 @@ def create_app(
             _add_routes(app, module.ops_router)
         if "gateway" in wanted and hasattr(module, "gateway_router"):
             _add_routes(app, module.gateway_router)
+        if "web" in wanted and hasattr(module, "web_router"):
+            _add_routes(app, module.web_router)
         if settings.is_dev and hasattr(module, "dev_router"):
             _add_routes(app, module.dev_router)
     for router in api:
         _add_routes(app, router, prefix="/api/v1")
     for router in support:
         _add_routes(app, router, prefix="/support/v1")
+    if "web" in wanted:
+        app.mount("/static", StaticFiles(directory=STATIC, follow_symlink=False), name="static")
     _match_first(app, HOT_ROUTES)
     app.add_middleware(
         RequestContextMiddleware,

@@ -2,7 +2,8 @@
 
 A domain contributes by convention: `models.py` (tables), `jobs.py` (job handlers and
 crons), `routes.py` with any of `api_router` (/api/v1), `support_router` (/support/v1),
-`ops_router` (root) and `dev_router` (mounted only when ADMITONE_ENV=dev).
+`ops_router` (root), `web_router` (root: pages) and `dev_router` (mounted only when
+ADMITONE_ENV=dev).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ DOMAINS = (
     "notifications",
     "emails",
     "gateway",
+    "web",
 )
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from admitone.core.clock import utcnow
 from admitone.core.db import Database
-from admitone.core.http import encode_cursor
+from admitone.core.pagination import encode_cursor
 from admitone.events import service as events
 from admitone.events.models import TicketTier
 from admitone.orgs.models import Organization

@@ -33,8 +33,9 @@ from admitone.checkins.schemas import (
     UndoOut,
 )
 from admitone.core.errors import Invalid
-from admitone.core.http import Db, InvalidCursor, Page, Paging, decode_cursor, encode_cursor
+from admitone.core.http import Db, Page, Paging
 from admitone.core.ids import CheckInId, CheckpointId, EventId
+from admitone.core.pagination import InvalidCursor, decode_cursor, encode_cursor
 from admitone.core.realtime import stream_query
 
 api_router = APIRouter(tags=["check-in"])

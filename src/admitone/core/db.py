@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from functools import partial
 from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
 
@@ -29,6 +30,7 @@ from anyio import CapacityLimiter
 from sqlalchemy import (
     JSON,
     BigInteger,
+    CheckConstraint,
     DateTime,
     Dialect,
     Engine,
@@ -107,6 +109,18 @@ class Mutable(Timestamped):
 
 def id_column(**kwargs: Any) -> Mapped[Any]:
     return mapped_column(String(32), primary_key=True, **kwargs)
+
+
+def enum_check(column: str, states: type[StrEnum], name: str | None = None) -> CheckConstraint:
+    """`CHECK (column IN (...))` from the enum: the enum is the one source of a state's
+    values (models, schemas, services and the OpenAPI document all read it)."""
+    allowed = ",".join(f"'{state.value}'" for state in states)
+    return CheckConstraint(f"{column} IN ({allowed})", name=name or column)
+
+
+def enum_column(states: type[StrEnum], **kwargs: Any) -> Mapped[Any]:
+    """A state column stored as its text value, sized to the longest state."""
+    return mapped_column(String(max(len(s.value) for s in states)), **kwargs)
 
 
 # --- engines -----------------------------------------------------------------------------

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import contextvars
 import json
@@ -20,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ulid import ULID
 
 from admitone.core.db import Database
-from admitone.core.errors import AppError, Invalid
+from admitone.core.errors import AppError
 from admitone.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -288,25 +286,3 @@ def page_params(
 
 
 Paging = Annotated[PageParams, Depends(page_params)]
-
-
-def encode_cursor(*values: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values, default=str).encode()).decode()
-
-
-def decode_cursor(cursor: str | None) -> list[Any] | None:
-    """The values a cursor carries, or a 422 `invalid_cursor` for anything we did not make."""
-    if cursor is None:
-        return None
-    try:
-        values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidCursor() from exc
-    if not isinstance(values, list):
-        raise InvalidCursor()
-    return values
-
-
-class InvalidCursor(Invalid):
-    code = "invalid_cursor"
-    message = "The cursor is not one this API returned."

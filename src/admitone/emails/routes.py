@@ -10,7 +10,8 @@ from fastapi import APIRouter, Query
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from admitone.core.http import Db, InvalidCursor, Paging, decode_cursor, encode_cursor
+from admitone.core.http import Db, Paging
+from admitone.core.pagination import InvalidCursor, decode_cursor, encode_cursor
 from admitone.emails.models import EmailDelivery
 from admitone.emails.schemas import Mailbox, MailboxItem
 

@@ -26,8 +26,9 @@ from admitone.auth.deps import Actor, CurrentUser, OptionalUser
 from admitone.core import idempotency
 from admitone.core.db import Database
 from admitone.core.errors import AppError, ProviderError
-from admitone.core.http import Db, Page, Paging, app_settings, decode_cursor, encode_cursor
+from admitone.core.http import Db, Page, Paging, app_settings
 from admitone.core.ids import AddonId, EventId, OrderId
+from admitone.core.pagination import decode_cursor, encode_cursor
 from admitone.core.realtime import stream_query
 from admitone.events.models import Event
 from admitone.integrations.payments.base import PaymentProviderUnavailable

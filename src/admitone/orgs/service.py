@@ -23,13 +23,13 @@ from sqlalchemy import ColumnElement, and_, delete, func, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from admitone.core.http import InvalidCursor, decode_cursor, encode_cursor
 from admitone.core.ids import (
     OrganizationId,
     TeamMemberId,
     WorkspaceId,
     WorkspaceMemberId,
 )
+from admitone.core.pagination import InvalidCursor, decode_cursor, encode_cursor
 from admitone.orgs.errors import (
     LastOwner,
     MemberNotFound,

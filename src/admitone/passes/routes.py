@@ -15,8 +15,9 @@ from admitone.access.capabilities import Capability
 from admitone.access.errors import ScopeNotFound
 from admitone.access.service import Scope, require_capability
 from admitone.auth.deps import Actor, CurrentUser
-from admitone.core.http import Db, InvalidCursor, Page, Paging, decode_cursor, encode_cursor
+from admitone.core.http import Db, Page, Paging
 from admitone.core.ids import PassId
+from admitone.core.pagination import InvalidCursor, decode_cursor, encode_cursor
 from admitone.passes import service as passes
 from admitone.passes.errors import PassNotFound
 from admitone.passes.models import Pass

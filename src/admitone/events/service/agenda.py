@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from admitone.access.capabilities import Capability
 from admitone.access.service import record_audit
 from admitone.checkins.models import Checkpoint
-from admitone.core.http import encode_cursor
 from admitone.core.ids import EventId, EventSessionId, UserId
+from admitone.core.pagination import encode_cursor
 from admitone.events import errors
 from admitone.events.models import Event, EventSession, TicketTier, ticket_tier_sessions
 from admitone.events.schemas import (

@@ -11,8 +11,8 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from admitone.core.clock import utcnow
-from admitone.core.http import encode_cursor
 from admitone.core.ids import EventSessionId, OrganizationId
+from admitone.core.pagination import encode_cursor
 from admitone.events import errors
 from admitone.events.models import Event, EventSession, TicketTier
 from admitone.events.schemas import (

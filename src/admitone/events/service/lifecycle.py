@@ -14,8 +14,8 @@ from admitone.access.capabilities import Capability
 from admitone.access.service import Grant, Scope, record_audit, require_capability
 from admitone.core import jobs
 from admitone.core.clock import utcnow
-from admitone.core.http import InvalidCursor, decode_cursor, encode_cursor
 from admitone.core.ids import EventId, OrganizationId, UserId
+from admitone.core.pagination import InvalidCursor, decode_cursor, encode_cursor
 from admitone.events import errors
 from admitone.events.models import Event, EventSession, TicketTier
 from admitone.events.schemas import (

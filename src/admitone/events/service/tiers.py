@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from admitone.access.capabilities import Capability
 from admitone.access.service import record_audit
 from admitone.core.clock import utcnow
-from admitone.core.http import InvalidCursor, decode_cursor
 from admitone.core.ids import EventId, EventSessionId, TicketTierId, UserId
+from admitone.core.pagination import InvalidCursor, decode_cursor
 from admitone.events import errors
 from admitone.events.models import Event, EventSession, TicketTier, ticket_tier_sessions
 from admitone.events.schemas import (

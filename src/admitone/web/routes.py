@@ -1,0 +1,12 @@
+"""The `web` surface: every page module's routes, mounted at the root (not in the OpenAPI
+document: pages are for people; `/api/v1` is the contract for programs)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from admitone.web.pages import home
+
+web_router = APIRouter(include_in_schema=False)
+for _module in (home,):
+    web_router.routes.extend(_module.router.routes)
