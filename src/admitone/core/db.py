@@ -111,11 +111,18 @@ def id_column(**kwargs: Any) -> Mapped[Any]:
     return mapped_column(String(32), primary_key=True, **kwargs)
 
 
+# Every CHECK made by `enum_check`, with its enum: a test compares each with the migrated
+# database's constraint, so the enum stays the one source of the values.
+ENUM_CHECKS: list[tuple[CheckConstraint, type[StrEnum]]] = []
+
+
 def enum_check(column: str, states: type[StrEnum], name: str | None = None) -> CheckConstraint:
     """`CHECK (column IN (...))` from the enum: the enum is the one source of a state's
     values (models, schemas, services and the OpenAPI document all read it)."""
     allowed = ",".join(f"'{state.value}'" for state in states)
-    return CheckConstraint(f"{column} IN ({allowed})", name=name or column)
+    check = CheckConstraint(f"{column} IN ({allowed})", name=name or column)
+    ENUM_CHECKS.append((check, states))
+    return check
 
 
 def enum_column(states: type[StrEnum], **kwargs: Any) -> Mapped[Any]:
