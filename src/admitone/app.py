@@ -11,6 +11,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, params
 from fastapi.routing import APIRoute
+from starlette.middleware.cors import CORSMiddleware
 from starlette.staticfiles import StaticFiles
 
 from admitone import domains, ops
@@ -18,6 +19,7 @@ from admitone.core import jobs
 from admitone.core.db import Database, make_engine
 from admitone.core.http import RequestContextMiddleware, install_error_handlers
 from admitone.core.realtime import MemoryBroker, PostgresBroker
+from admitone.core.security import SecurityHeadersMiddleware
 from admitone.settings import Settings, load_settings
 
 STATIC = Path(__file__).resolve().parent / "web" / "static"
@@ -107,6 +109,20 @@ def create_app(
         max_upload_bytes=settings.max_upload_bytes,
         uploads=_upload_routes(app),
     )
+    app.add_middleware(
+        SecurityHeadersMiddleware, hsts_seconds=0 if settings.is_dev else settings.hsts_seconds
+    )
+    if settings.cors_origins:
+        # Exact origins only (never '*' with credentials: check-config flags it).
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=[o for o in settings.cors_origins if o != "*"],
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After", "Location"],
+            max_age=600,
+        )
     return app
 
 

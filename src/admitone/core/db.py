@@ -152,7 +152,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_size", 20)
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", False)
-    return create_engine(url, **kwargs)
+    # Bounded waits: a database that does not answer is a 503 in seconds, not a hung worker.
+    kwargs.setdefault("pool_timeout", 10)
+    connect_args = {"connect_timeout": 5, **kwargs.pop("connect_args", {})}
+    return create_engine(url, connect_args=connect_args, **kwargs)
 
 
 def _configure_sqlite(engine: Engine) -> None:
