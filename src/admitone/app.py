@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import re
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -55,6 +56,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _report_running_release(database)
         if worker is not None:
             worker.start()
         try:
@@ -126,6 +128,20 @@ def create_app(
     return app
 
 
+def _report_running_release(database: Database) -> None:
+    """On Railway, the process records the release it runs (RAILWAY_GIT_* variables), so
+    `releases/at` knows it even if the deployment webhook never arrives."""
+    from admitone.releases import service as releases
+
+    notice = releases.notice_from_environment(os.environ)
+    if notice is None:
+        return
+    try:
+        database.mutation(releases.report_running, notice)
+    except Exception:  # reporting must never keep the platform from starting
+        log.warning("could not record the running release", exc_info=True)
+
+
 def _upload_routes(app: FastAPI) -> list[tuple[set[str], re.Pattern[str]]]:
     """The routes that take a file (a `File()` body field): they may receive
     `max_upload_bytes` instead of `max_body_bytes`."""
@@ -181,7 +197,5 @@ def _add_routes(app: FastAPI, router: APIRouter, prefix: str = "") -> None:
 
 def factory() -> FastAPI:
     """`uvicorn --factory admitone.app:factory`: settings from the environment."""
-    import os
-
     surfaces = os.environ.get("ADMITONE_SURFACES")
     return create_app(surfaces=surfaces.split(",") if surfaces else SURFACES)

@@ -103,6 +103,17 @@ class StorageSettings(BaseModel):
         return self
 
 
+class ReleaseSettings(BaseModel):
+    # The secret in Railway's webhook URL (/hooks/railway/<secret>): Railway signs nothing,
+    # so the URL is the credential. Generated into var/secrets.json in dev.
+    railway_webhook_secret: SecretStr | None = None
+    # With a project token, every deployment event is re-checked through Railway's API
+    # before its status is trusted.
+    railway_project_token: SecretStr | None = None
+    railway_api_url: str = "https://backboard.railway.com/graphql/v2"
+    railway_api_timeout_seconds: float = 10.0
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ADMITONE_", env_nested_delimiter="__", extra="ignore"
@@ -135,6 +146,7 @@ class Settings(BaseSettings):
     mail: MailSettings = Field(default_factory=MailSettings)
     payments: PaymentSettings = Field(default_factory=PaymentSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    releases: ReleaseSettings = Field(default_factory=ReleaseSettings)
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
@@ -271,6 +283,7 @@ def with_dev_secrets(settings: Settings) -> Settings:
         "cron_secret": secrets.token_urlsafe(32),
         "signing_key": new_signing_key_pem(),
         "dev_webhook_secret": secrets.token_urlsafe(32),
+        "railway_webhook_secret": secrets.token_urlsafe(32),
     }
     if any(k not in stored for k in defaults):
         stored = {**defaults, **stored}
@@ -289,6 +302,10 @@ def with_dev_secrets(settings: Settings) -> Settings:
     if settings.payments.dev_webhook_secret is None:
         update["payments"] = settings.payments.model_copy(
             update={"dev_webhook_secret": SecretStr(stored["dev_webhook_secret"])}
+        )
+    if settings.releases.railway_webhook_secret is None:
+        update["releases"] = settings.releases.model_copy(
+            update={"railway_webhook_secret": SecretStr(stored["railway_webhook_secret"])}
         )
     return settings.model_copy(update=update)
 

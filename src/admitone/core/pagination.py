@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, or_
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from admitone.core.errors import Invalid
@@ -39,7 +39,7 @@ class InvalidCursor(Invalid):
 class SortKey:
     """One column of a list's order, with the Python type its cursor value must have."""
 
-    column: ColumnElement[Any]
+    column: ColumnElement[Any] | QueryableAttribute[Any]
     kind: type[datetime] | type[str] | type[int]
     descending: bool = False
     # How to read this key from a returned item; default: the column's name as an attribute
