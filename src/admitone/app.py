@@ -21,6 +21,7 @@ from admitone.core.db import Database, make_engine
 from admitone.core.http import RequestContextMiddleware, install_error_handlers
 from admitone.core.realtime import MemoryBroker, PostgresBroker
 from admitone.core.security import SecurityHeadersMiddleware
+from admitone.gateway import routes as gateway_routes
 from admitone.settings import Settings, load_settings
 
 STATIC = Path(__file__).resolve().parent / "web" / "static"
@@ -65,6 +66,7 @@ def create_app(
             if worker is not None:
                 worker.stop()
             broker.close()
+            await gateway_routes.close_clients(app)
             if owns_db:
                 database.dispose()
 
@@ -143,13 +145,17 @@ def _report_running_release(database: Database) -> None:
 
 
 def _upload_routes(app: FastAPI) -> list[tuple[set[str], re.Pattern[str]]]:
-    """The routes that take a file (a `File()` body field): they may receive
-    `max_upload_bytes` instead of `max_body_bytes`."""
+    """The routes that take a file (a `File()` body field), and the mobile gateway (which
+    streams files on to them): they may receive `max_upload_bytes` instead of
+    `max_body_bytes`."""
     return [
         (route.methods or set(), route.path_regex)
         for route in app.router.routes
         if isinstance(route, APIRoute)
-        and any(isinstance(p.field_info, params.File) for p in route.dependant.body_params)
+        and (
+            route.path.startswith("/mobile/v1/")
+            or any(isinstance(p.field_info, params.File) for p in route.dependant.body_params)
+        )
     ]
 
 

@@ -133,6 +133,10 @@ class Settings(BaseSettings):
     realtime_backend: Literal["memory", "postgres"] = "memory"
     gateway_upstream: str | None = None  # None: the support service in this process
     gateway_timeout_seconds: float = 30.0
+    # Per caller through the mobile gateway (`limits` notation; the storage is
+    # ADMITONE_AUTH__RATE_LIMIT_STORAGE, shared with sign-in).
+    gateway_limits_per_user: str = "300 per minute"
+    gateway_limits_per_ip: str = "600 per minute"
     max_body_bytes: int = 1_000_000
     # Routes that take a file (a cover image) accept this much file instead (413
     # `file_too_large` beyond it).
