@@ -28,6 +28,10 @@ class AuthSettings(BaseModel):
     signing_keys: list[SecretStr] = Field(default_factory=list)
     access_token_minutes: int = 15
     refresh_token_days: int = 30
+    # A client that lost the answer to its refresh and retries with the same token, from the
+    # same address and user agent within this many seconds, gets the same new refresh
+    # token; any other reuse ends the session.
+    refresh_grace_seconds: int = Field(default=30, ge=0, le=300)
     otp_minutes: int = 10
     otp_max_attempts: int = 5
     magic_link_minutes: int = 15
