@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import re
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, params
 from fastapi.routing import APIRoute
+from starlette.middleware.cors import CORSMiddleware
 from starlette.staticfiles import StaticFiles
 
 from admitone import domains, ops
@@ -18,6 +20,8 @@ from admitone.core import jobs
 from admitone.core.db import Database, make_engine
 from admitone.core.http import RequestContextMiddleware, install_error_handlers
 from admitone.core.realtime import MemoryBroker, PostgresBroker
+from admitone.core.security import SecurityHeadersMiddleware
+from admitone.gateway import routes as gateway_routes
 from admitone.settings import Settings, load_settings
 
 STATIC = Path(__file__).resolve().parent / "web" / "static"
@@ -53,6 +57,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _report_running_release(database)
         if worker is not None:
             worker.start()
         try:
@@ -61,6 +66,7 @@ def create_app(
             if worker is not None:
                 worker.stop()
             broker.close()
+            await gateway_routes.close_clients(app)
             if owns_db:
                 database.dispose()
 
@@ -107,17 +113,49 @@ def create_app(
         max_upload_bytes=settings.max_upload_bytes,
         uploads=_upload_routes(app),
     )
+    app.add_middleware(
+        SecurityHeadersMiddleware, hsts_seconds=0 if settings.is_dev else settings.hsts_seconds
+    )
+    if settings.cors_origins:
+        # Exact origins only (never '*' with credentials: check-config flags it).
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=[o for o in settings.cors_origins if o != "*"],
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After", "Location"],
+            max_age=600,
+        )
     return app
 
 
+def _report_running_release(database: Database) -> None:
+    """On Railway, the process records the release it runs (RAILWAY_GIT_* variables), so
+    `releases/at` knows it even if the deployment webhook never arrives."""
+    from admitone.releases import service as releases
+
+    notice = releases.notice_from_environment(os.environ)
+    if notice is None:
+        return
+    try:
+        database.mutation(releases.report_running, notice)
+    except Exception:  # reporting must never keep the platform from starting
+        log.warning("could not record the running release", exc_info=True)
+
+
 def _upload_routes(app: FastAPI) -> list[tuple[set[str], re.Pattern[str]]]:
-    """The routes that take a file (a `File()` body field): they may receive
-    `max_upload_bytes` instead of `max_body_bytes`."""
+    """The routes that take a file (a `File()` body field), and the mobile gateway (which
+    streams files on to them): they may receive `max_upload_bytes` instead of
+    `max_body_bytes`."""
     return [
         (route.methods or set(), route.path_regex)
         for route in app.router.routes
         if isinstance(route, APIRoute)
-        and any(isinstance(p.field_info, params.File) for p in route.dependant.body_params)
+        and (
+            route.path.startswith("/mobile/v1/")
+            or any(isinstance(p.field_info, params.File) for p in route.dependant.body_params)
+        )
     ]
 
 
@@ -165,7 +203,5 @@ def _add_routes(app: FastAPI, router: APIRouter, prefix: str = "") -> None:
 
 def factory() -> FastAPI:
     """`uvicorn --factory admitone.app:factory`: settings from the environment."""
-    import os
-
     surfaces = os.environ.get("ADMITONE_SURFACES")
     return create_app(surfaces=surfaces.split(",") if surfaces else SURFACES)

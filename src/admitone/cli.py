@@ -1,4 +1,4 @@
-"""Command line: serve, worker, migrate, seed-demo, cron run, create-admin."""
+"""Command line: serve, worker, migrate, seed-demo, cron run, create-admin, check-config."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from admitone.core import jobs
 from admitone.core.db import Database, make_engine
 from admitone.core.http import RequestIdLogFilter
 from admitone.migrate import upgrade
-from admitone.settings import load_settings
+from admitone.settings import ConfigProblem, Settings, load_settings, production_problems
 
 app = typer.Typer(help="Admit One: event platform backend.", no_args_is_help=True)
 cron_app = typer.Typer(help="Run crons by hand.", no_args_is_help=True)
@@ -49,12 +49,32 @@ def migrate() -> None:
     typer.echo("database is at head")
 
 
+def _process_count(workers: str) -> int:
+    """`auto`: one process per core (each has its own database threads and pool)."""
+    if workers == "auto":
+        return max(1, len(os.sched_getaffinity(0)))
+    try:
+        count = int(workers)
+    except ValueError as exc:
+        raise typer.BadParameter("a number of processes, or 'auto'") from exc
+    if count < 1:
+        raise typer.BadParameter("at least 1")
+    return count
+
+
 @app.command()
 def serve(
-    host: str = "127.0.0.1",
+    host: Annotated[str, typer.Option(envvar="ADMITONE_HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="PORT")] = 8000,
-    workers: int = 1,
-    surface: Annotated[list[str] | None, typer.Option(help="api, ops, support, gateway")] = None,
+    workers: Annotated[
+        str, typer.Option(envvar="WEB_CONCURRENCY", help="processes, or 'auto' (one per core)")
+    ] = "1",
+    surface: Annotated[
+        list[str] | None, typer.Option(help="api, ops, support, gateway, web")
+    ] = None,
+    graceful_seconds: Annotated[
+        int, typer.Option(help="on SIGTERM, how long in-flight requests and streams may finish")
+    ] = 25,
 ) -> None:
     """Serve the HTTP surfaces (all by default) and, embedded, the worker."""
     _setup_logging()
@@ -65,10 +85,61 @@ def serve(
         factory=True,
         host=host,
         port=port,
-        workers=workers,
+        workers=_process_count(workers),
         log_config=None,
         proxy_headers=True,
+        timeout_graceful_shutdown=graceful_seconds,
     )
+
+
+@app.command("check-config")
+def check_config(
+    processes: Annotated[
+        int, typer.Option(help="API processes that will share the database (pool sizing)")
+    ] = 2,
+) -> None:
+    """Read this environment as production would and name every missing or unsafe setting.
+    Exits 1 when something would refuse to start."""
+    settings = Settings(env="test")  # every other setting from the environment, unchecked
+    problems = production_problems(settings)
+    problems += _pool_problems(settings, processes)
+    for problem in problems:
+        level = "MISSING" if problem.blocking else "warning"
+        typer.echo(f"{level:8} {problem.setting}: {problem.message}")
+    blocking = sum(p.blocking for p in problems)
+    if not problems:
+        typer.echo("ok: nothing missing for production")
+    else:
+        typer.echo(f"{blocking} to fix before production, {len(problems) - blocking} warning(s)")
+    if blocking:
+        raise typer.Exit(1)
+
+
+def _pool_problems(settings: Settings, processes: int) -> list[ConfigProblem]:
+    """Connections the processes may open (pool + overflow each, the worker's too) against
+    the server's `max_connections`, when the database answers."""
+    url = settings.database_url
+    if not url.startswith(("postgres://", "postgresql")):
+        return []
+    try:
+        engine = make_engine(url, pool_size=1, max_overflow=0)
+        with engine.connect() as conn:
+            limit = int(conn.exec_driver_sql("SHOW max_connections").scalar_one())
+        engine.dispose()
+    except Exception as exc:  # a report, not a crash: say what went wrong
+        return [ConfigProblem("ADMITONE_DATABASE_URL", f"database not reachable: {exc}")]
+    per_process = 40  # make_engine's pool_size 20 + max_overflow 20
+    wanted = per_process * (processes + 1)
+    if wanted > limit - 10:
+        return [
+            ConfigProblem(
+                "ADMITONE_DATABASE_URL",
+                f"{processes} API processes and a worker may open {wanted} connections; the "
+                f"server allows {limit} (raise max_connections or use PgBouncer)",
+                blocking=False,
+            )
+        ]
+    return []
 
 
 @app.command()
@@ -77,6 +148,8 @@ def worker() -> None:
     _setup_logging()
     db, settings = _database()
     w = jobs.Worker(db, settings)
+    # SIGTERM (a deploy, a scale-down): the job under way finishes, the claimed ones not yet
+    # started go back to the queue, then the loop ends.
     signal.signal(signal.SIGTERM, lambda *_: w.stop())
     typer.echo(f"worker {w.worker_id} started")
     with contextlib.suppress(KeyboardInterrupt):

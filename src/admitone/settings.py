@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -27,6 +28,10 @@ class AuthSettings(BaseModel):
     signing_keys: list[SecretStr] = Field(default_factory=list)
     access_token_minutes: int = 15
     refresh_token_days: int = 30
+    # A client that lost the answer to its refresh and retries with the same token, from the
+    # same address and user agent within this many seconds, gets the same new refresh
+    # token; any other reuse ends the session.
+    refresh_grace_seconds: int = Field(default=30, ge=0, le=300)
     otp_minutes: int = 10
     otp_max_attempts: int = 5
     magic_link_minutes: int = 15
@@ -102,6 +107,17 @@ class StorageSettings(BaseModel):
         return self
 
 
+class ReleaseSettings(BaseModel):
+    # The secret in Railway's webhook URL (/hooks/railway/<secret>): Railway signs nothing,
+    # so the URL is the credential. Generated into var/secrets.json in dev.
+    railway_webhook_secret: SecretStr | None = None
+    # With a project token, every deployment event is re-checked through Railway's API
+    # before its status is trusted.
+    railway_project_token: SecretStr | None = None
+    railway_api_url: str = "https://backboard.railway.com/graphql/v2"
+    railway_api_timeout_seconds: float = 10.0
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ADMITONE_", env_nested_delimiter="__", extra="ignore"
@@ -121,34 +137,30 @@ class Settings(BaseSettings):
     realtime_backend: Literal["memory", "postgres"] = "memory"
     gateway_upstream: str | None = None  # None: the support service in this process
     gateway_timeout_seconds: float = 30.0
+    # Per caller through the mobile gateway (`limits` notation; the storage is
+    # ADMITONE_AUTH__RATE_LIMIT_STORAGE, shared with sign-in).
+    gateway_limits_per_user: str = "300 per minute"
+    gateway_limits_per_ip: str = "600 per minute"
     max_body_bytes: int = 1_000_000
     # Routes that take a file (a cover image) accept this much file instead (413
     # `file_too_large` beyond it).
     max_upload_bytes: int = Field(default=8 * 1024 * 1024, ge=1)
+    # Browser origins (web and mobile web apps) allowed to call the API with credentials;
+    # exact origins only: a wildcard with credentials would let any site act as the user.
+    cors_origins: list[str] = Field(default_factory=list)
+    # Strict-Transport-Security max-age outside dev (0: no HSTS header).
+    hsts_seconds: int = Field(default=31_536_000, ge=0)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     mail: MailSettings = Field(default_factory=MailSettings)
     payments: PaymentSettings = Field(default_factory=PaymentSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    releases: ReleaseSettings = Field(default_factory=ReleaseSettings)
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.env != "production":
             return self
-        problems = []
-        if self.secret_key is None:
-            problems.append("ADMITONE_SECRET_KEY is not set")
-        if self.cron_secret is None:
-            problems.append("ADMITONE_CRON_SECRET is not set")
-        if not self.auth.signing_keys:
-            problems.append("ADMITONE_AUTH__SIGNING_KEYS is not set")
-        if not self.database_url:
-            problems.append("ADMITONE_DATABASE_URL is not set (SQLite is for development)")
-        if self.mail.transport == "devbox":
-            problems.append("the dev mailbox is enabled (set ADMITONE_MAIL__TRANSPORT)")
-        if "dev" in self.payments.providers:
-            problems.append(
-                "the dev payment provider is enabled (set ADMITONE_PAYMENTS__PROVIDERS)"
-            )
+        problems = [f"{p.setting}: {p.message}" for p in production_problems(self) if p.blocking]
         if problems:
             raise ValueError("refusing to start in production: " + "; ".join(problems))
         return self
@@ -178,6 +190,85 @@ class Settings(BaseSettings):
         return self.env == "dev"
 
 
+@dataclass(frozen=True)
+class ConfigProblem:
+    """A setting production needs: `blocking` ones refuse start-up, others are warnings."""
+
+    setting: str
+    message: str
+    blocking: bool = True
+
+
+def production_problems(settings: Settings) -> list[ConfigProblem]:
+    """Every missing or unsafe setting for production, as if `settings` were production's
+    (the start-up check and `admitone check-config` share this list)."""
+    found: list[ConfigProblem] = []
+
+    def need(setting: str, message: str, blocking: bool = True) -> None:
+        found.append(ConfigProblem(setting, message, blocking))
+
+    if settings.secret_key is None:
+        need("ADMITONE_SECRET_KEY", "not set")
+    elif len(settings.secret_key.get_secret_value()) < 32:
+        need("ADMITONE_SECRET_KEY", "shorter than 32 characters")
+    if settings.cron_secret is None:
+        need("ADMITONE_CRON_SECRET", "not set")
+    if not settings.auth.signing_keys:
+        need("ADMITONE_AUTH__SIGNING_KEYS", "not set")
+    if not settings.database_url:
+        need(
+            "ADMITONE_DATABASE_URL", "ADMITONE_DATABASE_URL is not set (SQLite is for development)"
+        )
+    elif settings.database_url.startswith("sqlite"):
+        need("ADMITONE_DATABASE_URL", "SQLite (use PostgreSQL)")
+    if settings.mail.transport == "devbox":
+        need(
+            "ADMITONE_MAIL__TRANSPORT", "the dev mailbox is enabled (set ADMITONE_MAIL__TRANSPORT)"
+        )
+    if "dev" in settings.payments.providers:
+        need(
+            "ADMITONE_PAYMENTS__PROVIDERS",
+            "the dev payment provider is enabled (set ADMITONE_PAYMENTS__PROVIDERS)",
+        )
+    if "paystack" in settings.payments.providers and settings.payments.paystack_secret_key is None:
+        need("ADMITONE_PAYMENTS__PAYSTACK_SECRET_KEY", "Paystack is enabled without its secret key")
+    if "stripe" in settings.payments.providers and (
+        settings.payments.stripe_secret_key is None
+        or settings.payments.stripe_webhook_secret is None
+    ):
+        need(
+            "ADMITONE_PAYMENTS__STRIPE_SECRET_KEY",
+            "Stripe is enabled without its secret key and webhook secret",
+        )
+    if "*" in settings.cors_origins:
+        need("ADMITONE_CORS_ORIGINS", "CORS allows every origin ('*'): list the exact origins")
+    if not settings.base_url.startswith("https://"):
+        need(
+            "ADMITONE_BASE_URL",
+            f"{settings.base_url!r}: links in e-mails need the public https address",
+        )
+    # Warnings: safe for one process, wrong once there are several.
+    if settings.storage.backend == "local":
+        need(
+            "ADMITONE_STORAGE__BACKEND",
+            "files are stored on the local disk; with several processes or machines use s3",
+            blocking=False,
+        )
+    if settings.auth.rate_limit_storage.startswith("memory"):
+        need(
+            "ADMITONE_AUTH__RATE_LIMIT_STORAGE",
+            "rate limits are counted per process (memory://); use redis:// with several",
+            blocking=False,
+        )
+    if settings.realtime_backend == "memory":
+        need(
+            "ADMITONE_REALTIME_BACKEND",
+            "live updates reach only this process's listeners; use postgres with several",
+            blocking=False,
+        )
+    return found
+
+
 def new_signing_key_pem() -> str:
     key = ec.generate_private_key(ec.SECP256R1())
     return key.private_bytes(
@@ -200,6 +291,7 @@ def with_dev_secrets(settings: Settings) -> Settings:
         "cron_secret": secrets.token_urlsafe(32),
         "signing_key": new_signing_key_pem(),
         "dev_webhook_secret": secrets.token_urlsafe(32),
+        "railway_webhook_secret": secrets.token_urlsafe(32),
     }
     if any(k not in stored for k in defaults):
         stored = {**defaults, **stored}
@@ -218,6 +310,10 @@ def with_dev_secrets(settings: Settings) -> Settings:
     if settings.payments.dev_webhook_secret is None:
         update["payments"] = settings.payments.model_copy(
             update={"dev_webhook_secret": SecretStr(stored["dev_webhook_secret"])}
+        )
+    if settings.releases.railway_webhook_secret is None:
+        update["releases"] = settings.releases.model_copy(
+            update={"railway_webhook_secret": SecretStr(stored["railway_webhook_secret"])}
         )
     return settings.model_copy(update=update)
 

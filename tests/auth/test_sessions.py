@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
@@ -49,7 +49,10 @@ def test_reusing_a_rotated_refresh_token_ends_the_whole_session(
     stolen = sign_in("reuse@example.com")
     legit = client.post(REFRESH, json={"refresh_token": stolen["refresh_token"]}).json()
 
-    replay = client.post(REFRESH, json={"refresh_token": stolen["refresh_token"]})
+    # the thief's client is not the one that rotated it (else: the grace window below)
+    replay = client.post(
+        REFRESH, json={"refresh_token": stolen["refresh_token"]}, headers={"User-Agent": "thief"}
+    )
     assert replay.status_code == 401
     assert replay.json()["code"] == "refresh_token_reused"
     # the newest refresh token and the access tokens of that session die with it
@@ -64,8 +67,50 @@ def test_reuse_leaves_other_sessions_alone(client: TestClient, sign_in: SignIn) 
     phone = sign_in("two-devices@example.com")
     laptop = sign_in("two-devices@example.com")
     client.post(REFRESH, json={"refresh_token": phone["refresh_token"]})
-    client.post(REFRESH, json={"refresh_token": phone["refresh_token"]})
+    reused = client.post(
+        REFRESH, json={"refresh_token": phone["refresh_token"]}, headers={"User-Agent": "other"}
+    )
+    assert reused.json()["code"] == "refresh_token_reused"
+    assert client.get(ME, headers=bearer(phone)).json()["code"] == "session_revoked"
     assert client.get(ME, headers=bearer(laptop)).status_code == 200
+
+
+def test_a_lost_refresh_answer_retried_at_once_gets_the_same_new_token(
+    client: TestClient, sign_in: SignIn
+) -> None:
+    first = sign_in("flaky-network@example.com")
+    lost = client.post(REFRESH, json={"refresh_token": first["refresh_token"]}).json()
+    retry = client.post(REFRESH, json={"refresh_token": first["refresh_token"]})
+    assert retry.status_code == 200, retry.text
+    assert retry.json()["refresh_token"] == lost["refresh_token"]
+    assert client.get(ME, headers=bearer(retry.json())).status_code == 200
+    # the pair it got is a normal one: it rotates once more, and the session lives on
+    nxt = client.post(REFRESH, json={"refresh_token": retry.json()["refresh_token"]})
+    assert nxt.status_code == 200
+    assert client.get(ME, headers=bearer(nxt.json())).status_code == 200
+
+
+def test_a_retry_after_the_grace_window_still_ends_the_session(
+    client: TestClient, sign_in: SignIn
+) -> None:
+    first = sign_in("late-retry@example.com")
+    rotated = client.post(REFRESH, json={"refresh_token": first["refresh_token"]}).json()
+    with time_machine.travel(datetime.now(UTC) + timedelta(seconds=31)):
+        late = client.post(REFRESH, json={"refresh_token": first["refresh_token"]})
+        assert late.json()["code"] == "refresh_token_reused"
+        me = client.get(ME, headers=bearer(rotated))
+        assert me.json()["code"] == "session_revoked"
+
+
+def test_a_retry_once_the_new_token_was_used_ends_the_session(
+    client: TestClient, sign_in: SignIn
+) -> None:
+    first = sign_in("used-child@example.com")
+    child = client.post(REFRESH, json={"refresh_token": first["refresh_token"]}).json()
+    grandchild = client.post(REFRESH, json={"refresh_token": child["refresh_token"]}).json()
+    again = client.post(REFRESH, json={"refresh_token": first["refresh_token"]})
+    assert again.json()["code"] == "refresh_token_reused"
+    assert client.get(ME, headers=bearer(grandchild)).json()["code"] == "session_revoked"
 
 
 @pytest.mark.parametrize("token", ["nope", "A" * 43])

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from admitone.checkins import service as checkins
+from admitone.checkins.checkpoints import default_checkpoint
 from admitone.checkins.models import CheckIn, CheckInScan, Checkpoint
 from admitone.core.clock import utcnow
 from admitone.core.db import Database
@@ -49,6 +50,10 @@ def _setup(db: Database, n_passes: int) -> tuple[Event, list[Pass]]:
         ]
         session.add_all(passes)
         session.flush()
+        # The default checkpoint exists before the race (as at a real door): were it created
+        # inside the racing scans, they would queue behind its insert and never race the
+        # check-in insert itself, whose losing branch is what these tests must exercise.
+        default_checkpoint(session, event.id)
         return event, passes
 
 

@@ -178,3 +178,27 @@ def test_the_in_process_worker_runs_a_job_soon_after_commit(
         worker.stop()
     # Idle polling is 30 s, so only the post-commit wake-up can explain a prompt run.
     assert {"woken": True} in [args for _, args in ran]
+
+
+def test_a_stopping_worker_finishes_the_job_under_way_and_releases_the_rest(
+    db: Database, settings: Settings
+) -> None:
+    for i in range(5):
+        db.mutation(lambda s, i=i: jobs.schedule(s, "test.record", {"n": i}))
+    claimed = jobs.claim(db, "w-stopping", limit=5)
+    assert len(claimed) == 5
+    stop_after_two = iter([False, False, True])
+    ran_count = jobs.run_claimed(
+        db, settings, "w-stopping", claimed, lambda: next(stop_after_two, True)
+    )
+    assert ran_count == 2
+    assert sorted(args["n"] for _, args in ran) == sorted(c.args["n"] for c in claimed[:2])
+
+    def states(session: Any) -> Counter[str]:
+        return Counter(session.scalars(select(Job.status).where(Job.name == "test.record")))
+
+    assert db.query(states) == Counter({"done": 2, "queued": 3})
+    # released at once (no lease to wait out) and without spending an attempt
+    again = jobs.claim(db, "w-other", limit=5)
+    assert sorted(c.id for c in again) == sorted(c.id for c in claimed[2:])
+    assert {c.attempts for c in again} == {1}

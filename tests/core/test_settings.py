@@ -55,7 +55,12 @@ def test_production_starts_with_explicit_configuration() -> None:
         database_url="postgresql://db/admitone",
         auth=AuthSettings(signing_keys=[SecretStr(new_signing_key_pem())]),
         mail=MailSettings(transport="smtp"),
-        payments=PaymentSettings(providers=["paystack"], default_provider="paystack"),
+        payments=PaymentSettings(
+            providers=["paystack"],
+            default_provider="paystack",
+            paystack_secret_key=SecretStr("sk_live_x"),
+        ),
+        base_url="https://tickets.example.com",
     )
     assert with_dev_secrets(s) is s
     assert s.resolved_database_url.startswith("postgresql")

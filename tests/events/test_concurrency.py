@@ -8,9 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from admitone.access.models import AuditEntry
+from admitone.core.clock import utcnow
 from admitone.core.db import Database
 from admitone.core.errors import AppError
 from admitone.core.jobs import Job
@@ -18,6 +19,7 @@ from admitone.events import errors
 from admitone.events import service as events
 from admitone.events.models import Event, TicketTier
 from admitone.events.schemas import EventCreate, Money, TierCreate, TierUpdate
+from admitone.orders import inventory
 from tests.events.conftest import event_body
 from tests.factories import make_event, make_organization, make_tier, make_user
 
@@ -71,16 +73,12 @@ def test_same_title_created_at_once_gets_distinct_slugs(committed_db: Database) 
 def test_capacity_never_drops_below_seats_held_under_racing_reservations(
     committed_db: Database,
 ) -> None:
-    """Orders reserve with the conditional UPDATE the orders domain uses while the organizer
+    """Orders reserve through the orders domain's own `inventory.reserve` while the organizer
     lowers capacity: every capacity change the database accepts leaves the invariant true."""
     with committed_db.session() as s:
         organizer = make_user(s)
         event = make_event(s, make_organization(s, organizer), status="published")
         tier = make_tier(s, event, capacity=100)
-    reserve = text(
-        "UPDATE ticket_tiers SET held_count = held_count + 5 "
-        "WHERE id = :t AND held_count + sold_count + 5 <= capacity"
-    )
 
     def work(i: int) -> Any:
         if i % 3 == 0:
@@ -92,7 +90,11 @@ def test_capacity_never_drops_below_seats_held_under_racing_reservations(
                 TierUpdate(capacity=capacity),
                 b"secret",
             ).tier.capacity
-        return committed_db.mutation(lambda s: s.execute(reserve, {"t": tier.id}).rowcount)
+        return int(
+            committed_db.mutation(
+                lambda s: inventory.reserve(s, TicketTier, tier.id, 5, into="held", now=utcnow())
+            )
+        )
 
     results = _race(30, work)
     refused = [r for r in results if isinstance(r, AppError)]

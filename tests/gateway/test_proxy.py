@@ -11,8 +11,10 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 
+from admitone.core.db import Database
 from admitone.core.errors import Conflict
 from admitone.settings import Settings
+from tests.factories import auth_headers, make_user
 from tests.integrations.payments.fakes import FakeProvider, Recorded
 
 PROBLEM = "application/problem+json"
@@ -59,13 +61,19 @@ def gateway(echo_app: FastAPI) -> Iterator[TestClient]:
         yield c
 
 
+@pytest.fixture
+def bearer(db: Database, settings: Settings) -> str:
+    headers = db.mutation(lambda s: auth_headers(s, settings, make_user(s)))
+    return headers["Authorization"]
+
+
 def test_a_get_reaches_the_support_service_with_query_authorization_and_request_id(
-    gateway: TestClient,
+    gateway: TestClient, bearer: str
 ) -> None:
     resp = gateway.get(
         "/mobile/v1/gateway-echo/a/b%2Fc?x=1&y=%20z&x=2",
         headers={
-            "Authorization": "Bearer abc",
+            "Authorization": bearer,
             "X-Request-ID": "rid-123",
             "Cookie": "session=secret",
             "X-Internal": "no",
@@ -77,7 +85,7 @@ def test_a_get_reaches_the_support_service_with_query_authorization_and_request_
     assert seen["method"] == "GET"
     assert seen["raw_path"] == "/support/v1/gateway-echo/a/b%2Fc"
     assert seen["query"] == "x=1&y=%20z&x=2"
-    assert seen["headers"]["authorization"] == "Bearer abc"
+    assert seen["headers"]["authorization"] == bearer
     assert seen["headers"]["x-request-id"] == "rid-123"
     assert seen["headers"]["x-forwarded-prefix"] == "/mobile/v1"
     assert "cookie" not in seen["headers"]
@@ -165,17 +173,17 @@ def upstream(settings: Settings) -> Iterator[EchoUpstream]:
 
 
 def test_with_an_upstream_url_the_request_goes_over_http(
-    gateway: TestClient, upstream: EchoUpstream
+    gateway: TestClient, upstream: EchoUpstream, bearer: str
 ) -> None:
     resp = gateway.get(
         "/mobile/v1/orders/ord_1?expand=items",
-        headers={"Authorization": "Bearer t", "X-Request-ID": "rid-9"},
+        headers={"Authorization": bearer, "X-Request-ID": "rid-9"},
     )
     assert resp.status_code == 200
     assert resp.json()["path"] == "/support/v1/orders/ord_1"
     assert resp.json()["query"] == {"expand": "items"}
     sent = upstream.requests[-1]
-    assert sent.headers["authorization"] == "Bearer t"
+    assert sent.headers["authorization"] == bearer
     assert sent.headers["x-request-id"] == "rid-9"
     assert sent.headers["x-forwarded-for"] == "testclient"
 

@@ -18,6 +18,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from admitone.auth import internal
 from admitone.auth.errors import SessionRevoked
 from admitone.auth.service import is_session_live
 from admitone.auth.tokens import verify_access_token
@@ -93,22 +94,35 @@ class _BearerActor(HTTPBearer):
         self.required = required
 
     async def __call__(self, request: Request) -> Actor | None:  # type: ignore[override]
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            if self.required:
-                raise Unauthorized()
-            return None
-        claims = verify_access_token(request.app.state.settings, token)
-        gate = session_gate(request.app)
-        if not gate.fresh(claims.session_id):
-            # The database read runs off the event loop; the common path above does not block.
-            live = await run_in_threadpool(
-                gate.check, request.app.state.db, claims.user_id, claims.session_id
-            )
-            if not live:
-                raise SessionRevoked()
-        return Actor(claims.user_id, claims.session_id)
+        signed = request.headers.get(internal.HEADER)
+        if signed is not None:
+            # Through the mobile gateway, which verified the token and the session already.
+            user_id, session_id = internal.read_identity(request.app.state.settings, signed)
+            return Actor(user_id, session_id)
+        actor = await bearer_actor(request)
+        if actor is None and self.required:
+            raise Unauthorized()
+        return actor
+
+
+async def bearer_actor(request: Request) -> Actor | None:
+    """The caller named by the request's own bearer token (None without one), with its
+    session checked live; 401 for a bad token or a revoked session. Ignores any
+    internal identity header (the gateway uses this to verify callers itself)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    claims = verify_access_token(request.app.state.settings, token)
+    gate = session_gate(request.app)
+    if not gate.fresh(claims.session_id):
+        # The database read runs off the event loop; the common path above does not block.
+        live = await run_in_threadpool(
+            gate.check, request.app.state.db, claims.user_id, claims.session_id
+        )
+        if not live:
+            raise SessionRevoked()
+    return Actor(claims.user_id, claims.session_id)
 
 
 current_actor = _BearerActor(required=True)

@@ -47,6 +47,9 @@ class RefreshToken(Timestamped, Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     expires_at: Mapped[datetime]
     rotated_at: Mapped[datetime | None]
+    # Keyed hash of the client (address and user agent) that rotated it: a retry from the
+    # same client within the grace window gets the same child instead of ending the session.
+    rotated_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class AuthAccount(Mutable, Base):

@@ -1,23 +1,21 @@
 """Rate limits on sending and verifying sign-in codes, per e-mail and per client IP.
 
-`limits` with the moving-window strategy: memory storage in the embedded single process,
-Redis (`ADMITONE_AUTH__RATE_LIMIT_STORAGE=redis://...`) when several processes serve.
-The limiter is a shield, not the invariant: the per-code attempt counter is in the code's
-row. One limiter per app, created on first use.
+`core.ratelimit.Limiter` (moving window): memory storage in the embedded single process,
+Redis (`ADMITONE_AUTH__RATE_LIMIT_STORAGE=redis://...`) when several processes serve; when
+Redis cannot be reached sign-in keeps working with per-process counts, which the attempt
+counter in each code's row makes safe (a code still dies after its 5 wrong guesses). The
+limiter is a shield, not the invariant. One limiter per app, created on first use.
 """
 
 from __future__ import annotations
 
-import math
 import threading
-import time
 
 from fastapi import Request
 from limits import RateLimitItem, parse_many
-from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
 
 from admitone.core.errors import RateLimited
+from admitone.core.ratelimit import Limiter
 from admitone.settings import AuthSettings
 
 _lock = threading.Lock()
@@ -25,9 +23,8 @@ _lock = threading.Lock()
 
 class SignInLimiter:
     def __init__(self, settings: AuthSettings) -> None:
-        self._limiter = MovingWindowRateLimiter(storage_from_string(settings.rate_limit_storage))
         # Deployments (and test runs) sharing one Redis keep their counters apart.
-        self._namespace = settings.rate_limit_namespace
+        self._limiter = Limiter(settings.rate_limit_storage, settings.rate_limit_namespace)
         self.rules: dict[str, list[RateLimitItem]] = {
             "send:email": parse_many(settings.send_limits_per_email),
             "send:ip": parse_many(settings.send_limits_per_ip),
@@ -42,11 +39,9 @@ class SignInLimiter:
         for scope, key in (("email", email), ("ip", ip)):
             if key is None:
                 continue
-            for item in self.rules[f"{action}:{scope}"]:
-                ids = (self._namespace, action, scope, key)
-                if not self._limiter.hit(item, *ids):
-                    reset = self._limiter.get_window_stats(item, *ids).reset_time
-                    waits.append(max(1, math.ceil(reset - time.time())))
+            wait = self._limiter.hit(self.rules[f"{action}:{scope}"], action, scope, key)
+            if wait is not None:
+                waits.append(wait)
         if waits:
             raise RateLimited(
                 max(waits), "Too many sign-in attempts; wait a little before trying again."

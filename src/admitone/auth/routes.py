@@ -234,7 +234,9 @@ def refresh(body: RefreshRequest, request: Request, db: Db) -> TokenResponse:
     settings = app_settings(request)
 
     def _refresh(session: Session) -> tuple[TokenResponse | None, auth.RefreshOutcome]:
-        outcome = auth.rotate_refresh_token(session, settings, body.refresh_token)
+        outcome = auth.rotate_refresh_token(
+            session, settings, body.refresh_token, (client_ip(request), _user_agent(request) or "")
+        )
         if outcome.tokens is None:
             return None, outcome  # committed: a reuse revokes the session
         return _response(session, outcome.tokens), outcome

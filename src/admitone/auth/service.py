@@ -9,7 +9,7 @@ and the route raises after the commit.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -213,8 +213,10 @@ class Tokens:
     user_id: UserId
 
 
-def _new_refresh_token(session: Session, settings: Settings, sid: str, parent: str | None) -> str:
-    raw = new_token()
+def _new_refresh_token(
+    session: Session, settings: Settings, sid: str, parent: str | None, raw: str | None = None
+) -> str:
+    raw = raw or new_token()
     session.add(
         RefreshToken(
             id=RefreshTokenId.new(),
@@ -272,16 +274,32 @@ def _revoke(session: Session, sid: str) -> None:
     )
 
 
-def rotate_refresh_token(session: Session, settings: Settings, raw: str) -> RefreshOutcome:
+def _child_token(settings: Settings, parent_raw: str) -> str:
+    """The refresh token minted from `parent_raw`: derived, not random, so a retry of the same
+    rotation can be answered with the same token (it is as unguessable as its parent)."""
+    return keyed_hash(settings, "refresh-child", parent_raw)
+
+
+def _client_mark(settings: Settings, client: tuple[str, str] | None) -> str | None:
+    return None if client is None else keyed_hash(settings, "refresh-client", "|".join(client))
+
+
+def rotate_refresh_token(
+    session: Session, settings: Settings, raw: str, client: tuple[str, str] | None = None
+) -> RefreshOutcome:
     """Trades a refresh token for a new pair. Only one use of a token can ever win (the
     conditional update on `rotated_at`); any other use of it — a replay by whoever stole
-    it, or the legitimate client after the thief — ends the whole session."""
+    it, or the legitimate client after the thief — ends the whole session. One exception:
+    the same `client` (address, user agent) retrying within `refresh_grace_seconds`, while
+    the child it was given is still unused, gets that same child again (its answer was
+    lost on a flaky network) with a fresh access token."""
     now = utcnow()
     digest = keyed_hash(settings, "refresh", raw)
     row = session.execute(
         select(
             RefreshToken.id,
             RefreshToken.rotated_at,
+            RefreshToken.rotated_by,
             RefreshToken.expires_at,
             RefreshToken.token_hash,
             AuthSession.id.label("sid"),
@@ -293,7 +311,12 @@ def rotate_refresh_token(session: Session, settings: Settings, raw: str) -> Refr
     ).one_or_none()
     if row is None or not same(row.token_hash, digest) or row.revoked_at is not None:
         return RefreshOutcome(error=InvalidRefreshToken())
+    mark = _client_mark(settings, client)
     if row.rotated_at is not None:
+        retried = _retry_within_grace(session, settings, row, raw, mark, now)
+        if retried is not None:
+            access, ttl = issue_access_token(settings, row.user_id, row.sid)
+            return RefreshOutcome(tokens=Tokens(access, retried, ttl, row.sid, row.user_id))
         _revoke(session, row.sid)
         return RefreshOutcome(error=RefreshTokenReused(), revoked_session_id=row.sid)
     if row.expires_at <= now:
@@ -301,13 +324,13 @@ def rotate_refresh_token(session: Session, settings: Settings, raw: str) -> Refr
     won = session.execute(
         update(RefreshToken)
         .where(RefreshToken.id == row.id, RefreshToken.rotated_at.is_(None))
-        .values(rotated_at=now)
+        .values(rotated_at=now, rotated_by=mark)
         .execution_options(synchronize_session=False)
     )
     if won.rowcount != 1:  # type: ignore[attr-defined]
         _revoke(session, row.sid)
         return RefreshOutcome(error=RefreshTokenReused(), revoked_session_id=row.sid)
-    refresh = _new_refresh_token(session, settings, row.sid, row.id)
+    refresh = _new_refresh_token(session, settings, row.sid, row.id, _child_token(settings, raw))
     session.execute(
         update(AuthSession)
         .where(AuthSession.id == row.sid)
@@ -317,6 +340,27 @@ def rotate_refresh_token(session: Session, settings: Settings, raw: str) -> Refr
     session.flush()
     access, ttl = issue_access_token(settings, row.user_id, row.sid)
     return RefreshOutcome(tokens=Tokens(access, refresh, ttl, row.sid, row.user_id))
+
+
+def _retry_within_grace(
+    session: Session, settings: Settings, row: Any, raw: str, mark: str | None, now: datetime
+) -> str | None:
+    """The child token again, when this use is the same client's retry within the grace
+    window and the child has not been used; None when it is a reuse."""
+    grace = timedelta(seconds=settings.auth.refresh_grace_seconds)
+    if mark is None or row.rotated_by is None or not same(mark, row.rotated_by):
+        return None
+    if now - row.rotated_at > grace:
+        return None
+    child = _child_token(settings, raw)
+    unused = session.scalar(
+        select(RefreshToken.id).where(
+            RefreshToken.token_hash == keyed_hash(settings, "refresh", child),
+            RefreshToken.parent_id == row.id,
+            RefreshToken.rotated_at.is_(None),
+        )
+    )
+    return child if unused is not None else None
 
 
 def sign_out(session: Session, sid: str) -> None:

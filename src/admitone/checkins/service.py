@@ -372,10 +372,16 @@ def _admit(
         },
     )
     if not inserted:
-        # Another device took this sequence number a moment ago: the person is in.
+        # Another device took this sequence number a moment ago: the person is in. Losing
+        # the insert must not lose the rule "earliest scan wins": an offline scan made
+        # before the winner's takes its place, exactly as if it had arrived second.
         latest = _passages(session, found.pass_id, checkpoint.id)
-        winner = _first_entry(latest) or (latest[-1] if latest else None)
-        return _Outcome("already_checked_in", found, first=winner)
+        first = _first_entry([r for r in latest if r.undone_at is None])
+        if first is not None and not checkpoint.allows_reentry:
+            return _repeat(session, checkpoint, found, scan, at, first)
+        return _Outcome(
+            "already_checked_in", found, first=first or (latest[-1] if latest else None)
+        )
     publish(session, checkins_topic(event_id))
     return _Outcome("accepted", found, direction=direction, check_in_id=new_id)
 

@@ -152,7 +152,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_size", 20)
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", False)
-    return create_engine(url, **kwargs)
+    # Bounded waits: a database that does not answer is a 503 in seconds, not a hung worker.
+    kwargs.setdefault("pool_timeout", 10)
+    connect_args = {"connect_timeout": 5, **kwargs.pop("connect_args", {})}
+    return create_engine(url, connect_args=connect_args, **kwargs)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -193,6 +196,18 @@ def is_retryable(exc: BaseException) -> bool:
 # --- transactions ------------------------------------------------------------------------
 
 Callback = Callable[[], None]
+
+
+def dialect_insert(session: Session) -> Any:
+    """The dialect's own `insert` (with `on_conflict_do_nothing` / `on_conflict_do_update`)
+    for the database the session talks to: PostgreSQL's or SQLite's."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
 
 
 def after_commit(session: Session, callback: Callback) -> None:

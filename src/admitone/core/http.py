@@ -14,6 +14,7 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from ulid import ULID
 
@@ -100,7 +101,23 @@ def install_error_handlers(app: FastAPI) -> None:
         log.exception("unhandled error", exc_info=exc)
         return problem_response(500, "internal_error", "Something went wrong on our side.")
 
+    async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
+        # The database went away (restart, failover, a cut connection) or stayed locked
+        # past the retries: the caller may try again shortly. SQLAlchemy has invalidated
+        # the pool, so the next request opens fresh connections by itself.
+        if isinstance(exc, OperationalError | InterfaceError) or (
+            isinstance(exc, DBAPIError) and exc.connection_invalidated
+        ):
+            log.warning("database unavailable: %s", type(exc.orig).__name__)
+            resp = problem_response(
+                503, "database_unavailable", "The database is unavailable; try again shortly."
+            )
+            resp.headers["Retry-After"] = "2"
+            return resp
+        return await on_unexpected(request, exc)
+
     app.add_exception_handler(AppError, on_app_error)
+    app.add_exception_handler(DBAPIError, on_database_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)

@@ -282,11 +282,23 @@ def _finish(
     db.mutation(_record)
 
 
-def run_claimed(db: Database, settings: Any, worker_id: str, jobs: list[Claimed]) -> int:
-    """Runs claimed jobs; records successes in one batch and failures for retry."""
+def run_claimed(
+    db: Database,
+    settings: Any,
+    worker_id: str,
+    jobs: list[Claimed],
+    stopping: Callable[[], bool] = lambda: False,
+) -> int:
+    """Runs claimed jobs; records successes in one batch and failures for retry. When
+    `stopping()` turns true (SIGTERM), the job under way finishes and the claimed jobs not
+    yet started are released for another worker at once, not after their lease."""
     done: list[str] = []
     failed: list[tuple[Claimed, str]] = []
-    for claimed in jobs:
+    for index, claimed in enumerate(jobs):
+        if stopping():
+            _finish(db, worker_id, done, failed)
+            release(db, worker_id, [c.id for c in jobs[index:]])
+            return index
         spec = _handlers.get(claimed.name)
         try:
             if spec is None:
@@ -299,6 +311,31 @@ def run_claimed(db: Database, settings: Any, worker_id: str, jobs: list[Claimed]
             done.append(claimed.id)
     _finish(db, worker_id, done, failed)
     return len(jobs)
+
+
+def release(db: Database, worker_id: str, job_ids: list[str]) -> None:
+    """Gives claimed, unstarted jobs back to the queue (their attempt is not counted)."""
+    if not job_ids:
+        return
+
+    def _release(session: Session) -> None:
+        session.execute(
+            JOBS.update()
+            .where(
+                JOBS.c.id.in_(job_ids),
+                JOBS.c.locked_by == worker_id,
+                JOBS.c.status == "running",
+            )
+            .values(
+                status="queued",
+                locked_until=None,
+                locked_by=None,
+                attempts=JOBS.c.attempts - 1,
+                updated_at=utcnow(),
+            )
+        )
+
+    db.mutation(_release)
 
 
 def enqueue_due_crons(db: Database, now: datetime | None = None) -> None:
@@ -360,7 +397,7 @@ class Worker:
                     next_cron = time.monotonic() + self.cron_seconds
                 jobs = claim(self.db, self.worker_id, limit=self.batch)
                 if jobs:
-                    run_claimed(self.db, self.settings, self.worker_id, jobs)
+                    run_claimed(self.db, self.settings, self.worker_id, jobs, self._stop.is_set)
                     continue
             except Exception:
                 log.exception("worker loop failed; retrying")
@@ -373,7 +410,9 @@ class Worker:
         )
         self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finishes the job under way, releases the claimed ones not started, and returns
+        once the loop has ended (or after `timeout` seconds)."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:

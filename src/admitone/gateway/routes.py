@@ -3,20 +3,34 @@
 The upstream is `settings.gateway_upstream` (a base URL such as `http://support:8000`) or,
 when unset, this very app in-process through httpx's ASGITransport: one process serves
 everything by default and a deployment can split the surfaces apart without a code change.
-Async on purpose: the route only waits on I/O and holds no database session.
+
+The gateway guards before it forwards: the caller's access token and session are verified
+here (401 before any upstream call), per-user and per-IP rate limits answer 429 with
+`Retry-After`, client-sent identity headers never pass, and the support service receives a
+signed, short-lived `X-Admitone-Identity` instead (`auth/internal.py`). Bodies stream both
+ways (a 20 MB photo or a PDF is never held whole), through one pooled client per process.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import re
 import ssl
+from collections.abc import AsyncIterator
 from urllib.parse import unquote
 
 import httpx
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import StreamingResponse
+from limits import RateLimitItem, parse_many
+from starlette.background import BackgroundTask
 
-from admitone.core.http import client_ip
+from admitone.auth import internal
+from admitone.auth.deps import bearer_actor
+from admitone.core.errors import RateLimited
+from admitone.core.http import client_ip, request_id_var
+from admitone.core.ratelimit import Limiter
 from admitone.gateway.errors import UpstreamPathRefused, UpstreamTimeout, UpstreamUnavailable
 from admitone.settings import Settings
 
@@ -24,21 +38,25 @@ gateway_router = APIRouter(prefix="/mobile/v1", tags=["mobile gateway"])
 
 UPSTREAM_PREFIX = "/support/v1/"
 
-# An allow-list both ways: cookies, hop-by-hop and proxy headers from either side stay out.
+# An allow-list both ways: cookies, hop-by-hop, proxy and identity headers from either side
+# stay out (a client's own `X-Admitone-Identity` never reaches the support service).
 REQUEST_HEADERS = (
     "authorization",
     "content-type",
+    "content-length",
     "accept",
     "accept-language",
     "idempotency-key",
     "if-none-match",
+    "if-modified-since",
     "user-agent",
-    "x-request-id",
 )
 RESPONSE_HEADERS = (
     "content-type",
+    "content-length",
     "cache-control",
     "etag",
+    "last-modified",
     "location",
     "retry-after",
     "www-authenticate",
@@ -47,48 +65,134 @@ RESPONSE_HEADERS = (
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
-async def proxy(path: str, request: Request) -> Response:
-    """Forwards method, path, query, body and the allow-listed headers; answers the
-    upstream's status, body and allow-listed headers unchanged (problems included)."""
+class _Guard:
+    """Per-process state of the gateway: its rate limiter and its pooled upstream clients
+    (one per event loop; a server process has one loop)."""
+
+    def __init__(self, settings: Settings) -> None:
+        auth = settings.auth
+        self.limiter = Limiter(auth.rate_limit_storage, f"{auth.rate_limit_namespace}:gateway")
+        self.per_user: list[RateLimitItem] = parse_many(settings.gateway_limits_per_user)
+        self.per_ip: list[RateLimitItem] = parse_many(settings.gateway_limits_per_ip)
+        self.clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+
+
+def _guard(app: FastAPI) -> _Guard:
+    guard: _Guard | None = getattr(app.state, "gateway_guard", None)
+    if guard is None:
+        guard = app.state.gateway_guard = _Guard(app.state.settings)
+    return guard
+
+
+def _client(request: Request) -> tuple[httpx.AsyncClient, bool]:
+    """The client for this request, and whether it is this request's own (to close after).
+    Over HTTP: the process's pooled client. In-process: a client per request, so the
+    support service sees the caller's own address (its per-IP limits stay per caller)."""
     settings: Settings = request.app.state.settings
-    upstream_path = UPSTREAM_PREFIX + _raw_tail(request)
-    headers = {k: v for k, v in request.headers.items() if k in REQUEST_HEADERS}
-    headers["x-forwarded-for"] = client_ip(request)
-    headers["x-forwarded-prefix"] = "/mobile/v1"
-    if settings.gateway_upstream:
-        # A fresh AsyncClient per request keeps no pool bound to one event loop, but it
-        # must not rebuild the TLS context each time: that costs ~40 ms of CPU.
-        transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(verify=_tls())
-        base_url = settings.gateway_upstream.rstrip("/")
-    else:
+    timeout = httpx.Timeout(settings.gateway_timeout_seconds, connect=5.0)
+    if not settings.gateway_upstream:
         transport = httpx.ASGITransport(
             app=request.app,
             client=(client_ip(request), request.client.port if request.client else 0),
         )
-        base_url = "http://gateway.internal"
-    async with httpx.AsyncClient(
-        transport=transport,
-        trust_env=False,
-        base_url=base_url,
-        timeout=httpx.Timeout(settings.gateway_timeout_seconds, connect=5.0),
-        follow_redirects=False,
-    ) as client:
-        try:
-            upstream = await client.request(
-                request.method,
-                httpx.URL(upstream_path, query=request.url.query.encode()),
-                content=await request.body(),
-                headers=headers,
-            )
-        except httpx.TimeoutException as exc:
-            raise UpstreamTimeout() from exc
-        except httpx.HTTPError as exc:
-            raise UpstreamUnavailable() from exc
-    return Response(
-        content=upstream.content,
+        own = httpx.AsyncClient(
+            transport=transport,
+            trust_env=False,
+            base_url="http://gateway.internal",
+            timeout=timeout,
+            follow_redirects=False,
+        )
+        return own, True
+    guard = _guard(request.app)
+    loop = asyncio.get_running_loop()
+    client = guard.clients.get(loop)
+    if client is None:
+        pooled = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+        client = httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(verify=_tls(), limits=pooled),
+            trust_env=False,
+            base_url=settings.gateway_upstream.rstrip("/"),
+            timeout=timeout,
+            follow_redirects=False,
+        )
+        guard.clients[loop] = client
+    return client, False
+
+
+async def close_clients(app: FastAPI) -> None:
+    """Closes the pooled upstream clients (the app's shutdown)."""
+    guard: _Guard | None = getattr(app.state, "gateway_guard", None)
+    if guard is not None:
+        clients, guard.clients = list(guard.clients.values()), {}
+        for client in clients:
+            await client.aclose()
+
+
+async def proxy(path: str, request: Request) -> StreamingResponse:
+    """Verifies the caller, limits their rate, and forwards method, path, query, body and the
+    allow-listed headers; answers the upstream's status, body and allow-listed headers
+    (problems included), streaming both bodies."""
+    settings: Settings = request.app.state.settings
+    upstream_path = UPSTREAM_PREFIX + _raw_tail(request)
+    actor = await bearer_actor(request)  # 401 here for a bad token or a revoked session
+    guard = _guard(request.app)
+    ip = client_ip(request)
+    waits = [guard.limiter.hit(guard.per_ip, "ip", ip)]
+    if actor is not None:
+        waits.append(guard.limiter.hit(guard.per_user, "user", actor.user_id))
+    limited = [w for w in waits if w is not None]
+    if limited:
+        raise RateLimited(max(limited), "Too many requests through the mobile gateway.")
+    headers = {k: v for k, v in request.headers.items() if k in REQUEST_HEADERS}
+    headers["x-forwarded-for"] = ip
+    headers["x-forwarded-prefix"] = "/mobile/v1"
+    headers["x-request-id"] = request_id_var.get() or ""
+    if actor is not None:
+        headers[internal.HEADER] = internal.sign_identity(settings, actor.user_id, actor.session_id)
+    client, own = _client(request)
+    outgoing = client.build_request(
+        request.method,
+        httpx.URL(upstream_path, query=request.url.query.encode()),
+        content=request.stream() if _has_body(request) else None,
+        headers=headers,
+    )
+    try:
+        upstream = await client.send(outgoing, stream=True)
+    except httpx.TimeoutException as exc:
+        await _close(client, own)
+        raise UpstreamTimeout() from exc
+    except httpx.HTTPError as exc:
+        await _close(client, own)
+        raise UpstreamUnavailable() from exc
+
+    async def finish() -> None:
+        await upstream.aclose()
+        await _close(client, own)
+
+    return StreamingResponse(
+        _relay(upstream),
         status_code=upstream.status_code,
         headers={k: v for k, v in upstream.headers.items() if k in RESPONSE_HEADERS},
+        background=BackgroundTask(finish),
     )
+
+
+async def _close(client: httpx.AsyncClient, own: bool) -> None:
+    if own:
+        await client.aclose()
+
+
+async def _relay(upstream: httpx.Response) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in upstream.aiter_raw():
+            yield chunk
+    except httpx.HTTPError:
+        # The upstream broke off mid-body: the status is sent already, so end the stream.
+        return
+
+
+def _has_body(request: Request) -> bool:
+    return request.method in ("POST", "PUT", "PATCH") or "content-length" in request.headers
 
 
 # One route per method: FastAPI gives one operation id per route, and OpenAPI needs them
@@ -101,6 +205,8 @@ for _method in METHODS:
         operation_id=f"mobile_gateway_{_method.lower()}",
         summary=f"{_method} /support/v1/{{path}} through the mobile gateway",
         responses={
+            401: {"description": "A bad access token or a revoked session."},
+            429: {"description": "`rate_limited`, with `Retry-After`."},
             502: {"description": "`upstream_unavailable`"},
             504: {"description": "`upstream_timeout`"},
         },
