@@ -18,6 +18,7 @@ from admitone.core import jobs
 from admitone.core.db import Database, make_engine
 from admitone.core.http import RequestContextMiddleware, install_error_handlers
 from admitone.core.realtime import MemoryBroker, PostgresBroker
+from admitone.integrations import moderation
 from admitone.settings import Settings, load_settings
 
 STATIC = Path(__file__).resolve().parent / "web" / "static"
@@ -46,6 +47,7 @@ def create_app(
     database.publisher = broker.publish
     domains.load_models()
     domains.load_jobs()
+    moderation.log_startup_status(settings.moderation)
     worker = None
     if run_worker if run_worker is not None else settings.run_worker_in_process:
         worker = jobs.Worker(database, settings)

@@ -15,6 +15,7 @@ from admitone import domains
 from admitone.core import jobs
 from admitone.core.db import Database, make_engine
 from admitone.core.http import RequestIdLogFilter
+from admitone.integrations import moderation
 from admitone.migrate import upgrade
 from admitone.settings import load_settings
 
@@ -77,6 +78,7 @@ def worker() -> None:
     _setup_logging()
     db, settings = _database()
     w = jobs.Worker(db, settings)
+    moderation.log_startup_status(settings.moderation)  # type: ignore[attr-defined]
     signal.signal(signal.SIGTERM, lambda *_: w.stop())
     typer.echo(f"worker {w.worker_id} started")
     with contextlib.suppress(KeyboardInterrupt):
