@@ -490,6 +490,5 @@ def _blocklist_upload(ctx: Ctx) -> Call:
 
 
 PRIVILEGED.append(
-    Privileged("POST", "/api/v1/moderation/blocklist", C.DP_MODERATE, "platform",
-               _blocklist_upload)  # fmt: skip
+    Privileged("POST", "/api/v1/moderation/blocklist", C.DP_MODERATE, "platform", _blocklist_upload)
 )

@@ -61,13 +61,17 @@ def test_a_blocked_image_refuses_its_copies_and_lets_other_photos_pass(
     )  # fmt: skip
     assert resp.status_code == 201, resp.text
     body = resp.json()
-    assert body["created"] is True and body["source"] == "upload"
-    assert body["reason"] == "known abuse image" and len(body["hash"]) == 16
+    assert body["created"] is True
+    assert body["source"] == "upload"
+    assert body["reason"] == "known abuse image"
+    assert len(body["hash"]) == 16
     with db.session() as s:
         entry = s.scalar(select(BlockedImageHash))
-        assert entry is not None and f"{entry.hash & (2**64 - 1):016x}" == body["hash"]
+        assert entry is not None
+        assert f"{entry.hash & (2**64 - 1):016x}" == body["hash"]
         audit = s.scalar(select(AuditEntry).where(AuditEntry.action == "image_hash.blocked"))
-        assert audit is not None and audit.target_id == body["id"]
+        assert audit is not None
+        assert audit.target_id == body["id"]
         assert audit.actor_user_id == people["moderator_id"]["id"]
 
     copy = encode(photo(21, (1600, 1200)).resize((640, 480)), "JPEG", quality=40)
@@ -149,9 +153,7 @@ def test_text_checks(client: TestClient, people: dict[str, dict[str, str]]) -> N
     assert client.post(CHECK_TEXT, json={"text": "x"}).status_code == 401
 
 
-def test_check_image_service_reads_the_current_list(
-    db: Database, settings: Settings
-) -> None:
+def test_check_image_service_reads_the_current_list(db: Database, settings: Settings) -> None:
     """The call the dp domain makes: check_image(session, settings, bytes) -> Verdict."""
     mod = settings.moderation.model_copy(update={"image_checks": ["hash_blocklist"]})
     data = jpeg(24)
@@ -162,7 +164,8 @@ def test_check_image_service_reads_the_current_list(
     h = service.image_hash_of(mod, data)
     entry, created = db.mutation(service.block_image, user.id, h, source=BlockSource.DP,
                                  source_id="dpg_x", reason="reported")  # fmt: skip
-    assert created and entry.source is BlockSource.DP
+    assert created
+    assert entry.source is BlockSource.DP
     verdict = db.query(service.check_image, mod, data)
     assert (verdict.decision, verdict.reasons) == (Decision.BLOCK, ["image_blocklisted"])
     assert service.check_text(mod, "Ada").decision is Decision.ALLOW
@@ -219,4 +222,3 @@ def test_concurrent_blocks_of_one_hash_make_one_entry(
     with committed_db.session() as s:
         rows = s.scalars(select(AuditEntry).where(AuditEntry.action == "image_hash.blocked"))
         assert len(list(rows)) == 1
-

@@ -1,4 +1,4 @@
-# ruff: noqa: RUF001  (look-alike letters are the point of these tests)
+# ruff: noqa: RUF001, RUF003  (look-alike letters are the point of these tests)
 """The word lists on a table of names and captions: profanity, leetspeak, look-alike letters,
 the Scunthorpe problem and names in other scripts."""
 
