@@ -106,10 +106,10 @@ class StorageSettings(BaseModel):
 class FetchSettings(BaseModel):
     """Fetching user-supplied URLs (`integrations/fetch.py`: DP batch photos, webhooks)."""
 
-    # Plain http:// and private/loopback addresses: honoured only outside production
-    # (tests serve from 127.0.0.1); production fetches public HTTPS addresses only.
+    # Plain http:// and non-public networks (CIDRs, e.g. ["127.0.0.0/8"]): honoured only
+    # outside production (tests serve from 127.0.0.1); production fetches public HTTPS only.
     allow_http: bool = False
-    allow_private_networks: bool = False
+    allow_networks: list[str] = Field(default_factory=list)
     max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     connect_timeout_seconds: float = Field(default=5.0, gt=0)
     read_timeout_seconds: float = Field(default=10.0, gt=0)
