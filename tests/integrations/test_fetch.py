@@ -206,6 +206,18 @@ def test_other_schemes_credentials_and_unresolvable_names_are_refused(url: str) 
         vet(url, STRICT)
 
 
+def test_international_names_are_resolved_in_their_ascii_form() -> None:
+    seen: list[str] = []
+
+    def resolve(host: str, port: int) -> list[str]:
+        seen.append(host)
+        return ["93.184.215.14"]
+
+    target = vet("https://Bücher.example/a.jpg", FetchPolicy(resolver=resolve))
+    assert seen == ["xn--bcher-kva.example"]
+    assert target.host == "xn--bcher-kva.example"
+
+
 def test_http_is_refused_unless_the_policy_allows_it() -> None:
     strict = FetchPolicy(resolver=names({"public.test": ["93.184.215.14"]}))
     with pytest.raises(UrlNotAllowed, match="https"):

@@ -155,7 +155,8 @@ def vet(url: str, policy: FetchPolicy) -> _Target:
         raise UrlNotAllowed("Only https:// URLs can be fetched.", url=url)
     if parsed.userinfo:
         raise UrlNotAllowed("URLs with a user name or password are not fetched.")
-    host = parsed.host
+    # The ASCII (IDNA) form: what is resolved, sent as Host and as TLS SNI.
+    host = parsed.raw_host.decode("ascii", errors="replace")
     if not host:
         raise UrlNotAllowed("The URL has no host name.")
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
