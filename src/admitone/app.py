@@ -22,6 +22,7 @@ from admitone.core.http import RequestContextMiddleware, install_error_handlers
 from admitone.core.realtime import MemoryBroker, PostgresBroker
 from admitone.core.security import SecurityHeadersMiddleware
 from admitone.gateway import routes as gateway_routes
+from admitone.integrations import moderation
 from admitone.settings import Settings, load_settings
 
 STATIC = Path(__file__).resolve().parent / "web" / "static"
@@ -50,6 +51,7 @@ def create_app(
     database.publisher = broker.publish
     domains.load_models()
     domains.load_jobs()
+    moderation.log_startup_status(settings.moderation)
     worker = None
     if run_worker if run_worker is not None else settings.run_worker_in_process:
         worker = jobs.Worker(database, settings)

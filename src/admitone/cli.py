@@ -15,6 +15,7 @@ from admitone import domains
 from admitone.core import jobs
 from admitone.core.db import Database, make_engine
 from admitone.core.http import RequestIdLogFilter
+from admitone.integrations import moderation
 from admitone.migrate import upgrade
 from admitone.settings import ConfigProblem, Settings, load_settings, production_problems
 
@@ -148,6 +149,7 @@ def worker() -> None:
     _setup_logging()
     db, settings = _database()
     w = jobs.Worker(db, settings)
+    moderation.log_startup_status(settings.moderation)  # type: ignore[attr-defined]
     # SIGTERM (a deploy, a scale-down): the job under way finishes, the claimed ones not yet
     # started go back to the queue, then the loop ends.
     signal.signal(signal.SIGTERM, lambda *_: w.stop())

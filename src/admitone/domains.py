@@ -21,6 +21,7 @@ DOMAINS = (
     "orders",
     "payments",
     "checkins",
+    "moderation",
     "dp",
     "releases",
     "notifications",

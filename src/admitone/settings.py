@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["dev", "test", "production"]
 ProviderName = Literal["dev", "paystack", "stripe"]
+ImageCheckName = Literal["hash_blocklist", "classifier"]
 
 
 class AuthSettings(BaseModel):
@@ -117,6 +118,42 @@ class ReleaseSettings(BaseModel):
     railway_api_url: str = "https://backboard.railway.com/graphql/v2"
     railway_api_timeout_seconds: float = 10.0
 
+class FetchSettings(BaseModel):
+    """Fetching user-supplied URLs (`integrations/fetch.py`: DP batch photos, webhooks)."""
+
+    # Plain http:// and non-public networks (CIDRs, e.g. ["127.0.0.0/8"]): honoured only
+    # outside production (tests serve from 127.0.0.1); production fetches public HTTPS only.
+    allow_http: bool = False
+    allow_networks: list[str] = Field(default_factory=list)
+    max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    read_timeout_seconds: float = Field(default=10.0, gt=0)
+    total_timeout_seconds: float = Field(default=30.0, gt=0)
+    max_redirects: int = Field(default=3, ge=0, le=10)
+
+
+class ModerationSettings(BaseModel):
+    """DP safety checks (`integrations/moderation/`, docs/moderation.md)."""
+
+    image_checks: list[ImageCheckName] = Field(
+        default_factory=lambda: list[ImageCheckName](["hash_blocklist", "classifier"])
+    )
+    text_check: bool = True
+    # Word lists in integrations/moderation/wordlists/<lang>.txt
+    text_languages: list[str] = Field(default_factory=lambda: ["en", "fr", "es"])
+    # pHash block-list: an image within this many bits (of 64) of a blocked one matches.
+    hash_max_distance: int = Field(default=6, ge=0, le=32)
+    # How often a process asks whether another process changed the block-list.
+    blocklist_check_seconds: float = Field(default=2.0, ge=0)
+    # NudeNet (the `moderation` extra): sensitive labels at these scores go to review/block.
+    classifier_review_score: float = Field(default=0.45, ge=0, le=1)
+    classifier_block_score: float = Field(default=0.85, ge=0, le=1)
+    # Without the extra, images are marked `classifier_unavailable`; with this set they
+    # also go to review instead of being allowed by the other checks alone.
+    require_classifier: bool = False
+    max_image_pixels: int = Field(default=40_000_000, ge=1)
+    fetch: FetchSettings = Field(default_factory=FetchSettings)
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -155,6 +192,7 @@ class Settings(BaseSettings):
     payments: PaymentSettings = Field(default_factory=PaymentSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     releases: ReleaseSettings = Field(default_factory=ReleaseSettings)
+    moderation: ModerationSettings = Field(default_factory=ModerationSettings)
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

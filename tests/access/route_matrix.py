@@ -470,3 +470,25 @@ PRIVILEGED += [
     Privileged("GET", "/api/v1/events/{event_id}/checkins/scans", C.CHECKIN_SCAN, "event",
                _event_call),
 ]  # fmt: skip
+
+
+# --- moderation ------------------------------------------------------------------------------
+
+SIGNED_IN.update(
+    {
+        ("POST", "/support/v1/moderation/image"): "any signed-in client checks an image",
+        ("POST", "/support/v1/moderation/text"): "any signed-in client checks a text",
+    }
+)
+
+
+def _blocklist_upload(ctx: Ctx) -> Call:
+    from tests.factories import image_bytes
+
+    # A repeat of the same image answers 200 (already blocked): still 2xx for each principal.
+    return Call(files={"file": ("bad.jpg", image_bytes(size=(96, 64)), "image/jpeg")})
+
+
+PRIVILEGED.append(
+    Privileged("POST", "/api/v1/moderation/blocklist", C.DP_MODERATE, "platform", _blocklist_upload)
+)

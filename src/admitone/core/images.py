@@ -162,3 +162,28 @@ def _has_alpha(image: Image.Image) -> bool:
         return False
     lowest = image.getchannel("A").getextrema()[0]
     return isinstance(lowest, int | float) and lowest < 255
+
+
+def decode_rgb(data: bytes, *, max_pixels: int, max_side: int) -> Image.Image:
+    """The upload's pixels, upright, sRGB, flattened onto white, at most `max_side` on its
+    long side (JPEGs decoded at a reduced scale with `draft()`): for analysis (moderation
+    checks), never stored. Refuses exactly as `clean_image` does (415, 422)."""
+    with _decoders:
+        original = _open(data)
+        with original:
+            if original.width * original.height > max_pixels:
+                raise ImageTooLarge(
+                    f"The image is {original.width}x{original.height}; at most "
+                    f"{max_pixels // 1_000_000} megapixels are accepted.",
+                    width=original.width,
+                    height=original.height,
+                )
+            try:
+                image = _upright_srgb(original, max_side)
+            except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
+                raise InvalidImage() from exc
+    if image.mode == "RGBA":
+        flat = Image.new("RGB", image.size, (255, 255, 255))
+        flat.paste(image, mask=image.getchannel("A"))
+        return flat
+    return image

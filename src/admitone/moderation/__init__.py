@@ -1,0 +1,1 @@
+"""Moderation: the image block-list and the checks every DP and the support service run."""
