@@ -54,6 +54,10 @@ def test_placed_order_bodies_match_the_declared_schema(client, db, shop, run_job
     assert pending.status_code == 201, pending.text
     assert pending.json()["payment"]["checkout_url"]
     check(v, pending.json())
+    # the hand-built body is the order the validated GET answers, field for field
+    created = pending.json()
+    read = client.get(f"/api/v1/orders/{created['id']}", params={"token": created["order_token"]})
+    assert read.json() == {k: val for k, val in created.items() if k != "order_token"}
     replay = place(
         client,
         order_body(
