@@ -16,7 +16,7 @@ from admitone.integrations.payments.dev import DevProvider
 from admitone.orders import service as orders
 from admitone.orders.models import Order, OrderStatus
 from admitone.payments.errors import DevProviderDisabled, PaymentAmountMismatch, PaymentNotFound
-from admitone.payments.models import Payment
+from admitone.payments.models import Payment, WebhookOutcome
 from admitone.payments.service import Applied, payment_by_reference, process_webhook
 from admitone.settings import Settings
 
@@ -48,7 +48,7 @@ def dev_checkout(session: Session, settings: Settings, reference: str) -> DevChe
 def webhook_result(applied: Applied) -> dict[str, object]:
     """The webhook's answer (`WebhookResultOut`); an amount mismatch is recorded, then
     refused to the caller (422)."""
-    if applied.outcome == "payment_amount_mismatch":
+    if applied.outcome == WebhookOutcome.PAYMENT_AMOUNT_MISMATCH:
         raise PaymentAmountMismatch(order_id=applied.order_id)
     return {"received": True, "outcome": applied.outcome, "order_id": applied.order_id}
 

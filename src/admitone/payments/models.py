@@ -30,6 +30,24 @@ class RefundStatus(StrEnum):
     FAILED = "failed"
 
 
+class WebhookOutcome(StrEnum):
+    """What one provider notification did, stored on its `webhook_events` row."""
+
+    RECEIVED = "received"  # recorded, not applied yet (the same transaction applies it)
+    DUPLICATE = "duplicate"  # a replayed event id: nothing changed
+    IGNORED = "ignored"
+    UNKNOWN_REFERENCE = "unknown_reference"
+    PAYMENT_AMOUNT_MISMATCH = "payment_amount_mismatch"
+    PAYMENT_FAILED = "payment_failed"
+    STALE = "stale"  # a late failure after success
+    ALREADY_PAID = "already_paid"
+    PAID = "paid"
+    PAID_AFTER_EXPIRY = "paid_after_expiry"
+    REFUNDED_AUTOMATICALLY = "refunded_automatically"
+    REFUND_UPDATED = "refund_updated"
+    UNKNOWN_REFUND = "unknown_refund"
+
+
 class Payment(Mutable, Base):
     __tablename__ = "payments"
     __table_args__ = (
@@ -79,13 +97,15 @@ class Refund(Mutable, Base):
 
 class WebhookEvent(Timestamped, Base):
     __tablename__ = "webhook_events"
-    __table_args__ = (UniqueConstraint("provider", "provider_event_id"),)
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_event_id"),
+        enum_check("outcome", WebhookOutcome),
+    )
 
     id: Mapped[WebhookEventId] = id_column()
     provider: Mapped[str] = mapped_column(String(20))
     provider_event_id: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(100))
     reference: Mapped[str | None] = mapped_column(String(64), index=True)
-    # applied, duplicate_payment, ignored, unknown_reference, payment_amount_mismatch, ...
-    outcome: Mapped[str] = mapped_column(String(40), default="received")
+    outcome: Mapped[WebhookOutcome] = mapped_column(String(40), default=WebhookOutcome.RECEIVED)
     payload: Mapped[dict[str, Any] | None]

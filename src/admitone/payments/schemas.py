@@ -6,14 +6,13 @@ from pydantic import BaseModel, Field
 
 from admitone.core.ids import OrderId
 from admitone.orders.models import OrderStatus
+from admitone.payments.models import WebhookOutcome
 
 
 class WebhookResultOut(BaseModel):
     received: bool
-    outcome: str = Field(
-        description="`duplicate`, `ignored`, `unknown_reference`, `payment_failed`, `stale`, "
-        "`already_paid`, `paid`, `paid_after_expiry`, `refunded_automatically`, "
-        "`refund_updated`, `unknown_refund`"
+    outcome: WebhookOutcome = Field(
+        description="What the notification did (a replay: `duplicate`)."
     )
     order_id: OrderId | None
 

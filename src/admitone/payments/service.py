@@ -32,7 +32,13 @@ from admitone.integrations.payments.base import Checkout, Verification, WebhookE
 from admitone.orders import service as orders
 from admitone.orders.models import Order
 from admitone.payments.errors import PaymentNotFound
-from admitone.payments.models import Payment, PaymentStatus, Refund, RefundStatus
+from admitone.payments.models import (
+    Payment,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+    WebhookOutcome,
+)
 from admitone.payments.models import WebhookEvent as WebhookRecord
 from admitone.settings import Settings
 
@@ -165,7 +171,7 @@ class Applied:
     `already_paid`, `paid`, `paid_after_expiry`, `refunded_automatically`,
     `refund_updated`, `unknown_refund`."""
 
-    outcome: str
+    outcome: WebhookOutcome
     order_id: OrderId | None = None
 
 
@@ -193,7 +199,7 @@ def apply_event(
             provider_event_id=event.event_id[:200],
             kind=event.kind[:100],
             reference=reference[:64] if reference else None,
-            outcome="received",
+            outcome=WebhookOutcome.RECEIVED,
             payload=dict(event.raw) if event.raw else None,
             created_at=utcnow(),
         )
@@ -201,7 +207,7 @@ def apply_event(
         .returning(WebhookRecord.id)
     ).scalar_one_or_none()
     if record_id is None:
-        return Applied("duplicate")
+        return Applied(WebhookOutcome.DUPLICATE)
     applied = _apply(session, settings, provider_name, event)
     session.execute(
         update(WebhookRecord).where(WebhookRecord.id == record_id).values(outcome=applied.outcome)
@@ -218,20 +224,20 @@ def _apply(
             select(Refund).where(Refund.provider_refund_id == event.refund.provider_refund_id)
         ).one_or_none()
         if refund is None:
-            return Applied("unknown_refund")
+            return Applied(WebhookOutcome.UNKNOWN_REFUND)
         if refund.status != RefundStatus.SUCCEEDED:
             refund.status = RefundStatus(event.refund.status)
             if refund.status == RefundStatus.SUCCEEDED:
                 refund.completed_at = utcnow()
-        return Applied("refund_updated", refund.order_id)
+        return Applied(WebhookOutcome.REFUND_UPDATED, refund.order_id)
     seen = event.payment
     if seen is None or seen.status == "pending":
-        return Applied("ignored")
+        return Applied(WebhookOutcome.IGNORED)
     payment = session.scalars(
         select(Payment).where(Payment.reference == seen.reference).with_for_update()
     ).one_or_none()
     if payment is None or payment.provider != provider_name:
-        return Applied("unknown_reference")
+        return Applied(WebhookOutcome.UNKNOWN_REFERENCE)
     return apply_verification(session, settings, payment, seen)
 
 
@@ -242,13 +248,13 @@ def apply_verification(
     now = utcnow()
     if PaymentStatus(seen.status) == PaymentStatus.FAILED:
         if payment.status != PaymentStatus.PENDING:
-            return Applied("stale", payment.order_id)  # a late failure after success
+            return Applied(WebhookOutcome.STALE, payment.order_id)  # a late failure after success
         payment.status = PaymentStatus.FAILED
         payment.failure_reason = "declined"
         orders.record_payment_failed(
             session, payment.order_id, reference=payment.reference, reason="declined"
         )
-        return Applied("payment_failed", payment.order_id)
+        return Applied(WebhookOutcome.PAYMENT_FAILED, payment.order_id)
     if seen.amount != payment.amount or seen.currency.upper() != payment.currency:
         log.warning(
             "payment %s: provider reports %s %s, expected %s %s",
@@ -266,9 +272,9 @@ def apply_verification(
             paid_amount=seen.amount,
             paid_currency=seen.currency,
         )
-        return Applied("payment_amount_mismatch", payment.order_id)
+        return Applied(WebhookOutcome.PAYMENT_AMOUNT_MISMATCH, payment.order_id)
     if payment.status == PaymentStatus.SUCCEEDED:
-        return Applied("already_paid", payment.order_id)
+        return Applied(WebhookOutcome.ALREADY_PAID, payment.order_id)
     payment.status = PaymentStatus.SUCCEEDED
     payment.paid_at = now
     payment.verified_at = now
@@ -289,8 +295,8 @@ def apply_verification(
             unique_key=f"auto:{payment.id}",
         )
         log.warning("payment %s for closed order %s: refunding", payment.id, payment.order_id)
-        return Applied("refunded_automatically", payment.order_id)
-    return Applied(outcome.result, payment.order_id)
+        return Applied(WebhookOutcome.REFUNDED_AUTOMATICALLY, payment.order_id)
+    return Applied(WebhookOutcome(outcome.result), payment.order_id)
 
 
 # --- refunds ------------------------------------------------------------------------------
