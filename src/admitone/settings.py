@@ -118,6 +118,7 @@ class ReleaseSettings(BaseModel):
     railway_api_url: str = "https://backboard.railway.com/graphql/v2"
     railway_api_timeout_seconds: float = 10.0
 
+
 class FetchSettings(BaseModel):
     """Fetching user-supplied URLs (`integrations/fetch.py`: DP batch photos, webhooks)."""
 
