@@ -52,6 +52,8 @@ class Order(Mutable, Base):
     expires_at: Mapped[datetime | None]
     paid_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]  # expired, cancelled or fully refunded
+    # The referral code the buyer came with (as typed; the `dp` domain's stats read it).
+    referral_code: Mapped[str | None] = mapped_column(String(32), index=True)
 
 
 class Addon(Mutable, Base):

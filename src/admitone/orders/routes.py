@@ -139,6 +139,7 @@ def order_view(
         "created_at": _iso(o.created_at),
         "expires_at": _iso(o.expires_at) if o.status == "pending" else None,
         "paid_at": _iso(o.paid_at),
+        "referral_code": o.referral_code,
         "payment": payments.payment_view(payment),
         "passes": [passes.pass_view(settings, p) for p in details.passes],
         "refunds": [payments.refund_view(r) for r in refunds or []],
@@ -182,6 +183,7 @@ def _place(
             buyer_name=name,
             buyer_user_id=actor.user_id if actor else None,
             access_code=body.access_code,
+            referral_code=body.referral_code,
         ),
     )
     payment = None

@@ -20,6 +20,7 @@ from admitone.core.ids import (
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+ReferralCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{4,32}$")]
 
 
 class Strict(BaseModel):
@@ -68,6 +69,9 @@ class OrderIn(Strict):
     access_code: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     provider: Literal["dev", "paystack", "stripe"] | None = Field(
         default=None, description="Payment provider; the deployment's default when omitted."
+    )
+    referral_code: ReferralCode | None = Field(
+        default=None, description="The referral code the buyer came with (kept on the order)."
     )
 
 
@@ -129,6 +133,7 @@ class OrderOut(BaseModel):
     created_at: datetime
     expires_at: datetime | None
     paid_at: datetime | None
+    referral_code: str | None = None
     payment: PaymentOut | None = None
     passes: list[PassOut] = Field(default_factory=list)
     refunds: list[RefundOut] = Field(default_factory=list)

@@ -89,6 +89,7 @@ class OrderRequest:
     addons: Sequence[AddonLine] = ()
     attendees: Sequence[Attendee] | None = None
     access_code: str | None = None
+    referral_code: str | None = None
 
 
 @dataclass
@@ -391,6 +392,7 @@ def prepare_order(session: Session, settings: Settings, req: OrderRequest) -> Pr
         currency=currency,
         expires_at=None if free else now + timedelta(minutes=event.reservation_minutes),
         paid_at=now if free else None,
+        referral_code=req.referral_code,
         created_at=now,
         updated_at=now,
     )
