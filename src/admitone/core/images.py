@@ -108,11 +108,13 @@ def open_untrusted(
     max_pixels: int,
     formats: Sequence[str] = ACCEPTED,
     accepted: str = "a JPEG, PNG or WebP image",
+    unrecognised_unsupported: bool = False,
 ) -> Image.Image:
     """The image in `data`, its header read and no pixel decoded yet: the type judged from the
     bytes among `formats` (else `unsupported_image_type`, naming what it is when Pillow can),
     `image_too_large` over `max_pixels` or over Pillow's own limit (a decompression bomb is
-    refused here, before decoding), `invalid_image` when not even the header reads."""
+    refused here, before decoding), `invalid_image` when not even the header reads (or,
+    with `unrecognised_unsupported`, `unsupported_image_type` for bytes of no image type)."""
     try:
         image = Image.open(io.BytesIO(data), formats=tuple(formats))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -137,10 +139,10 @@ def open_untrusted(
         with Image.open(io.BytesIO(data), formats=named) as other:
             name = other.format or "This"
     except Exception:  # whatever Pillow cannot even name is no image to us
+        if unrecognised_unsupported:
+            raise UnsupportedImageType(f"This is not an image; upload {accepted}.") from None
         raise InvalidImage() from None
-    raise UnsupportedImageType(
-        f"{name} images are not accepted; upload {accepted}.", format=name
-    )
+    raise UnsupportedImageType(f"{name} images are not accepted; upload {accepted}.", format=name)
 
 
 def _upright_srgb(original: Image.Image, max_side: int) -> Image.Image:

@@ -68,7 +68,11 @@ def load_frame(
     if len(data) > max_bytes:
         raise FileTooLarge(f"The frame is larger than {max_bytes} bytes.", max_bytes=max_bytes)
     image = open_untrusted(
-        data, max_pixels=max_pixels, formats=FRAME_FORMATS, accepted="a PNG or JPEG frame"
+        data,
+        max_pixels=max_pixels,
+        formats=FRAME_FORMATS,
+        accepted="a PNG or JPEG frame",
+        unrecognised_unsupported=True,
     )
     with image:
         width, height = image.size

@@ -129,14 +129,16 @@ class Layout(_Strict):
 
 def _inside_canvas(layout: Layout, where: str, x: int, y: int, width: int, height: int) -> None:
     if x + width > layout.width:
+        field = f"{where}.x" if x >= layout.width else f"{where}.width"
         raise InvalidLayout(
-            f"{where}: x + width ({x + width}) is beyond the layout's width ({layout.width}).",
-            field=f"{where}.x" if x >= layout.width else f"{where}.width",
+            f"{field}: x + width ({x + width}) is beyond the layout's width ({layout.width}).",
+            field=field,
         )
     if y + height > layout.height:
+        field = f"{where}.y" if y >= layout.height else f"{where}.height"
         raise InvalidLayout(
-            f"{where}: y + height ({y + height}) is beyond the layout's height ({layout.height}).",
-            field=f"{where}.y" if y >= layout.height else f"{where}.height",
+            f"{field}: y + height ({y + height}) is beyond the layout's height ({layout.height}).",
+            field=field,
         )
 
 

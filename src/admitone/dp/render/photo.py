@@ -61,7 +61,11 @@ def open_photo(
     limit = min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels)
     with _decoders:
         image = open_untrusted(
-            data, max_pixels=limit, formats=PHOTO_FORMATS, accepted="a JPEG, PNG, WebP or HEIC"
+            data,
+            max_pixels=limit,
+            formats=PHOTO_FORMATS,
+            accepted="a JPEG, PNG, WebP or HEIC",
+            unrecognised_unsupported=True,
         )
         try:
             return _decode(image, cover)
@@ -91,6 +95,8 @@ def _decode(image: Image.Image, cover: tuple[int, int] | None) -> Image.Image:
             decoded = image.reduce(factor)
     turn = _TRANSPOSE.get(orientation)
     upright = decoded.transpose(turn) if turn is not None else decoded
+    if upright is image:
+        upright = image.copy()  # a new image: the file's parsed EXIF stays behind with it
     if upright.mode != "RGB" or upright.info.get("icc_profile"):
         upright = to_srgb(upright)
     if upright.mode == "RGBA":  # a transparent PNG/WebP photo: on white, as it would show
