@@ -3,7 +3,7 @@ share codes and moderation states, daily counters. The two placeholder tables (n
 to) are replaced.
 
 Revision ID: dp_campaigns
-Revises: dfeea01d937d
+Revises: orders_referral_code_and_states
 Create Date: 2026-12-06 19:08:30.179718
 """
 
@@ -17,7 +17,8 @@ from sqlalchemy.dialects import postgresql
 import admitone.core.db
 
 revision: str = "dp_campaigns"
-down_revision: str | None = "dfeea01d937d"
+# Chained after house-orders' migration, merged into this branch (was dfeea01d937d).
+down_revision: str | None = "orders_referral_code_and_states"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -171,6 +171,13 @@ class DayStats(BaseModel):
     shares: int
 
 
+class DpReferrals(BaseModel):
+    id: GeneratedDpId
+    referral_code: str
+    orders: int
+    tickets: int
+
+
 class StatsOut(BaseModel):
     views: int
     generations: int
@@ -180,6 +187,9 @@ class StatsOut(BaseModel):
     referred_orders: int
     referred_tickets: int
     by_day: list[DayStats]
+    by_dp: list[DpReferrals] = Field(
+        description="The DPs whose share links brought the most paid orders (top 20)."
+    )
 
 
 HubSort = Literal["newest", "trending"]

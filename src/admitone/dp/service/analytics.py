@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal, cast
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Select, Table, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -29,8 +29,9 @@ from admitone.core.clock import utcnow
 from admitone.core.db import Database
 from admitone.core.ids import DpCampaignId, UserId
 from admitone.dp.models import DpDailyCounter, GeneratedDp
-from admitone.dp.schemas import DayStats, StatsOut
+from admitone.dp.schemas import DayStats, DpReferrals, StatsOut
 from admitone.dp.service.rules import guard_campaign
+from admitone.orders.models import Order, OrderItem
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,7 @@ def campaign_stats(session: Session, user_id: UserId, campaign_id: DpCampaignId)
         )
     )
     referred = referred_counts(session, campaign.id)
+    top = referred_by_dp(session, campaign.id)
     by_day = [DayStats(day=d, **v) for d, v in sorted(days.items())]
     return StatsOut(
         views=sum(d.views for d in by_day),
@@ -161,10 +163,50 @@ def campaign_stats(session: Session, user_id: UserId, campaign_id: DpCampaignId)
         referred_orders=referred.orders,
         referred_tickets=referred.tickets,
         by_day=by_day,
+        by_dp=[
+            DpReferrals(id=r.id, referral_code=r.share_code, orders=r.orders, tickets=r.tickets)
+            for r in top
+        ],
+    )
+
+
+# Orders that count as brought: paid, also after a partial refund.
+REFERRED_STATUSES = ("paid", "partially_refunded")
+
+
+def _referred(campaign_id: DpCampaignId) -> Select[Any]:
+    """(share code, orders, tickets) per DP of the campaign that brought a paid order. Reads
+    the orders domain's tables (models are shared), never its services."""
+    tickets = (
+        select(OrderItem.order_id, func.sum(OrderItem.quantity).label("tickets"))
+        .where(OrderItem.tier_id.is_not(None))
+        .group_by(OrderItem.order_id)
+        .subquery()
+    )
+    return (
+        select(
+            GeneratedDp.id,
+            GeneratedDp.share_code,
+            func.count(Order.id).label("orders"),
+            func.coalesce(func.sum(tickets.c.tickets), 0).label("tickets"),
+        )
+        .join(Order, Order.referral_code == GeneratedDp.share_code)
+        .outerjoin(tickets, tickets.c.order_id == Order.id)
+        .where(GeneratedDp.campaign_id == campaign_id, Order.status.in_(REFERRED_STATUSES))
+        .group_by(GeneratedDp.id, GeneratedDp.share_code)
     )
 
 
 def referred_counts(session: Session, campaign_id: DpCampaignId) -> Referred:
     """Paid orders (and their tickets) placed with a referral code of one of the
     campaign's DPs."""
-    return Referred(0, 0)
+    rows = session.execute(_referred(campaign_id)).all()
+    return Referred(sum(int(r.orders) for r in rows), sum(int(r.tickets) for r in rows))
+
+
+def referred_by_dp(session: Session, campaign_id: DpCampaignId, limit: int = 20) -> list[Any]:
+    """The DPs that brought the most orders, most first."""
+    query = (
+        _referred(campaign_id).order_by(func.count(Order.id).desc(), GeneratedDp.id).limit(limit)
+    )
+    return list(session.execute(query).all())
