@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import io
 import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from admitone.app import create_app
 from admitone.core.db import Database
 from admitone.events.models import Event, TicketTier
 from admitone.settings import Settings
@@ -108,3 +115,58 @@ def world(db: Database, settings: Settings, client: TestClient) -> World:
     published = client.post(f"/api/v1/dp-campaigns/{campaign['id']}/publish", headers=headers)
     assert published.status_code == 200, published.text
     return World(organizer, headers, event, tier, published.json(), r.json())
+
+
+@dataclass
+class Served:
+    url: str
+    db: Database
+    settings: Settings
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def served(settings: Settings, committed_db: Database) -> Iterator[Served]:
+    """The app behind a real uvicorn on a free port, on a database with real commits."""
+    app = create_app(settings, committed_db, run_worker=False)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield Served(f"http://127.0.0.1:{port}", committed_db, settings)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def served_world(served: Served) -> World:
+    """`world` on the served app: a published campaign with one template."""
+    with served.db.session() as s:
+        organizer = make_user(s)
+        org = make_organization(s, organizer)
+        event = make_event(s, org, status="published")
+        tier = make_tier(s, event)
+        headers = auth_headers(s, served.settings, organizer)
+    with httpx.Client(base_url=served.url, timeout=30) as http:
+        campaign = http.post(
+            f"/api/v1/events/{event.id}/dp-campaigns", json={"title": "I'm going"}, headers=headers
+        ).json()
+        template = http.post(
+            f"/api/v1/dp-campaigns/{campaign['id']}/templates",
+            files={"file": ("frame.png", frame_png(), "image/png")},
+            data={"layout": json.dumps(layout_dict())},
+            headers=headers,
+        ).json()
+        published = http.post(
+            f"/api/v1/dp-campaigns/{campaign['id']}/publish", headers=headers
+        ).json()
+    return World(organizer, headers, event, tier, published, template)
