@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pillow_heif
 import pytest
@@ -218,3 +219,24 @@ def test_bomb_refusal_needs_no_memory_for_pixels() -> None:
     )
     before, after = (int(x) for x in done.stdout.split())
     assert after - before < 10, (before, after)
+
+
+def test_heic_opens_in_a_process_where_nothing_registered_it(tmp_path: Path) -> None:
+    """pillow-heif is loaded on the first HEIC photo (it costs a JPEG-only worker ~7 MiB)."""
+    pillow_heif.register_heif_opener()
+    heic = tmp_path / "photo.heic"
+    two_tone(64, 48).save(heic, "HEIF", quality=80)
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from pathlib import Path
+        from admitone.dp.render import open_photo
+        assert "pillow_heif" not in sys.modules
+        photo = open_photo(Path({str(heic)!r}).read_bytes())
+        print(photo.size, "pillow_heif" in sys.modules)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == ["(64,", "48)", "True"]

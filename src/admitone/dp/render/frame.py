@@ -74,21 +74,30 @@ def load_frame(
         accepted="a PNG or JPEG frame",
         unrecognised_unsupported=True,
     )
-    with image:
+    try:
         width, height = image.size
-        turned = image.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+        orientation = image.getexif().get(0x0112, 1)
+        turned = orientation in (5, 6, 7, 8)
         _check_proportions((height, width) if turned else (width, height), layout)
-        try:
-            image.load()
-            decoded = to_srgb(ImageOps.exif_transpose(image))
-        except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
-            raise InvalidImage() from exc
+        image.load()
+        # Without a turn or a profile the decoded pixels are used as they are: a 1080x1080
+        # RGBA frame is 4.5 MiB, and each copy would add to the process's peak memory.
+        decoded = ImageOps.exif_transpose(image) if orientation != 1 else image
+        if decoded.mode not in ("RGB", "RGBA") or decoded.info.get("icc_profile"):
+            decoded = to_srgb(decoded)
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
+        image.close()
+        raise InvalidImage() from exc
+    except FrameSizeMismatch:
+        image.close()
+        raise
     _check_proportions(decoded.size, layout)  # an EXIF turn may have swapped the sides
     if decoded.size != layout.size:
         decoded = decoded.resize(layout.size, Image.Resampling.LANCZOS)
-    alpha = decoded.getchannel("A") if decoded.mode == "RGBA" else None
+    alpha = None
     photo_under = False
-    if alpha is not None:
+    if decoded.mode == "RGBA":
+        alpha = decoded.getchannel("A")
         slot = layout.photo
         box = (slot.x, slot.y, slot.x + slot.width, slot.y + slot.height)
         photo_under = _lowest(alpha.crop(box)) < 255

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import math
 import threading
+from functools import cache
 
-import pillow_heif
 from PIL import Image
 
 from admitone.core.images import FileTooLarge, InvalidImage, open_untrusted, to_srgb
-
-pillow_heif.register_heif_opener()  # HEIC/HEIF from iPhones (libheif, bundled in the wheel)
 
 PHOTO_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
 DEFAULT_MAX_PHOTO_BYTES = 15 * 1024 * 1024
@@ -59,6 +57,8 @@ def open_photo(
     if len(data) > max_bytes:
         raise FileTooLarge(f"The photo is larger than {max_bytes} bytes.", max_bytes=max_bytes)
     limit = min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels)
+    if data[4:8] == b"ftyp":  # an ISO media file: HEIC/HEIF (or another, refused below)
+        register_heif()
     with _decoders:
         image = open_untrusted(
             data,
@@ -73,6 +73,15 @@ def open_photo(
             # Pillow reports truncated and corrupt data as any of these.
             image.close()
             raise InvalidImage() from exc
+
+
+@cache
+def register_heif() -> None:
+    """Lets Pillow open HEIC/HEIF (iPhones' photos) through pillow-heif (libheif, bundled in
+    its wheel). Done on the first such photo: the library costs a JPEG-only process ~7 MiB."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
 
 
 def _decode(image: Image.Image, cover: tuple[int, int] | None) -> Image.Image:
