@@ -291,3 +291,27 @@ def test_preview_uses_a_sample_photo_and_texts() -> None:
     assert len(slot.getcolors(maxcolors=100_000) or []) > 50  # a picture, not a flat fill
     text_area = out.crop((20, 270, 380, 330)).convert("L")
     assert text_area.getextrema()[1] > 200  # white sample name on the green frame
+
+
+def test_renders_from_many_threads_share_frames_and_fonts_and_agree() -> None:
+    """A server renders in a thread pool: the cached frame, masks and fonts are shared, and
+    every thread gets the same bytes as a render done alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = layout_dict(photo={"x": 100, "y": 40, "width": 200, "height": 200, "shape": "circle"})
+    layout = parse_layout(data)
+    frame_png = png_bytes(frame_with_hole((400, 400), SLOT))
+    cache = FrameCache()
+    photo_data = photo_bytes(two_tone(600, 800), orientation=6)
+    names = ["Ada Lovelace", "李伟", "Юлия Щербакова", "Maximilian von Hohenberg-Schwarz"]
+
+    def one(i: int) -> bytes:
+        frame = cache.get("frame", layout, lambda: frame_png)
+        photo = open_photo(photo_data, **LIMITS, cover=layout.photo.size)
+        return render_dp(frame, layout, photo, {"name": names[i % 4], "title": "Speaker"}).data
+
+    alone = [one(i) for i in range(4)]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(one, range(32)))
+    assert all(out == alone[i % 4] for i, out in enumerate(together))
+    assert (cache.misses, cache.hits) == (1, 35)

@@ -134,7 +134,9 @@ def coverage(file: str) -> Coverage:
 
 @lru_cache(maxsize=512)
 def font(file: str, size: int) -> ImageFont.FreeTypeFont:
-    """A bundled font at a pixel size, loaded once per process per size."""
+    """A bundled font at a pixel size, loaded once per process per size. Shared by threads:
+    Pillow holds the GIL through its FreeType calls (and locks each font on free-threaded
+    builds since 12.2), so one FT_Face is never used by two threads at once."""
     return ImageFont.truetype(str(FONT_DIR / file), size)
 
 
