@@ -9,6 +9,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pillow_heif
 import pytest
@@ -240,3 +241,41 @@ def test_heic_opens_in_a_process_where_nothing_registered_it(tmp_path: Path) -> 
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.split() == ["(64,", "48)", "True"]
+
+
+def _saved(image: Image.Image, fmt: str, **options: Any) -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt, **options)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("mode", "fmt", "options"),
+    [
+        ("CMYK", "JPEG", {}),
+        ("L", "JPEG", {}),
+        ("1", "PNG", {}),
+        ("P", "PNG", {}),
+        ("LA", "PNG", {}),
+        ("I;16", "PNG", {}),
+        ("RGB", "MPO", {"save_all": True}),
+    ],
+)
+def test_every_mode_a_photo_comes_in_is_made_rgb_at_a_reduced_size(
+    mode: str, fmt: str, options: dict[str, Any]
+) -> None:
+    if mode == "I;16":  # 16-bit grey: two halves far apart on the 0-65535 scale
+        image = Image.new("I;16", (1200, 1600), 60_000)
+        image.paste(10_000, (0, 800, 1200, 1600))
+    else:
+        image = two_tone(1200, 1600).convert(mode)
+    if fmt == "MPO":
+        options = {**options, "append_images": [image]}
+    photo = open_photo(_saved(image, fmt, **options), **LIMITS, cover=(250, 250))
+    assert photo.mode == "RGB"
+    assert 250 <= min(photo.size) <= 600
+    top, bottom = (
+        photo.getpixel((photo.width // 2, 5)),
+        photo.getpixel((photo.width // 2, photo.height - 5)),
+    )
+    assert top != bottom  # the two halves are still told apart

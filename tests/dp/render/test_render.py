@@ -315,3 +315,14 @@ def test_renders_from_many_threads_share_frames_and_fonts_and_agree() -> None:
         together = list(pool.map(one, range(32)))
     assert all(out == alone[i % 4] for i, out in enumerate(together))
     assert (cache.misses, cache.hits) == (1, 35)
+
+
+def test_a_palette_png_frame_with_a_transparent_hole() -> None:
+    layout = _layout()
+    frame_image = frame_with_hole((400, 400), SLOT).convert("P")  # one colour is transparent
+    assert frame_image.mode == "P"
+    frame = load_frame(png_bytes(frame_image), layout)
+    assert frame.photo_under
+    out = _decode(render_dp(frame, layout, _photo(), {"name": "Ada"}))
+    assert _close(_pixel(out, (200, 60)), RED)
+    assert _close(_pixel(out, (10, 10)), FRAME_COLOUR)

@@ -96,12 +96,16 @@ def _decode(image: Image.Image, cover: tuple[int, int] | None) -> Image.Image:
             image.draft("RGB", (math.ceil(image.width * scale), math.ceil(image.height * scale)))
     image.load()
     decoded: Image.Image = image
+    if image.mode in ("1", "P", "PA") or image.mode.startswith("I;16"):
+        # palette indices and 16-bit grey cannot be averaged: to RGB(A) before reducing
+        decoded = to_srgb(image)
+        decoded.info.pop("icc_profile", None)
     if target is not None:
         # Formats without shrink-on-load: a cheap box reduction first, keeping about twice
         # what the slot needs so the final Lanczos resize has the detail it wants.
-        factor = int(min(image.width / target[0], image.height / target[1]) / 2)
+        factor = int(min(decoded.width / target[0], decoded.height / target[1]) / 2)
         if factor >= 2:
-            decoded = image.reduce(factor)
+            decoded = decoded.reduce(factor)
     turn = _TRANSPOSE.get(orientation)
     upright = decoded.transpose(turn) if turn is not None else decoded
     if upright is image:

@@ -26,11 +26,7 @@ def clean_text(slot: TextSlot, value: str) -> str:
     """NFC, one line, no control or format characters, upper-cased when the slot says so;
     `invalid_text` when longer than MAX_TEXT_CHARS."""
     value = unicodedata.normalize("NFC", value)
-    kept = "".join(
-        c
-        for c in value
-        if not unicodedata.category(c).startswith("C") or c in "\u200d"  # keep ZWJ
-    )
+    kept = "".join(c for c in value if not unicodedata.category(c).startswith("C"))
     value = _SPACES.sub(" ", kept).strip()
     if len(value) > MAX_TEXT_CHARS:
         raise InvalidText(
