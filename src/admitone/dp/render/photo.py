@@ -59,11 +59,13 @@ def open_photo(
     limit = min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels)
     if data[4:8] == b"ftyp":  # an ISO media file: HEIC/HEIF (or another, refused below)
         register_heif()
+    Image.init()
+    formats = tuple(f for f in PHOTO_FORMATS if f in Image.OPEN)  # HEIF once registered
     with _decoders:
         image = open_untrusted(
             data,
             max_pixels=limit,
-            formats=PHOTO_FORMATS,
+            formats=formats,
             accepted="a JPEG, PNG, WebP or HEIC",
             unrecognised_unsupported=True,
         )
