@@ -229,6 +229,12 @@ def test_unknown_key_too_long_or_undrawable_letters_are_invalid_text() -> None:
     with pytest.raises(InvalidText) as too_long:
         render_dp(frame, layout, None, {"name": "A" * 121})
     assert too_long.value.extra["key"] == "name"
+    with pytest.raises(InvalidText) as huge:
+        render_dp(frame, layout, None, {"name": "A" * 1_000_000})
+    assert huge.value.extra["max_length"] == 120
+    with pytest.raises(InvalidText) as number:
+        render_dp(frame, layout, None, {"name": 42})  # type: ignore[dict-item]
+    assert number.value.extra["key"] == "name"
     with pytest.raises(InvalidText) as devanagari:
         render_dp(frame, layout, None, {"name": "नमस्ते"})
     assert devanagari.value.code == "invalid_text"

@@ -61,7 +61,10 @@ def _fit_texts(layout: Layout, values: dict[str, str]) -> list[tuple[TextSlot, t
             raise InvalidText(key, f"The layout has no text '{key}' (its texts: {known}).")
     lines: list[tuple[TextSlot, texts_.Line]] = []
     for slot in layout.texts:
-        value = texts_.clean_text(slot, values.get(slot.key) or "")
+        raw = values.get(slot.key) or ""
+        if not isinstance(raw, str):  # JSON from a client: {"name": 42}
+            raise InvalidText(slot.key, f"The text '{slot.key}' must be a string.")
+        value = texts_.clean_text(slot, raw)
         if not value:
             if slot.required:
                 raise MissingText(slot.key)

@@ -25,6 +25,12 @@ _INSET = 1  # pixels kept free inside the box for anti-aliasing
 def clean_text(slot: TextSlot, value: str) -> str:
     """NFC, one line, no control or format characters, upper-cased when the slot says so;
     `invalid_text` when longer than MAX_TEXT_CHARS."""
+    if len(value) > 4 * MAX_TEXT_CHARS:  # before any work on it
+        raise InvalidText(
+            slot.key,
+            f"The text '{slot.key}' is longer than {MAX_TEXT_CHARS} characters.",
+            max_length=MAX_TEXT_CHARS,
+        )
     value = unicodedata.normalize("NFC", value)
     kept = "".join(c for c in value if not unicodedata.category(c).startswith("C"))
     value = _SPACES.sub(" ", kept).strip()
