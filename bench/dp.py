@@ -267,6 +267,30 @@ def worker(variant: str, folder: Path, n: int, start_at: float | None) -> None:
     }))  # fmt: skip
 
 
+def paired_worker(folder: Path, n: int) -> None:
+    """Both variants in one process, alternating photo by photo (and which goes first), each
+    render's CPU time taken alone: background load hits both alike, so the median of the
+    per-photo ratios is the figure a shared box does not bias."""
+    paths = sorted(folder.glob("photo*.jpg"))
+    frame_png = (folder / "frame.png").read_bytes()
+    renders = {v: _renderer(v, frame_png) for v in ("bare", "render")}
+    for render in renders.values():
+        render(paths[0].read_bytes(), NAMES[0])
+    cpu: dict[str, list[float]] = {"bare": [], "render": []}
+    for i in range(n):
+        photo = paths[i % len(paths)].read_bytes()
+        for variant in ("bare", "render") if i % 2 == 0 else ("render", "bare"):
+            started = time.process_time()
+            renders[variant](photo, NAMES[i % len(NAMES)])
+            cpu[variant].append(time.process_time() - started)
+    ratios = [r / b for b, r in zip(cpu["bare"], cpu["render"], strict=True) if b > 0]
+    print(json.dumps({
+        "bare_cpu_ms": statistics.median(cpu["bare"]) * 1000,
+        "render_cpu_ms": statistics.median(cpu["render"]) * 1000,
+        "render_over_bare": statistics.median(ratios),
+    }))  # fmt: skip
+
+
 def spawn(
     variant: str, folder: Path, n: int, *, pin: int | None, start_at: float | None = None
 ) -> subprocess.Popen[str]:
@@ -318,12 +342,16 @@ def http_generate(
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "worker":
         start_at = float(sys.argv[5]) if len(sys.argv) > 5 else None
+        if sys.argv[2] == "paired":
+            return paired_worker(Path(sys.argv[3]), int(sys.argv[4]))
         return worker(sys.argv[2], Path(sys.argv[3]), int(sys.argv[4]), start_at)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--n", type=int, default=15, help="DPs per worker")
     ap.add_argument("--pin", type=int, default=0, help="CPU for the 1-core workers (-1: none)")
     ap.add_argument("--procs", type=int, default=0, help="also N workers at once (throughput)")
+    ap.add_argument("--paired", type=int, default=0, help="also N DPs of each variant in one "
+                    "process, alternating (the ratio background load does not bias)")  # fmt: skip
     ap.add_argument("--inputs", type=Path, default=Path(tempfile.gettempdir()) / "admitone-dp")
     ap.add_argument("--http-url", help="POST .../generate URL of a running server")
     ap.add_argument("--http-field", action="append", default=[], help="form field k=v")
@@ -363,6 +391,14 @@ def main() -> None:
         "rss_after_imports_and_frame_mib": {v: med(v, "rss_before") for v in ("bare", "render")},
         "targets": {"render_over_bare_cpu": 1.15, "peak_rss_mib": 70},
     }
+    if args.paired:
+        paired = [collect(spawn("paired", args.inputs, args.paired, pin=pin)) for _ in range(2)]
+        summary["paired"] = {
+            "dps_per_process": args.paired,
+            "bare_cpu_ms": round(statistics.median(p["bare_cpu_ms"] for p in paired), 2),
+            "render_cpu_ms": round(statistics.median(p["render_cpu_ms"] for p in paired), 2),
+            "render_over_bare_cpu": [round(p["render_over_bare"], 3) for p in paired],
+        }
     if args.procs:
         summary[f"{args.procs}proc_dps"] = {v: med(v, "procs_dps") for v in ("bare", "render")}
     if args.http_url:
