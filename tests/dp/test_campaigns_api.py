@@ -182,3 +182,28 @@ def test_template_preview_patch_and_delete(client: TestClient, world: World) -> 
     assert client.get(f"/api/v1/dp-templates/{t}", headers=world.headers).status_code == 404
     page = client.get(f"/api/v1/public/dp-campaigns/{world.campaign['slug']}").json()
     assert page["templates"] == []
+
+
+def test_my_dps_pages_with_a_cursor(
+    client: TestClient, world: World, db: Database, settings: Settings
+) -> None:
+    from tests.dp.conftest import generate
+
+    with db.session() as s:
+        me = make_user(s)
+        headers = auth_headers(s, settings, me)
+    made = [
+        generate(client, world.campaign["id"], world.template["id"], headers=headers).json()["id"]
+        for _ in range(3)
+    ]
+    first = client.get("/api/v1/me/dps", params={"limit": 2}, headers=headers).json()
+    assert set(first) == {"items", "next_cursor"}
+    second = client.get(
+        "/api/v1/me/dps", params={"limit": 2, "cursor": first["next_cursor"]}, headers=headers
+    ).json()
+    assert second["next_cursor"] is None
+    assert [d["id"] for d in first["items"] + second["items"]] == made[::-1]
+    assert client.get("/api/v1/me/dps").status_code == 401
+    bad = client.get("/api/v1/me/dps", params={"cursor": "e30="}, headers=headers)
+    assert bad.status_code == 422
+    assert bad.json()["code"] == "invalid_cursor"

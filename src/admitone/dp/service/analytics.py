@@ -122,6 +122,14 @@ def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
         session.execute(statement)
 
 
+def utc_day(session: Session, column: Any) -> Any:
+    """The UTC calendar day of a timestamp column, in SQL (SQLite stores UTC text; a
+    PostgreSQL `timestamptz` is turned to UTC first, whatever the session's time zone)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date(func.timezone("UTC", column))
+    return func.date(column)
+
+
 @dataclass(frozen=True)
 class Referred:
     orders: int
@@ -142,10 +150,14 @@ def campaign_stats(session: Session, user_id: UserId, campaign_id: DpCampaignId)
         entry = day(row.day)
         for kind in KINDS:
             entry[kind] += getattr(row, kind)
-    for (created_at,) in session.execute(
-        select(GeneratedDp.created_at).where(GeneratedDp.campaign_id == campaign.id)
+    for made_on, n in session.execute(
+        select(utc_day(session, GeneratedDp.created_at).label("d"), func.count())
+        .where(GeneratedDp.campaign_id == campaign.id)
+        .group_by("d")
     ):
-        day(created_at.date())["generations"] += 1
+        day(made_on if isinstance(made_on, date) else date.fromisoformat(made_on))[
+            "generations"
+        ] += n
     supporters = session.scalar(
         select(func.count(func.distinct(GeneratedDp.supporter_key))).where(
             GeneratedDp.campaign_id == campaign.id
