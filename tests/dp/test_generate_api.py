@@ -3,10 +3,15 @@ verified attendees, the gallery and deletion everywhere."""
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
 
 from admitone.core.db import Database
+from admitone.core.files import File
+from admitone.core.ids import FileId, GeneratedDpId
+from admitone.dp import errors
+from admitone.dp.models import GeneratedDp
+from admitone.dp.service.generation import plan_generation, record_dp
 from admitone.settings import Settings
 from tests.dp.conftest import World, decoded, generate, photo
 from tests.dp.render.images import FRAME_COLOUR, jpeg_claiming, png_header_only
@@ -195,4 +200,26 @@ def test_heic_photo_is_accepted(client: TestClient, world: World) -> None:
     heic = photo(fmt="HEIF")
     r = generate(client, world.campaign["id"], world.template["id"], data=heic)
     assert r.status_code == 201, r.text
-    assert isinstance(Image.MAX_IMAGE_PIXELS, int)
+    body = r.json()
+    got = client.get(f"/api/v1/dps/{body['id']}/image", headers={"X-DP-Token": body["dp_token"]})
+    picture = decoded(got.content)
+    assert picture.format == "JPEG"
+    assert _close(picture.getpixel((200, 60)), (220, 30, 30))
+
+
+def test_a_campaign_closed_while_a_dp_renders_refuses_the_record(
+    client: TestClient, world: World, db: Database
+) -> None:
+    c = world.campaign["id"]
+    plan = db.query(plan_generation, c, world.template["id"], None, {})
+    assert client.post(f"/api/v1/dp-campaigns/{c}/close", headers=world.headers).status_code == 200
+    file_id = FileId.new()
+    output = File(id=file_id, storage_key=f"dp/outputs/x/{file_id}.jpg",
+                  content_type="image/jpeg", size_bytes=1, sha256="0" * 64)  # fmt: skip
+    dp = GeneratedDp(
+        id=GeneratedDpId.new(), campaign_id=plan.campaign_id, template_id=plan.template.id,
+        supporter_key="t:x", texts={}, output_file_id=file_id, width=1, height=1,
+        status="visible", moderation_verdict="allow", moderation_reasons=[],
+    )  # fmt: skip
+    with pytest.raises(errors.CampaignNotOpen):
+        db.mutation(record_dp, output, dp)
