@@ -207,3 +207,22 @@ def test_my_dps_pages_with_a_cursor(
     bad = client.get("/api/v1/me/dps", params={"cursor": "e30="}, headers=headers)
     assert bad.status_code == 422
     assert bad.json()["code"] == "invalid_cursor"
+
+
+def test_patch_with_nulls_clears_only_the_description(client: TestClient, world: World) -> None:
+    c = world.campaign["id"]
+    set_ = client.patch(
+        f"/api/v1/dp-campaigns/{c}", json={"description": "Share it!"}, headers=world.headers
+    )
+    assert set_.json()["description"] == "Share it!"
+    r = client.patch(
+        f"/api/v1/dp-campaigns/{c}",
+        json={"title": None, "verified_only": None, "description": None},
+        headers=world.headers,
+    )
+    assert r.status_code == 200
+    assert r.json()["description"] is None
+    assert r.json()["title"] == world.campaign["title"]
+    assert r.json()["verified_only"] is False
+    unknown = client.patch(f"/api/v1/dp-campaigns/{c}", json={"status": "x"}, headers=world.headers)
+    assert unknown.status_code == 422

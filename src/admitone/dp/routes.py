@@ -3,6 +3,7 @@ DP on a published campaign, reads the hub and galleries; owners read and delete 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -277,7 +278,8 @@ def add_template(
             service.add_template, actor.user_id, campaign_id, name, layout_data, stored
         )
     except BaseException:
-        storage.delete(stored.storage_key)
+        with contextlib.suppress(StorageError):
+            storage.delete(stored.storage_key)  # never recorded, so nothing refers to it
         raise
     return template_out(settings, template)
 

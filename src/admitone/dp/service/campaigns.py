@@ -127,7 +127,8 @@ def update_campaign(
     campaign, _ = guard_campaign(session, user_id, campaign_id, lock=True)
     ensure_open_for_changes(campaign)
     changes = body.model_dump(exclude_unset=True)
-    changes = {k: v for k, v in changes.items() if not (v is None and k in ("title",))}
+    # Only the description can be cleared; a null title or verified_only changes nothing.
+    changes = {k: v for k, v in changes.items() if v is not None or k == "description"}
     fields = tuple(k for k, v in changes.items() if getattr(campaign, k) != v)
     if not fields:
         return campaign
