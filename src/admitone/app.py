@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 import logging
 import os
-import re
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,7 +17,7 @@ from starlette.staticfiles import StaticFiles
 from admitone import domains, ops
 from admitone.core import jobs
 from admitone.core.db import Database, make_engine
-from admitone.core.http import RequestContextMiddleware, install_error_handlers
+from admitone.core.http import RequestContextMiddleware, Upload, install_error_handlers
 from admitone.core.realtime import MemoryBroker, PostgresBroker
 from admitone.core.security import SecurityHeadersMiddleware
 from admitone.gateway import routes as gateway_routes
@@ -113,7 +112,7 @@ def create_app(
         RequestContextMiddleware,
         max_body_bytes=settings.max_body_bytes,
         max_upload_bytes=settings.max_upload_bytes,
-        uploads=_upload_routes(app),
+        uploads=_upload_routes(app, settings),
     )
     app.add_middleware(
         SecurityHeadersMiddleware, hsts_seconds=0 if settings.is_dev else settings.hsts_seconds
@@ -146,19 +145,24 @@ def _report_running_release(database: Database) -> None:
         log.warning("could not record the running release", exc_info=True)
 
 
-def _upload_routes(app: FastAPI) -> list[tuple[set[str], re.Pattern[str]]]:
+def _upload_routes(app: FastAPI, settings: Settings) -> list[Upload]:
     """The routes that take a file (a `File()` body field), and the mobile gateway (which
-    streams files on to them): they may receive `max_upload_bytes` instead of
-    `max_body_bytes`."""
-    return [
-        (route.methods or set(), route.path_regex)
-        for route in app.router.routes
-        if isinstance(route, APIRoute)
-        and (
-            route.path.startswith("/mobile/v1/")
-            or any(isinstance(p.field_info, params.File) for p in route.dependant.body_params)
-        )
-    ]
+    streams files on to them): they may receive `max_upload_bytes` (or the limit their
+    `core.http.upload_limit` names) instead of `max_body_bytes`."""
+    found: list[Upload] = []
+    for route in app.router.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        takes_file = any(isinstance(p.field_info, params.File) for p in route.dependant.body_params)
+        if not (takes_file or route.path.startswith("/mobile/v1/")):
+            continue
+        own = getattr(route.endpoint, "upload_limit", None)
+        methods = route.methods or set()
+        if own is None:
+            found.append((methods, route.path_regex))
+        else:
+            found.append((methods, route.path_regex, own(settings)))
+    return found
 
 
 # The routes of an on-sale and a door, matched before the ~100 others: the app router tries

@@ -19,6 +19,7 @@ from admitone.core.ids import (
     WorkspaceId,
     WorkspaceMemberId,
 )
+from admitone.dp import demo as dp_demo
 from admitone.events import service as events
 from admitone.events.models import Event
 from admitone.events.schemas import EventCreate, Money, TierCreate, Venue
@@ -139,6 +140,10 @@ def _seed(session: Session, secret: bytes) -> tuple[str, bool]:
 def seed(db: Database, settings: Any) -> str:
     """Seeds the demo (idempotent); `settings` is the app's `Settings`."""
     slug, created = db.mutation(_seed, settings.secret)
+    dp_page = dp_demo.seed(db, settings, slug)
     url = f"{settings.base_url.rstrip('/')}/api/v1/public/events/{slug}"
     state = "seeded" if created else "already seeded"
-    return f"demo {state}: organizer {DEMO_EMAIL} (sign in by e-mail code); public event {url}"
+    return (
+        f"demo {state}: organizer {DEMO_EMAIL} (sign in by e-mail code); "
+        f"make a DP at {dp_page} ; public event {url}"
+    )

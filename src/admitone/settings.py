@@ -156,6 +156,18 @@ class ModerationSettings(BaseModel):
     fetch: FetchSettings = Field(default_factory=FetchSettings)
 
 
+class DpSettings(BaseModel):
+    # The generate route's upload limit (a phone's photo; 413 `file_too_large` beyond it) and
+    # the pixel limit checked from the header before decoding (422 `image_too_large`).
+    max_upload_bytes: int = Field(default=15 * 1024 * 1024, ge=1)
+    max_photo_pixels: int = Field(default=50_000_000, ge=1)
+    # Frames an organizer uploads.
+    max_frame_bytes: int = Field(default=8 * 1024 * 1024, ge=1)
+    # Page views, downloads and shares are counted in memory and written at most this often
+    # per process (docs/dp.md).
+    counters_flush_seconds: float = Field(default=10.0, ge=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ADMITONE_", env_nested_delimiter="__", extra="ignore"
@@ -194,6 +206,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     releases: ReleaseSettings = Field(default_factory=ReleaseSettings)
     moderation: ModerationSettings = Field(default_factory=ModerationSettings)
+    dp: DpSettings = Field(default_factory=DpSettings)
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

@@ -492,3 +492,105 @@ def _blocklist_upload(ctx: Ctx) -> Call:
 PRIVILEGED.append(
     Privileged("POST", "/api/v1/moderation/blocklist", C.DP_MODERATE, "platform", _blocklist_upload)
 )
+# --- DP campaigns (dp) ----------------------------------------------------------------------
+
+
+def _dp_campaign(ctx: Ctx, status: str = "draft", template: bool = False) -> Any:
+    from admitone.core.ids import DpCampaignId
+    from admitone.dp.models import DpCampaign
+
+    cid = DpCampaignId.new()
+    campaign = DpCampaign(id=cid, organization_id=ctx.w.org.id, event_id=ctx.w.event.id,
+                          title="DP", slug=f"dp-{cid[-10:].lower()}", status=status)  # fmt: skip
+    ctx.s.add(campaign)
+    ctx.s.flush()
+    if template:
+        _dp_template(ctx, cid)
+    return campaign
+
+
+def _dp_template(ctx: Ctx, campaign_id: str) -> Any:
+    import hashlib
+
+    from admitone.core.files import File
+    from admitone.core.ids import DpTemplateId, FileId
+    from admitone.dp.models import DpTemplate
+    from admitone.integrations.storage import storage_for
+    from tests.dp.conftest import frame_png
+    from tests.dp.render.images import layout_dict
+
+    data, fid = frame_png(), FileId.new()
+    key = f"dp/frames/{campaign_id}/{fid}.png"
+    storage_for(ctx.w.settings).put(key, data, "image/png")
+    ctx.s.add(File(id=fid, storage_key=key, content_type="image/png", size_bytes=len(data),
+                   sha256=hashlib.sha256(data).hexdigest()))  # fmt: skip
+    ctx.s.flush()
+    template = DpTemplate(id=DpTemplateId.new(), campaign_id=campaign_id, name="T",
+                          frame_file_id=fid, layout=layout_dict())  # fmt: skip
+    ctx.s.add(template)
+    ctx.s.flush()
+    return template
+
+
+def _dp_campaign_call(ctx: Ctx, **kw: Any) -> Call:
+    return Call({"campaign_id": _dp_campaign(ctx, **kw).id})
+
+
+def _dp_template_call(ctx: Ctx, json: Any = None) -> Call:
+    campaign = _dp_campaign(ctx)
+    return Call({"template_id": _dp_template(ctx, campaign.id).id}, json=json)
+
+
+def _dp_template_upload(ctx: Ctx) -> Call:
+    import json
+
+    from tests.dp.conftest import frame_png
+    from tests.dp.render.images import layout_dict
+
+    return Call({"campaign_id": _dp_campaign(ctx).id},
+                files={"file": ("frame.png", frame_png(), "image/png"),
+                       "layout": (None, json.dumps(layout_dict()))})  # fmt: skip
+
+
+PUBLIC.update(
+    {
+        ("GET", "/api/v1/public/dp-campaigns/{slug}"): "anyone opens a campaign's page",
+        ("GET", "/api/v1/public/dp-campaigns/{slug}/gallery"): "a campaign's public gallery",
+        ("GET", "/api/v1/public/dp-hub"): "the public list of campaigns",
+        ("GET", "/api/v1/public/dp-templates/{template_id}/preview"): "a public template's preview",
+        ("GET", "/api/v1/public/dps/{dp_id}/image"): "a visible DP's picture (its share page)",
+        ("POST", "/api/v1/dp-campaigns/{campaign_id}/generate"): "anyone makes a DP; "
+        "verified_only campaigns check the caller's pass (pass_required)",
+        ("GET", "/api/v1/dps/{dp_id}"): "its owner, signed in or by X-DP-Token (else 401)",
+        ("GET", "/api/v1/dps/{dp_id}/image"): "its owner, signed in or by X-DP-Token (else 401)",
+        ("DELETE", "/api/v1/dps/{dp_id}"): "its owner, signed in or by X-DP-Token (else 401)",
+    }
+)
+SIGNED_IN[("GET", "/api/v1/me/dps")] = "the caller's own DPs"
+
+PRIVILEGED += [
+    Privileged("POST", "/api/v1/events/{event_id}/dp-campaigns", C.DP_MANAGE, "event",
+               lambda ctx: Call({"event_id": ctx.w.event.id}, json={"title": "Going"})),
+    Privileged("GET", "/api/v1/events/{event_id}/dp-campaigns", C.DP_MANAGE, "event",
+               lambda ctx: Call({"event_id": ctx.w.event.id})),
+    Privileged("GET", "/api/v1/dp-campaigns/{campaign_id}", C.DP_MANAGE, "event",
+               _dp_campaign_call),
+    Privileged("PATCH", "/api/v1/dp-campaigns/{campaign_id}", C.DP_MANAGE, "event",
+               lambda ctx: Call(_dp_campaign_call(ctx).path, json={"title": "New"})),
+    Privileged("POST", "/api/v1/dp-campaigns/{campaign_id}/publish", C.DP_MANAGE, "event",
+               lambda ctx: _dp_campaign_call(ctx, template=True)),
+    Privileged("POST", "/api/v1/dp-campaigns/{campaign_id}/close", C.DP_MANAGE, "event",
+               _dp_campaign_call),
+    Privileged("GET", "/api/v1/dp-campaigns/{campaign_id}/stats", C.DP_MANAGE, "event",
+               _dp_campaign_call),
+    Privileged("POST", "/api/v1/dp-campaigns/{campaign_id}/templates", C.DP_MANAGE, "event",
+               _dp_template_upload),
+    Privileged("GET", "/api/v1/dp-templates/{template_id}", C.DP_MANAGE, "event",
+               _dp_template_call),
+    Privileged("PATCH", "/api/v1/dp-templates/{template_id}", C.DP_MANAGE, "event",
+               lambda ctx: _dp_template_call(ctx, json={"name": "Renamed"})),
+    Privileged("DELETE", "/api/v1/dp-templates/{template_id}", C.DP_MANAGE, "event",
+               _dp_template_call),
+    Privileged("GET", "/api/v1/dp-templates/{template_id}/preview", C.DP_MANAGE, "event",
+               _dp_template_call),
+]  # fmt: skip

@@ -133,15 +133,40 @@ _SAFE_RID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 # Room for the multipart envelope (boundaries, part headers) around an uploaded file.
 MULTIPART_SLACK_BYTES = 64 * 1024
+# A refused body is read (and dropped) up to this many times its limit before the 413 is
+# sent, so the client, still sending, sees the answer instead of a connection reset.
+DRAIN_FACTOR = 4
 
-Upload = tuple[Collection[str], re.Pattern[str]]
+# (methods, path regex) of a route that takes a file; a third item is that route's own
+# file limit in bytes (else `max_upload_bytes`).
+Upload = tuple[Collection[str], re.Pattern[str]] | tuple[Collection[str], re.Pattern[str], int]
+
+EndpointT = TypeVar("EndpointT", bound=Callable[..., Any])
+
+
+def upload_limit(limit: Callable[[Settings], int]) -> Callable[[EndpointT], EndpointT]:
+    """Marks a route that takes a file with its own limit, read from the settings when the
+    app is built (a DP photo may be larger than a cover image)."""
+
+    def mark(endpoint: EndpointT) -> EndpointT:
+        endpoint.upload_limit = limit  # type: ignore[attr-defined]
+        return endpoint
+
+    return mark
 
 
 class RequestContextMiddleware:
     """Pure ASGI: a request id per request (kept from `X-Request-ID` when sane) put on the
     response and on log records, and a cap on body size so a huge body is a 413, not a
     memory spike. Routes that take a file (`uploads`: their methods and path regex) may
-    receive `max_upload_bytes` and the multipart envelope, else 413 `file_too_large`."""
+    receive `max_upload_bytes` (or their own limit) and the multipart envelope, else 413
+    `file_too_large`.
+
+    The 413 is delivered: the rest of the body is read and dropped (at most `DRAIN_FACTOR`
+    times the limit) before answering, because a client still sending when the server
+    answers and closes gets a TCP reset and never reads the answer (a phone uploading a
+    20 MB photo would show a network error). Past the bound, the answer carries
+    `Connection: close`."""
 
     def __init__(
         self,
@@ -153,15 +178,18 @@ class RequestContextMiddleware:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.upload_limit = max_upload_bytes + MULTIPART_SLACK_BYTES
-        self.uploads = tuple(uploads)
-        self._upload_methods = frozenset(m for methods, _ in self.uploads for m in methods)
+        self.uploads = tuple(
+            (u[0], u[1], (u[2] if len(u) == 3 else max_upload_bytes) + MULTIPART_SLACK_BYTES)
+            for u in uploads
+        )
+        self._upload_methods = frozenset(m for methods, _, _ in self.uploads for m in methods)
 
     def _limit(self, scope: Scope) -> tuple[int, str, str]:
         method = scope.get("method")
         if method in self._upload_methods:
-            for methods, pattern in self.uploads:
+            for methods, pattern, limit in self.uploads:
                 if method in methods and pattern.match(scope["path"]):
-                    return self.upload_limit, "file_too_large", "The file is too large."
+                    return limit, "file_too_large", "The file is too large."
         return self.max_body_bytes, "payload_too_large", "The request body is too large."
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -175,19 +203,26 @@ class RequestContextMiddleware:
         declared = dict(scope.get("headers") or []).get(b"content-length")
         try:
             if declared is not None and (not declared.isdigit() or int(declared) > limit):
-                await _send_json(send, 413, code, detail, rid)
+                # A declared length past the bound is not worth reading at all.
+                worth = declared.isdigit() and int(declared) <= limit * DRAIN_FACTOR
+                drained = worth and await _drain(receive, 0, limit * DRAIN_FACTOR)
+                await _send_json(send, 413, code, detail, rid, close=not drained)
                 return
             received = 0
             cut = started = False
+            more = True
 
             async def limited_receive() -> MutableMapping[str, Any]:
-                nonlocal received, cut
+                nonlocal received, cut, more
                 message = await receive()
                 if message["type"] == "http.request":
                     received += len(message.get("body", b""))
+                    more = bool(message.get("more_body", False))
                     if received > limit:
                         cut = True
                         raise _BodyTooLarge
+                elif message["type"] == "http.disconnect":
+                    more = False
                 return message
 
             async def send_with_id(message: MutableMapping[str, Any]) -> None:
@@ -206,16 +241,32 @@ class RequestContextMiddleware:
             with contextlib.suppress(_BodyTooLarge):
                 await self.app(scope, limited_receive, send_with_id)
             if cut and not started:
-                await _send_json(send, 413, code, detail, rid)
+                drained = not more or await _drain(receive, received, limit * DRAIN_FACTOR)
+                await _send_json(send, 413, code, detail, rid, close=not drained)
         finally:
             request_id_var.reset(token)
+
+
+async def _drain(receive: Receive, received: int, bound: int) -> bool:
+    """Reads and drops the rest of a request body; False when it is longer than `bound`
+    (the connection is then closed after the answer)."""
+    while received <= bound:
+        message = await receive()
+        if message["type"] != "http.request":
+            return True  # the client went away
+        received += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return True
+    return False
 
 
 class _BodyTooLarge(Exception):
     pass
 
 
-async def _send_json(send: Send, status: int, code: str, detail: str, rid: str) -> None:
+async def _send_json(
+    send: Send, status: int, code: str, detail: str, rid: str, *, close: bool = False
+) -> None:
     body = json.dumps(
         {
             "type": f"https://admitone.dev/problems/{code}",
@@ -234,6 +285,7 @@ async def _send_json(send: Send, status: int, code: str, detail: str, rid: str) 
                 (b"content-type", PROBLEM.encode()),
                 (b"content-length", str(len(body)).encode()),
                 (b"x-request-id", rid.encode()),
+                *([(b"connection", b"close")] if close else []),
             ],
         }
     )

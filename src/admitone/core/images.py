@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -24,6 +26,8 @@ _NAMED_ONLY = ("GIF", "BMP", "TIFF", "ICO", "AVIF", "PSD", "JPEG2000")
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 # A 40-megapixel RGBA image is 160 MB decoded: a few at a time per process, not forty.
 _decoders = threading.BoundedSemaphore(2)
+# Pillow only warns between its pixel limit and twice that: here it is a refusal, always.
+warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
 
 
 class FileTooLarge(PayloadTooLarge):
@@ -73,15 +77,8 @@ def clean_image(data: bytes, *, max_pixels: int, max_side: int, quality: int = 8
     side. Raises `unsupported_image_type` (415) for another format, `image_too_large` (422)
     over `max_pixels`, `invalid_image` (422) for anything that does not decode."""
     with _decoders:
-        original = _open(data)
+        original = open_untrusted(data, max_pixels=max_pixels)
         with original:
-            if original.width * original.height > max_pixels:
-                raise ImageTooLarge(
-                    f"The image is {original.width}x{original.height}; at most "
-                    f"{max_pixels // 1_000_000} megapixels are accepted.",
-                    width=original.width,
-                    height=original.height,
-                )
             try:
                 image = _upright_srgb(original, max_side)
             except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
@@ -105,24 +102,47 @@ def clean_image(data: bytes, *, max_pixels: int, max_side: int, quality: int = 8
     )
 
 
-def _open(data: bytes) -> Image.Image:
-    """Reads the header only. Pillow refuses more than twice its own pixel limit here."""
+def open_untrusted(
+    data: bytes,
+    *,
+    max_pixels: int,
+    formats: Sequence[str] = ACCEPTED,
+    accepted: str = "a JPEG, PNG or WebP image",
+    unrecognised_unsupported: bool = False,
+) -> Image.Image:
+    """The image in `data`, its header read and no pixel decoded yet: the type judged from the
+    bytes among `formats` (else `unsupported_image_type`, naming what it is when Pillow can),
+    `image_too_large` over `max_pixels` or over Pillow's own limit (a decompression bomb is
+    refused here, before decoding), `invalid_image` when not even the header reads (or,
+    with `unrecognised_unsupported`, `unsupported_image_type` for bytes of no image type)."""
     try:
-        return Image.open(io.BytesIO(data), formats=ACCEPTED)
+        image = Image.open(io.BytesIO(data), formats=tuple(formats))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageTooLarge() from exc
     except UnidentifiedImageError:
         pass
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InvalidImage() from exc
+    else:
+        width, height = image.size
+        if width * height > max_pixels:
+            image.close()
+            raise ImageTooLarge(
+                f"The image is {width}x{height}; at most "
+                f"{max_pixels / 1_000_000:g} megapixels are accepted.",
+                width=width,
+                height=height,
+            )
+        return image
+    named = tuple(f for f in (*ACCEPTED, *_NAMED_ONLY) if f not in formats)
     try:
-        with Image.open(io.BytesIO(data), formats=_NAMED_ONLY) as other:
+        with Image.open(io.BytesIO(data), formats=named) as other:
             name = other.format or "This"
     except Exception:  # whatever Pillow cannot even name is no image to us
+        if unrecognised_unsupported:
+            raise UnsupportedImageType(f"This is not an image; upload {accepted}.") from None
         raise InvalidImage() from None
-    raise UnsupportedImageType(
-        f"{name} images are not accepted; upload a JPEG, PNG or WebP image.", format=name
-    )
+    raise UnsupportedImageType(f"{name} images are not accepted; upload {accepted}.", format=name)
 
 
 def _upright_srgb(original: Image.Image, max_side: int) -> Image.Image:
@@ -131,12 +151,12 @@ def _upright_srgb(original: Image.Image, max_side: int) -> Image.Image:
         original.draft("RGB", (max_side, max_side))
     original.load()
     image = ImageOps.exif_transpose(original)  # a copy, turned as the camera was held
-    image = _to_srgb(image)
+    image = to_srgb(image)
     image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
     return image
 
 
-def _to_srgb(image: Image.Image) -> Image.Image:
+def to_srgb(image: Image.Image) -> Image.Image:
     """RGB, or RGBA when some pixel is transparent; an embedded ICC profile (a phone's
     Display P3, a print CMYK) is converted to sRGB, which browsers assume when none is given."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grey PNG

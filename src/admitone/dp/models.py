@@ -1,41 +1,134 @@
-"""DP templates (a campaign's frame) and the pictures attendees generate from them."""
+"""DP campaigns, their templates (a frame and a layout), the pictures attendees generate from
+them, and the campaigns' daily counters."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from admitone.core.db import Base, Mutable, id_column
-from admitone.core.ids import DpTemplateId, EventId, FileId, GeneratedDpId, OrganizationId, UserId
+from admitone.core.db import Base, JSONType, Mutable, enum_check, enum_column, id_column
+from admitone.core.ids import (
+    DpCampaignId,
+    DpTemplateId,
+    EventId,
+    FileId,
+    GeneratedDpId,
+    OrganizationId,
+    UserId,
+)
+
+
+class CampaignStatus(StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    CLOSED = "closed"
+
+
+class TemplateStatus(StrEnum):
+    ACTIVE = "active"
+    DELETED = "deleted"
+
+
+class DpStatus(StrEnum):
+    """Where a generated DP may be seen.
+
+    `visible`: its owner, its share page and its public image (and the gallery when opted
+    in); `pending_review`: its owner only, until a moderator decides; `hidden`: its owner
+    only (a moderator rejected it); `removed`: taken down, nowhere public; `deleted`: its
+    owner deleted it, nowhere at all (the image is gone from storage).
+    """
+
+    VISIBLE = "visible"
+    PENDING_REVIEW = "pending_review"
+    HIDDEN = "hidden"
+    REMOVED = "removed"
+    DELETED = "deleted"
+
+
+class Verdict(StrEnum):
+    ALLOW = "allow"
+    REVIEW = "review"
+    BLOCK = "block"
+
+
+class DpCampaign(Mutable, Base):
+    __tablename__ = "dp_campaigns"
+    __table_args__ = (
+        enum_check("status", CampaignStatus),
+        Index("ix_dp_campaigns_status_published", "status", "published_at"),
+    )
+
+    id: Mapped[DpCampaignId] = id_column()
+    organization_id: Mapped[OrganizationId] = mapped_column(ForeignKey("organizations.id"))
+    event_id: Mapped[EventId] = mapped_column(ForeignKey("events.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    slug: Mapped[str] = mapped_column(String(120), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    verified_only: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[CampaignStatus] = enum_column(CampaignStatus, default=CampaignStatus.DRAFT)
+    published_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
 
 
 class DpTemplate(Mutable, Base):
     __tablename__ = "dp_templates"
-    __table_args__ = (CheckConstraint("status IN ('draft','active','archived')", name="status"),)
+    __table_args__ = (enum_check("status", TemplateStatus),)
 
     id: Mapped[DpTemplateId] = id_column()
-    organization_id: Mapped[OrganizationId] = mapped_column(ForeignKey("organizations.id"))
-    event_id: Mapped[EventId | None] = mapped_column(ForeignKey("events.id"), index=True)
+    campaign_id: Mapped[DpCampaignId] = mapped_column(ForeignKey("dp_campaigns.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
-    frame_file_id: Mapped[FileId | None] = mapped_column(ForeignKey("files.id"))
-    layout: Mapped[dict[str, Any]]  # photo box, text boxes, colours
-    status: Mapped[str] = mapped_column(String(10), default="draft")
+    frame_file_id: Mapped[FileId] = mapped_column(ForeignKey("files.id"))
+    layout: Mapped[dict[str, Any]]  # as validated by `dp.render.parse_layout`
+    position: Mapped[int] = mapped_column(default=0)
+    status: Mapped[TemplateStatus] = enum_column(TemplateStatus, default=TemplateStatus.ACTIVE)
 
 
 class GeneratedDp(Mutable, Base):
     __tablename__ = "generated_dps"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('pending','ready','failed','flagged','removed')", name="status"
-        ),
+        enum_check("status", DpStatus),
+        enum_check("moderation_verdict", Verdict),
+        # The gallery: a campaign's visible, opted-in DPs, newest first.
+        Index("ix_generated_dps_gallery", "campaign_id", "status", "share_to_hub", "created_at"),
+        # Trending: generations per campaign in the last days.
+        Index("ix_generated_dps_campaign_created", "campaign_id", "created_at"),
     )
 
     id: Mapped[GeneratedDpId] = id_column()
-    template_id: Mapped[DpTemplateId] = mapped_column(ForeignKey("dp_templates.id"), index=True)
-    user_id: Mapped[UserId | None] = mapped_column(ForeignKey("users.id"))
-    display_name: Mapped[str | None] = mapped_column(String(100))
-    source_file_id: Mapped[FileId | None] = mapped_column(ForeignKey("files.id"))
+    campaign_id: Mapped[DpCampaignId] = mapped_column(ForeignKey("dp_campaigns.id"))
+    template_id: Mapped[DpTemplateId] = mapped_column(ForeignKey("dp_templates.id"))
+    owner_user_id: Mapped[UserId | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # SHA-256 of the `dp_token` an anonymous generator holds (one token for all its DPs).
+    owner_token_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Who made it, for "distinct supporters": `u:<user id>` or `t:<token hash>`.
+    supporter_key: Mapped[str] = mapped_column(String(80))
+    is_verified: Mapped[bool] = mapped_column(default=False)
+    texts: Mapped[dict[str, Any]] = mapped_column(JSONType)
     output_file_id: Mapped[FileId | None] = mapped_column(ForeignKey("files.id"))
-    status: Mapped[str] = mapped_column(String(10), default="pending")
+    width: Mapped[int]
+    height: Mapped[int]
+    # The referral and share code: `/dp/s/{code}` and `?ref={code}` on the event's page.
+    share_code: Mapped[str] = mapped_column(String(16), unique=True)
+    share_to_hub: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[DpStatus] = enum_column(DpStatus)
+    moderation_verdict: Mapped[Verdict] = enum_column(Verdict)
+    moderation_reasons: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    deleted_at: Mapped[datetime | None]
+
+
+class DpDailyCounter(Base):
+    """Counts per campaign and day, added to in batches (`dp.service.analytics`)."""
+
+    __tablename__ = "dp_daily_counters"
+
+    campaign_id: Mapped[DpCampaignId] = mapped_column(
+        ForeignKey("dp_campaigns.id"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(primary_key=True)
+    views: Mapped[int] = mapped_column(default=0)
+    downloads: Mapped[int] = mapped_column(default=0)
+    shares: Mapped[int] = mapped_column(default=0)
