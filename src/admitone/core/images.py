@@ -189,15 +189,8 @@ def decode_rgb(data: bytes, *, max_pixels: int, max_side: int) -> Image.Image:
     long side (JPEGs decoded at a reduced scale with `draft()`): for analysis (moderation
     checks), never stored. Refuses exactly as `clean_image` does (415, 422)."""
     with _decoders:
-        original = _open(data)
+        original = open_untrusted(data, max_pixels=max_pixels)
         with original:
-            if original.width * original.height > max_pixels:
-                raise ImageTooLarge(
-                    f"The image is {original.width}x{original.height}; at most "
-                    f"{max_pixels // 1_000_000} megapixels are accepted.",
-                    width=original.width,
-                    height=original.height,
-                )
             try:
                 image = _upright_srgb(original, max_side)
             except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
