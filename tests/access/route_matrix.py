@@ -594,3 +594,49 @@ PRIVILEGED += [
     Privileged("GET", "/api/v1/dp-templates/{template_id}/preview", C.DP_MANAGE, "event",
                _dp_template_call),
 ]  # fmt: skip
+
+
+# --- releases ----------------------------------------------------------------------------
+
+PUBLIC[("GET", "/api/v1/public/releases")] = "anyone reads the published release notes"
+
+
+def _release(ctx: Ctx) -> Any:
+    from admitone.core.clock import utcnow
+    from admitone.core.ids import ReleaseId
+    from admitone.releases.models import DeploymentStatus, Release
+
+    now = utcnow()
+    rid = ReleaseId.new()
+    release = Release(id=rid, deployment_id=f"dep-{rid[-12:]}", status=DeploymentStatus.SUCCESS,
+                      status_at=now, first_seen_at=now, live_at=now - timedelta(minutes=1),
+                      is_published=False)  # fmt: skip
+    ctx.s.add(release)
+    ctx.s.flush()
+    return release
+
+
+PRIVILEGED += [
+    Privileged("GET", "/api/v1/releases", C.RELEASE_MANAGE, "platform", lambda ctx: Call()),
+    Privileged(
+        "GET",
+        "/api/v1/releases/{release_id}",
+        C.RELEASE_MANAGE,
+        "platform",
+        lambda ctx: Call(path={"release_id": _release(ctx).id}),
+    ),
+    Privileged(
+        "PATCH",
+        "/api/v1/releases/{release_id}",
+        C.RELEASE_MANAGE,
+        "platform",
+        lambda ctx: Call(path={"release_id": _release(ctx).id}, json={"notes": "Faster door"}),
+    ),
+    Privileged(
+        "GET",
+        "/api/v1/releases/at",
+        C.RELEASE_MANAGE,
+        "platform",
+        lambda ctx: (_release(ctx), Call(query={"time": "2099-01-01T00:00:00+00:00"}))[1],
+    ),
+]
