@@ -105,3 +105,10 @@ def _after(values: list[Any] | None) -> tuple[str, str] | None:
     if not isinstance(last_id, str):
         raise InvalidCursor()
     return created, last_id
+
+
+# Ticket PDFs, wallet passes, badges and transfers have routes of their own module.
+from admitone.passes.delivery import routes as _delivery  # noqa: E402
+
+api_router.routes.extend(_delivery.api_router.routes)
+support_router = _delivery.support_router

@@ -1,0 +1,56 @@
+"""Files attached to an e-mail, made by the send job (never by the mutation that queued it):
+the order confirmation carries the order's tickets as one PDF, the transferred pass e-mail
+the pass's ticket. A template without an entry here has no attachments."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from admitone.integrations.mail import Attachment
+from admitone.passes import pdf
+from admitone.passes import service as passes
+from admitone.passes.errors import PassNotFound
+from admitone.settings import Settings
+
+PDF = "application/pdf"
+
+
+def _order_tickets(session: Session, settings: Settings, ctx: dict[str, Any]) -> list[Any]:
+    order_id = ctx.get("order_id")
+    if not isinstance(order_id, str):
+        return []
+    return pdf.tickets_for(session, settings, passes.passes_for_order(session, order_id))
+
+
+def _pass_ticket(session: Session, settings: Settings, ctx: dict[str, Any]) -> list[Any]:
+    pass_id = ctx.get("pass_id")
+    if not isinstance(pass_id, str):
+        return []
+    try:
+        return pdf.tickets_for(session, settings, [passes.get_pass(session, pass_id)])
+    except PassNotFound:
+        return []
+
+
+_TICKETS: dict[str, Callable[[Session, Settings, dict[str, Any]], list[Any]]] = {
+    "order_confirmation": _order_tickets,
+    "pass_transferred": _pass_ticket,
+}
+
+
+def tickets_to_attach(
+    session: Session, settings: Settings, template: str, context: dict[str, Any]
+) -> list[pdf.Ticket]:
+    """The tickets the e-mail carries (a read; rendering happens outside the transaction)."""
+    load = _TICKETS.get(template)
+    return load(session, settings, context) if load else []
+
+
+def attachments_for(tickets: list[pdf.Ticket]) -> tuple[Attachment, ...]:
+    if not tickets:
+        return ()
+    name = pdf.ticket_filename(tickets[0].code) if len(tickets) == 1 else "tickets.pdf"
+    return (Attachment(name, PDF, pdf.render_tickets(tickets)),)

@@ -1,0 +1,144 @@
+"""Routes through which a pass reaches people: ticket PDFs (per pass, per order).
+
+Who may read a pass's documents: its holder, the order's buyer (signed in, or holding the
+order token as `?token=` or `X-Order-Token`), or a member with `order.read` on the event.
+Anyone else gets 404, so a stranger cannot learn that a pass id exists. The access check
+lives here because routes compose domains: it asks the orders domain whether a token is
+the order's.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from admitone.access.capabilities import Capability
+from admitone.access.errors import ScopeNotFound
+from admitone.access.service import Scope, require_capability
+from admitone.auth.deps import Actor, OptionalUser
+from admitone.core.http import Db, app_settings
+from admitone.core.ids import OrderId, PassId
+from admitone.orders import service as orders
+from admitone.orders.errors import OrderNotFound
+from admitone.orders.models import Order
+from admitone.passes import pdf
+from admitone.passes import service as passes
+from admitone.passes.errors import PassNotFound
+from admitone.passes.models import Pass
+from admitone.settings import Settings
+
+api_router = APIRouter(tags=["passes"])
+support_router = APIRouter(tags=["passes"])
+
+PassPath = Annotated[PassId, Path(description="A pass id (`pas_...`).")]
+OrderPath = Annotated[OrderId, Path(description="An order id (`ord_...`).")]
+TokenQuery = Annotated[str | None, Query(max_length=100, description="The order token.")]
+TokenHeader = Annotated[
+    str | None,
+    Header(alias="X-Order-Token", max_length=100, description="The order token."),
+]
+PDF_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/pdf": {}}},
+    404: {"description": "No such pass or order (`pass_not_found`, `order_not_found`)."},
+}
+
+
+def _is_buyer(settings: Settings, order: Order, actor: Actor | None, token: str | None) -> bool:
+    if actor is not None and order.buyer_user_id == actor.user_id:
+        return True
+    return orders.token_matches(settings, order.id, token)
+
+
+def readable_pass(
+    session: Session,
+    settings: Settings,
+    pass_id: str,
+    actor: Actor | None,
+    token: str | None,
+    capability: Capability = Capability.ORDER_READ,
+) -> Pass:
+    found = passes.get_pass(session, pass_id)
+    if actor is not None and found.holder_user_id == actor.user_id:
+        return found
+    if _is_buyer(settings, orders.get_order(session, found.order_id), actor, token):
+        return found
+    if actor is None:
+        raise PassNotFound()
+    try:
+        require_capability(session, actor.user_id, capability, Scope.event(found.event_id))
+    except ScopeNotFound as exc:
+        raise PassNotFound() from exc
+    return found
+
+
+def readable_order(
+    session: Session, settings: Settings, order_id: str, actor: Actor | None, token: str | None
+) -> Order:
+    order = orders.get_order(session, order_id)
+    if _is_buyer(settings, order, actor, token):
+        return order
+    if actor is None:
+        raise OrderNotFound()
+    try:
+        require_capability(
+            session, actor.user_id, Capability.ORDER_READ, Scope.event(order.event_id)
+        )
+    except ScopeNotFound as exc:
+        raise OrderNotFound() from exc
+    return order
+
+
+def _pdf(body: bytes, filename: str) -> Response:
+    return Response(
+        body,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="{filename}"',
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+@api_router.get("/passes/{pass_id}/ticket.pdf", response_class=Response, responses=PDF_RESPONSES)
+def pass_ticket_pdf(
+    request: Request,
+    db: Db,
+    actor: OptionalUser,
+    pass_id: PassPath,
+    token: TokenQuery = None,
+    x_order_token: TokenHeader = None,
+) -> Response:
+    """The pass's ticket as a one-page PDF (A5)."""
+    settings = app_settings(request)
+
+    def _load(session: Session) -> list[pdf.Ticket]:
+        found = readable_pass(session, settings, pass_id, actor, token or x_order_token)
+        return pdf.tickets_for(session, settings, [found])
+
+    tickets = db.query(_load)
+    return _pdf(pdf.render_tickets(tickets, title="Ticket"), pdf.ticket_filename(tickets[0].code))
+
+
+@api_router.get("/orders/{order_id}/tickets.pdf", response_class=Response, responses=PDF_RESPONSES)
+def order_tickets_pdf(
+    request: Request,
+    db: Db,
+    actor: OptionalUser,
+    order_id: OrderPath,
+    token: TokenQuery = None,
+    x_order_token: TokenHeader = None,
+) -> Response:
+    """Every pass of the order, one page each (404 `order_not_found` before it has passes)."""
+    settings = app_settings(request)
+
+    def _load(session: Session) -> list[pdf.Ticket]:
+        order = readable_order(session, settings, order_id, actor, token or x_order_token)
+        return pdf.tickets_for(session, settings, passes.passes_for_order(session, order.id))
+
+    tickets = db.query(_load)
+    if not tickets:
+        raise OrderNotFound()
+    return _pdf(pdf.render_tickets(tickets), f"tickets-{order_id}.pdf")
