@@ -30,3 +30,7 @@ class Pass(Mutable, Base):
     status: Mapped[str] = mapped_column(String(10), default="valid")
     revoked_at: Mapped[datetime | None]
     revoked_reason: Mapped[str | None] = mapped_column(String(200))
+
+
+# Wallet state tables live with the wallet code; imported here so model discovery finds them.
+from admitone.passes.wallet import models as _wallet_models  # noqa: E402, F401

@@ -47,6 +47,7 @@ class Ticket:
     """What a ticket page shows; made from the database by `tickets_for`."""
 
     pass_id: str
+    event_id: str
     event_title: str
     organization: str
     starts_at: datetime  # aware, UTC
@@ -224,6 +225,7 @@ def tickets_for(session: Session, settings: Settings, passes: Iterable[Pass]) ->
         out.append(
             Ticket(
                 pass_id=p.id,
+                event_id=p.event_id,
                 event_title=event.title,
                 organization=org_name,
                 starts_at=event.starts_at,

@@ -1,4 +1,5 @@
-"""Routes through which a pass reaches people: ticket PDFs (per pass, per order).
+"""Routes through which a pass reaches people: ticket PDFs (per pass, per order), the
+Apple Wallet `.pkpass` and the Google Wallet save link.
 
 Who may read a pass's documents: its holder, the order's buyer (signed in, or holding the
 order token as `?token=` or `X-Order-Token`), or a member with `order.read` on the event.
@@ -13,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import Response
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from admitone.access.capabilities import Capability
@@ -21,6 +23,7 @@ from admitone.access.service import Scope, require_capability
 from admitone.auth.deps import Actor, OptionalUser
 from admitone.core.http import Db, app_settings
 from admitone.core.ids import OrderId, PassId
+from admitone.integrations.wallet.apple import PKPASS_TYPE
 from admitone.orders import service as orders
 from admitone.orders.errors import OrderNotFound
 from admitone.orders.models import Order
@@ -28,6 +31,8 @@ from admitone.passes import pdf
 from admitone.passes import service as passes
 from admitone.passes.errors import PassNotFound
 from admitone.passes.models import Pass
+from admitone.passes.wallet import issue
+from admitone.passes.wallet import service as wallet
 from admitone.settings import Settings
 
 api_router = APIRouter(tags=["passes"])
@@ -142,3 +147,65 @@ def order_tickets_pdf(
     if not tickets:
         raise OrderNotFound()
     return _pdf(pdf.render_tickets(tickets), f"tickets-{order_id}.pdf")
+
+
+# --- wallet passes ------------------------------------------------------------------------
+
+
+class GoogleSaveLink(BaseModel):
+    save_url: str
+
+
+@support_router.get(
+    "/passes/{pass_id}/wallet.pkpass",
+    response_class=Response,
+    responses={200: {"content": {PKPASS_TYPE: {}}}, **PDF_RESPONSES},
+)
+def apple_wallet_pass(
+    request: Request,
+    db: Db,
+    actor: OptionalUser,
+    pass_id: PassPath,
+    token: TokenQuery = None,
+    x_order_token: TokenHeader = None,
+) -> Response:
+    """The pass as a signed Apple Wallet `.pkpass`."""
+    settings = app_settings(request)
+
+    def _load(session: Session) -> list[pdf.Ticket]:
+        found = readable_pass(session, settings, pass_id, actor, token or x_order_token)
+        return pdf.tickets_for(session, settings, [found])
+
+    [ticket] = db.query(_load)
+    return Response(
+        issue.pkpass(settings, ticket),
+        media_type=PKPASS_TYPE,
+        headers={
+            "Content-Disposition": f'attachment; filename="{ticket.code}.pkpass"',
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+@support_router.get(
+    "/passes/{pass_id}/wallet/google", response_model=GoogleSaveLink, responses=PDF_RESPONSES
+)
+def google_wallet_link(
+    request: Request,
+    db: Db,
+    actor: OptionalUser,
+    pass_id: PassPath,
+    token: TokenQuery = None,
+    x_order_token: TokenHeader = None,
+) -> GoogleSaveLink:
+    """The "Save to Google Wallet" link: the pass's EventTicketObject (and its event's
+    class) in an RS256 JWT. From then on the pass's changes are sent to Google."""
+    settings = app_settings(request)
+
+    def _load(session: Session) -> list[pdf.Ticket]:
+        found = readable_pass(session, settings, pass_id, actor, token or x_order_token)
+        wallet.link_google(session, found.id)
+        return pdf.tickets_for(session, settings, [found])
+
+    [ticket] = db.mutation(_load)
+    return GoogleSaveLink(save_url=issue.google_save_url(settings, ticket))
