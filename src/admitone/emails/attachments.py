@@ -1,6 +1,6 @@
 """Files attached to an e-mail, made by the send job (never by the mutation that queued it):
 the order confirmation carries the order's tickets as one PDF, the transferred pass e-mail
-the pass's ticket. A template without an entry here has no attachments."""
+the pass's ticket and its Apple Wallet pass. A template without an entry here has no attachments."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from admitone.integrations.mail import Attachment
+from admitone.integrations.wallet.apple import PKPASS_TYPE
 from admitone.passes import pdf
 from admitone.passes import service as passes
 from admitone.passes.errors import PassNotFound
+from admitone.passes.wallet import issue
+from admitone.passes.wallet.errors import WalletUnavailable
 from admitone.settings import Settings
 
 PDF = "application/pdf"
@@ -49,8 +52,20 @@ def tickets_to_attach(
     return load(session, settings, context) if load else []
 
 
-def attachments_for(tickets: list[pdf.Ticket]) -> tuple[Attachment, ...]:
+def attachments_for(
+    settings: Settings, template: str, tickets: list[pdf.Ticket]
+) -> tuple[Attachment, ...]:
+    """The tickets as one PDF; a transferred pass also as its Apple Wallet pass (Mail on
+    iOS and macOS offers "Add to Wallet" for an attached `.pkpass`)."""
     if not tickets:
         return ()
     name = pdf.ticket_filename(tickets[0].code) if len(tickets) == 1 else "tickets.pdf"
-    return (Attachment(name, PDF, pdf.render_tickets(tickets)),)
+    files = [Attachment(name, PDF, pdf.render_tickets(tickets))]
+    if template == "pass_transferred":
+        try:
+            body = issue.pkpass(settings, tickets[0])
+        except WalletUnavailable:
+            pass  # production without Apple certificates: the PDF alone
+        else:
+            files.append(Attachment(f"{tickets[0].code}.pkpass", PKPASS_TYPE, body))
+    return tuple(files)

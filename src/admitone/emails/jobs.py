@@ -127,7 +127,7 @@ def send_email(ctx: JobContext, /, **args: Any) -> None:
             text=rendered.text,
             html=rendered.html,
             message_id=message_id_for(ctx.job_id, mail.sender),
-            attachments=attachments_for(tickets),
+            attachments=attachments_for(ctx.settings, template, tickets),
         )
         sent = transport.send(message)
     except Exception as exc:

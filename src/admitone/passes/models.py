@@ -32,5 +32,7 @@ class Pass(Mutable, Base):
     revoked_reason: Mapped[str | None] = mapped_column(String(200))
 
 
-# Wallet state tables live with the wallet code; imported here so model discovery finds them.
+# Wallet, badge and pass-settings tables live with their code; imported here so model
+# discovery finds them.
+from admitone.passes.delivery import models as _delivery_models  # noqa: E402, F401
 from admitone.passes.wallet import models as _wallet_models  # noqa: E402, F401

@@ -1,5 +1,5 @@
 """Routes through which a pass reaches people: ticket PDFs (per pass, per order), the
-Apple Wallet `.pkpass` and the Google Wallet save link.
+Apple Wallet `.pkpass`, the Google Wallet save link, and the transfer of a pass.
 
 Who may read a pass's documents: its holder, the order's buyer (signed in, or holding the
 order token as `?token=` or `X-Order-Token`), or a member with `order.read` on the event.
@@ -14,13 +14,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, EmailStr, Field
 from sqlalchemy.orm import Session
 
 from admitone.access.capabilities import Capability
 from admitone.access.errors import ScopeNotFound
 from admitone.access.service import Scope, require_capability
-from admitone.auth.deps import Actor, OptionalUser
+from admitone.auth.deps import Actor, CurrentUser, OptionalUser
+from admitone.checkout import transfer
 from admitone.core.http import Db, app_settings
 from admitone.core.ids import OrderId, PassId
 from admitone.integrations.wallet.apple import PKPASS_TYPE
@@ -209,3 +210,51 @@ def google_wallet_link(
 
     [ticket] = db.mutation(_load)
     return GoogleSaveLink(save_url=issue.google_save_url(settings, ticket))
+
+
+# --- transfer -----------------------------------------------------------------------------
+
+
+class TransferIn(BaseModel):
+    email: EmailStr
+    name: str = Field(min_length=1, max_length=200)
+
+
+class TransferOut(BaseModel):
+    """The new pass, without its code or QR: those are for the new holder only (they get
+    them by e-mail)."""
+
+    id: PassId
+    transferred_from: PassId
+    attendee_name: str | None
+    attendee_email: str | None
+    status: str
+
+
+@api_router.post(
+    "/passes/{pass_id}/transfer",
+    response_model=TransferOut,
+    status_code=201,
+    responses={
+        404: {"description": "`pass_not_found`."},
+        409: {"description": "`pass_not_transferable`, `pass_checked_in`, `transfers_closed`."},
+        422: {"description": "`transfer_to_same_holder`, validation."},
+    },
+)
+def transfer_pass(db: Db, actor: CurrentUser, pass_id: PassPath, body: TransferIn) -> TransferOut:
+    """Gives the pass to another person: the old QR stops admitting at once, the new
+    holder gets the pass by e-mail (see docs/passes.md, Transfer)."""
+    done = db.mutation(
+        transfer.transfer_pass,
+        actor_user_id=actor.user_id,
+        pass_id=pass_id,
+        email=str(body.email),
+        name=body.name.strip(),
+    )
+    return TransferOut(
+        id=done.new.id,
+        transferred_from=done.old.id,
+        attendee_name=done.new.attendee_name,
+        attendee_email=done.new.attendee_email,
+        status=done.new.status,
+    )

@@ -1,0 +1,1 @@
+"""Use cases across orders, payments and passes: place and pay, refund, transfer."""
