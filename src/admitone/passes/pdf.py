@@ -86,7 +86,7 @@ def ticket_texts(t: Ticket) -> tuple[str, ...]:
     return (t.event_title, t.organization, t.venue, t.attendee, t.tier)
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=2048)  # ~8 KB each: at most ~16 MB
 def qr_ops(payload: str) -> tuple[int, str]:
     """The QR of `payload` (a full QR, never Micro QR; level M) as (size in modules, PDF
     path operators in module units, row 0 at the top): one `re` per run of dark modules.

@@ -1,5 +1,6 @@
 """Routes through which a pass reaches people: ticket PDFs (per pass, per order), the
-Apple Wallet `.pkpass`, the Google Wallet save link, and the transfer of a pass.
+Apple Wallet `.pkpass`, the Google Wallet save link, the transfer of a pass, badges and an
+event's pass settings.
 
 Who may read a pass's documents: its holder, the order's buyer (signed in, or holding the
 order token as `?token=` or `X-Order-Token`), or a member with `order.read` on the event.
@@ -13,7 +14,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, EmailStr, Field
 from sqlalchemy.orm import Session
 
@@ -23,13 +24,15 @@ from admitone.access.service import Scope, require_capability
 from admitone.auth.deps import Actor, CurrentUser, OptionalUser
 from admitone.checkout import transfer
 from admitone.core.http import Db, app_settings
-from admitone.core.ids import OrderId, PassId
+from admitone.core.ids import BadgeRunId, EventId, OrderId, PassId, TicketTierId
+from admitone.integrations.storage import storage_for
 from admitone.integrations.wallet.apple import PKPASS_TYPE
 from admitone.orders import service as orders
 from admitone.orders.errors import OrderNotFound
 from admitone.orders.models import Order
-from admitone.passes import pdf
+from admitone.passes import badge_runs, badges, pass_settings, pdf
 from admitone.passes import service as passes
+from admitone.passes.delivery.models import BadgeRun, BadgeRunStatus
 from admitone.passes.errors import PassNotFound
 from admitone.passes.models import Pass
 from admitone.passes.wallet import issue
@@ -257,4 +260,142 @@ def transfer_pass(db: Db, actor: CurrentUser, pass_id: PassPath, body: TransferI
         attendee_name=done.new.attendee_name,
         attendee_email=done.new.attendee_email,
         status=done.new.status,
+    )
+
+
+# --- badges and pass settings ---------------------------------------------------------------
+
+EventPath = Annotated[EventId, Path(description="An event id (`evt_...`).")]
+RunPath = Annotated[BadgeRunId, Path(description="A badge run id (`bdr_...`).")]
+_SCOPE_ERRORS: dict[int | str, dict[str, Any]] = {
+    403: {"description": "`capability_required`."},
+    404: {"description": "No such event, pass or run."},
+}
+
+
+class BadgeRunIn(BaseModel):
+    tier_ids: list[TicketTierId] | None = Field(default=None, max_length=100)
+    layout: dict[str, Any] | None = Field(
+        default=None, description="Overrides the event's badge layout for this run."
+    )
+
+
+class BadgeRunOut(BaseModel):
+    id: BadgeRunId
+    event_id: EventId
+    status: BadgeRunStatus
+    total: int
+    done: int
+    download_url: str | None
+    error: str | None
+
+
+class PassSettingsIn(BaseModel):
+    transfers_enabled: bool = True
+    transfer_cutoff_minutes: int = Field(default=0, ge=0, le=525600)
+    badge_layout: dict[str, Any] | None = None
+
+
+class PassSettingsOut(BaseModel):
+    transfers_enabled: bool
+    transfer_cutoff_minutes: int
+    badge_layout: dict[str, Any] | None
+
+
+def _run_out(settings: Settings, run: BadgeRun) -> BadgeRunOut:
+    url = None
+    if run.status == BadgeRunStatus.DONE and run.file_key:
+        url = f"{settings.base_url.rstrip('/')}/support/v1/badge-runs/{run.id}/badges.pdf"
+    return BadgeRunOut(
+        id=run.id,
+        event_id=run.event_id,
+        status=BadgeRunStatus(run.status),
+        total=run.total,
+        done=run.done,
+        download_url=url,
+        error=run.error,
+    )
+
+
+@support_router.get(
+    "/passes/{pass_id}/badge.pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}, **_SCOPE_ERRORS},
+)
+def pass_badge_pdf(db: Db, actor: CurrentUser, pass_id: PassPath, request: Request) -> Response:
+    """The pass's A6 badge; every call is recorded as a print (never a check-in)."""
+    todo = db.mutation(badge_runs.print_badge, app_settings(request), actor.user_id, pass_id)
+    body = badges.badge_pdf(todo.ticket, todo.layout)
+    return _pdf(body, f"badge-{todo.ticket.code}.pdf")
+
+
+@support_router.post(
+    "/events/{event_id}/badges",
+    response_model=BadgeRunOut,
+    status_code=202,
+    responses={422: {"description": "`unknown_tier`, `invalid_badge_layout`."}, **_SCOPE_ERRORS},
+)
+def start_badge_run(
+    request: Request, db: Db, actor: CurrentUser, event_id: EventPath, body: BadgeRunIn
+) -> BadgeRunOut:
+    """Prints the event's badges (valid passes, optionally of some tiers) as A4 sheets of 8
+    in a job; poll the run until it has a `download_url`."""
+    run = db.mutation(
+        badge_runs.start_badge_run,
+        actor_user_id=actor.user_id,
+        event_id=event_id,
+        tier_ids=[str(t) for t in body.tier_ids] if body.tier_ids else None,
+        layout=body.layout,
+    )
+    return _run_out(app_settings(request), run)
+
+
+@support_router.get("/badge-runs/{run_id}", response_model=BadgeRunOut, responses=_SCOPE_ERRORS)
+def get_badge_run(request: Request, db: Db, actor: CurrentUser, run_id: RunPath) -> BadgeRunOut:
+    run = db.query(badge_runs.get_badge_run, actor.user_id, run_id)
+    return _run_out(app_settings(request), run)
+
+
+@support_router.get(
+    "/badge-runs/{run_id}/badges.pdf",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/pdf": {}}}, **_SCOPE_ERRORS},
+)
+def badge_run_pdf(
+    request: Request, db: Db, actor: CurrentUser, run_id: RunPath
+) -> StreamingResponse:
+    run = db.query(badge_runs.get_badge_run, actor.user_id, run_id)
+    if run.status != BadgeRunStatus.DONE or not run.file_key:
+        raise badge_runs.BadgeRunNotFound("The run has no file yet.")
+    chunks = storage_for(app_settings(request)).stream(run.file_key)
+    return StreamingResponse(
+        chunks,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="badges-{run.id}.pdf"'},
+    )
+
+
+@support_router.get(
+    "/events/{event_id}/pass-settings", response_model=PassSettingsOut, responses=_SCOPE_ERRORS
+)
+def get_pass_settings(db: Db, actor: CurrentUser, event_id: EventPath) -> PassSettingsOut:
+    return PassSettingsOut(**db.query(pass_settings.get_pass_settings, actor.user_id, event_id))
+
+
+@support_router.put(
+    "/events/{event_id}/pass-settings", response_model=PassSettingsOut, responses=_SCOPE_ERRORS
+)
+def set_pass_settings(
+    db: Db, actor: CurrentUser, event_id: EventPath, body: PassSettingsIn
+) -> PassSettingsOut:
+    """Transfers (on/off, closing this many minutes before the start) and the badge layout."""
+    return PassSettingsOut(
+        **db.mutation(
+            pass_settings.set_pass_settings,
+            actor.user_id,
+            event_id,
+            transfers_enabled=body.transfers_enabled,
+            transfer_cutoff_minutes=body.transfer_cutoff_minutes,
+            badge_layout=body.badge_layout,
+        )
     )
