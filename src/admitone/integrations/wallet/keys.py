@@ -185,7 +185,7 @@ def apple_material(settings: Settings) -> AppleMaterial:
         cert_pem, key_pem = chain.certificate.read_text(), chain.key.read_text()
         wwdr_pem = chain.wwdr.read_text()
     password = w.apple_key_password.get_secret_value() if w.apple_key_password else None
-    files = str((settings.var_dir / "wallet" / "run").resolve())
+    files = str((settings.var_dir / "wallet" / "run").absolute())
     return _load_apple(cert_pem, key_pem, password, wwdr_pem, files)
 
 
