@@ -41,10 +41,11 @@ from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen import canvas
 
+from admitone.core.ids import EventId, PassId
 from admitone.integrations.wallet.apple import manifest_of
 from admitone.integrations.wallet.keys import apple_material, ensure_dev_chain, google_key
 from admitone.passes import badges, pdf
-from admitone.passes.codes import sign_qr
+from admitone.passes.codes import new_code, sign_qr
 from admitone.passes.wallet import issue
 from admitone.passes.wallet.content import (
     bundled_images,
@@ -65,9 +66,9 @@ NAMES = [
 
 
 def ticket(i: int) -> pdf.Ticket:
+    """A pass as the database would give it, with a real signed QR payload."""
     start = datetime(2026, 11, 20, 8, tzinfo=UTC)
-    pass_id, event_id = f"pas_01JD3{i:021d}", "evt_01JD3ZZZZZZZZZZZZZZZZZZZZZ"
-    code = f"{i:010d}".translate(str.maketrans("01", "AB"))
+    pass_id, event_id, code = PassId.new(), EventId.new(), new_code()
     return pdf.Ticket(
         pass_id=pass_id,
         event_id=event_id,
@@ -80,9 +81,7 @@ def ticket(i: int) -> pdf.Ticket:
         attendee=NAMES[i % len(NAMES)],
         tier=["Regular", "VIP", "Speaker"][i % 3],
         code=code,
-        qr=sign_qr(SECRET, pass_id=f"pas_{'0' * 26}", event_id=f"evt_{'0' * 26}", code="ABCDEFGHJK")
-        if False
-        else "AO1." + f"{i:08d}" + "k3J9xQmZ2vT8pL4nR7sW1yB6cD5fG0hJ" * 4 + f"{i:012d}",
+        qr=sign_qr(SECRET, pass_id=pass_id, event_id=event_id, code=code),
         status="valid",
     )
 
