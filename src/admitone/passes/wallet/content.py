@@ -3,7 +3,6 @@ made from the same ticket view the PDFs use (`passes.pdf.Ticket`)."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import re
@@ -34,8 +33,7 @@ def bundled_images() -> dict[str, bytes]:
 def authentication_token(settings: Settings, pass_id: str) -> str:
     """The pass's `authenticationToken` (Apple: at least 16 characters), derived so it
     needs no storage and never changes for the pass (Apple forbids changing it)."""
-    mac = hmac.new(settings.secret, f"wallet.apple:{pass_id}".encode(), hashlib.sha256)
-    return mac.hexdigest()[:40]
+    return hmac.digest(settings.secret, f"wallet.apple:{pass_id}".encode(), "sha256").hex()[:40]
 
 
 def web_service_url(settings: Settings) -> str:
@@ -49,6 +47,7 @@ def _iso(t: datetime) -> str:
 def pass_json(settings: Settings, t: Ticket) -> bytes:
     w = settings.wallet
     voided = t.status != "valid"
+    start, end = _iso(t.starts_at), _iso(t.ends_at)
     body: dict[str, Any] = {
         "formatVersion": 1,
         "passTypeIdentifier": w.apple_pass_type_id,
@@ -60,9 +59,9 @@ def pass_json(settings: Settings, t: Ticket) -> bytes:
         "backgroundColor": BACKGROUND,
         "foregroundColor": FOREGROUND,
         "labelColor": LABEL,
-        "relevantDate": _iso(t.starts_at),
-        "relevantDates": [{"startDate": _iso(t.starts_at), "endDate": _iso(t.ends_at)}],
-        "expirationDate": _iso(t.ends_at),
+        "relevantDate": start,
+        "relevantDates": [{"startDate": start, "endDate": end}],
+        "expirationDate": end,
         "voided": voided,
         "sharingProhibited": True,
         "webServiceURL": web_service_url(settings),
@@ -80,7 +79,7 @@ def pass_json(settings: Settings, t: Ticket) -> bytes:
                 {
                     "key": "start",
                     "label": "DATE",
-                    "value": _iso(t.starts_at),
+                    "value": start,
                     "dateStyle": "PKDateStyleMedium",
                     "timeStyle": "PKDateStyleShort",
                     "ignoresTimeZone": False,
