@@ -3,6 +3,7 @@ back, QR decoded from the rasterised page), and the PDF attached to the confirma
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Any
@@ -116,6 +117,19 @@ def test_confirmation_email_carries_the_tickets_and_the_mailbox_lists_them(
     assert attachment["filename"] == "tickets.pdf"
     assert attachment["content_type"] == "application/pdf"
     assert attachment["size"] > 1000
+    # The e-mail offers the PDF and both wallet buttons; each link works as it is.
+    links = re.findall(r"http://testserver(\S+)", items[0]["text"])
+    pdf_link = next(u for u in links if "/tickets.pdf?token=" in u)
+    assert len(pdf_pages_text(client.get(pdf_link).content)) == 2
+    apple = [u for u in links if u.endswith("wallet.pkpass", 0, u.index("?"))]
+    assert len(apple) == 2
+    assert client.get(apple[0]).headers["content-type"] == "application/vnd.apple.pkpass"
+    google = [u for u in links if "/wallet/google?redirect=true" in u]
+    assert len(google) == 2
+    moved = client.get(google[0], follow_redirects=False)
+    assert moved.status_code == 303
+    assert moved.headers["location"].startswith("https://pay.google.com/gp/v/save/")
+    assert "Add to Apple Wallet" in (items[0]["html"] or "")
 
 
 def test_smtp_confirmation_has_the_pdf_attached(

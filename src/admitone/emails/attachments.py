@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from admitone.integrations.mail import Attachment
 from admitone.integrations.wallet.apple import PKPASS_TYPE
+from admitone.orders import service as orders
 from admitone.passes import pdf
 from admitone.passes import service as passes
 from admitone.passes.errors import PassNotFound
@@ -69,3 +70,29 @@ def attachments_for(
         else:
             files.append(Attachment(f"{tickets[0].code}.pkpass", PKPASS_TYPE, body))
     return tuple(files)
+
+
+def links_for(
+    settings: Settings, template: str, context: dict[str, Any], tickets: list[pdf.Ticket]
+) -> dict[str, Any]:
+    """Buttons the order confirmation offers: the tickets PDF and, per pass, Apple Wallet
+    and Google Wallet. They carry the order token (the e-mail is the buyer's credential, as
+    its order link already is)."""
+    order_id = context.get("order_id")
+    if template != "order_confirmation" or not isinstance(order_id, str) or not tickets:
+        return {}
+    token = orders.order_token(settings, order_id)
+    base = settings.base_url.rstrip("/")
+    return {
+        "tickets_pdf_url": f"{base}/api/v1/orders/{order_id}/tickets.pdf?token={token}",
+        "wallet_links": [
+            {
+                "code": t.code,
+                "apple_url": f"{base}/support/v1/passes/{t.pass_id}/wallet.pkpass?token={token}",
+                "google_url": (
+                    f"{base}/support/v1/passes/{t.pass_id}/wallet/google?redirect=true&token={token}"
+                ),
+            }
+            for t in tickets
+        ],
+    }

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from admitone.core.clock import utcnow
 from admitone.core.ids import EmailDeliveryId
 from admitone.core.jobs import JobContext, job
-from admitone.emails.attachments import attachments_for, tickets_to_attach
+from admitone.emails.attachments import attachments_for, links_for, tickets_to_attach
 from admitone.emails.models import EmailDelivery
 from admitone.emails.render import Rendered, render
 from admitone.emails.service import unseal
@@ -118,8 +118,9 @@ def send_email(ctx: JobContext, /, **args: Any) -> None:
         return
     try:
         opened = unseal(ctx.settings, context)
-        rendered = render(template, opened)
         tickets = ctx.db.query(tickets_to_attach, ctx.settings, template, opened)
+        opened |= links_for(ctx.settings, template, opened, tickets)
+        rendered = render(template, opened)
         message = Message(
             sender=mail.sender,
             to=to,

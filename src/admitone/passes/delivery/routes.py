@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, EmailStr, Field
 from sqlalchemy.orm import Session
 
@@ -201,7 +201,8 @@ def google_wallet_link(
     pass_id: PassPath,
     token: TokenQuery = None,
     x_order_token: TokenHeader = None,
-) -> GoogleSaveLink:
+    redirect: Annotated[bool, Query(description="303 to the link (for e-mail buttons).")] = False,
+) -> Any:
     """The "Save to Google Wallet" link: the pass's EventTicketObject (and its event's
     class) in an RS256 JWT. From then on the pass's changes are sent to Google."""
     settings = app_settings(request)
@@ -212,7 +213,10 @@ def google_wallet_link(
         return pdf.tickets_for(session, settings, [found])
 
     [ticket] = db.mutation(_load)
-    return GoogleSaveLink(save_url=issue.google_save_url(settings, ticket))
+    url = issue.google_save_url(settings, ticket)
+    if redirect:
+        return RedirectResponse(url, status_code=303)
+    return GoogleSaveLink(save_url=url)
 
 
 # --- transfer -----------------------------------------------------------------------------
