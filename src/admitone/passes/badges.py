@@ -5,8 +5,9 @@ A badge: the event band at the top, the attendee's name shrunk to fit the width,
 organization (the attendee's company when the layout has one per badge, else the
 organizer's), the role or tier, and the pass's QR. Single badges are A6; a run prints A4
 sheets of 8 (2 x 4 of 105 x 74.25 mm) with crop marks at every cut, streamed sheet by sheet
-from batches of passes (the QR cache and the batch bound the memory; reportlab keeps ~2 KB
-of compressed page per badge until the file is written).
+from batches of passes. Memory: each finished sheet is compressed at once (reportlab would
+keep it uncompressed until the end) and a run's QR codes bypass the cache, so a badge holds
+only its ~2 KB of compressed page until the file is written.
 
 The layout (per event, or per run) is a small JSON object; every key is optional:
 `{"accent": "#1a3380", "title": "PyCon Lagos 2026", "show_tier": true, "show_org": true,
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import io
 import re
+import zlib
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -89,6 +91,8 @@ def draw_badge(
     y: float,
     w: float,
     h: float,
+    *,
+    cached_qr: bool = True,
 ) -> None:
     font, bold = fonts
     title, name, org, role = _texts(t, layout)
@@ -110,7 +114,7 @@ def draw_badge(
         c.setFont(bold, fit_size(role, bold, 0.05 * short, w - 10 * mm))
         c.drawCentredString(x + w / 2, y + h * 0.03, role)
     side = min(w * 0.9, h * 0.52)
-    draw_qr(c, t.qr, x + (w - side) / 2, y + h * 0.09, side)
+    draw_qr(c, t.qr, x + (w - side) / 2, y + h * 0.09, side, cached=cached_qr)
 
 
 def badge_pdf(t: Ticket, layout: BadgeLayout) -> bytes:
@@ -143,6 +147,40 @@ def _crop_marks(c: Canvas, w: float, h: float) -> None:
             c.line(col * w, cy - CROP / 2, col * w, cy + CROP / 2)
 
 
+class _Deflated:
+    """A page stream filter for content compressed already (see `_SheetCanvas`)."""
+
+    pdfname = "FlateDecode"
+
+    def encode(self, text: bytes) -> bytes:
+        return text
+
+
+class _SheetCanvas(Canvas):  # type: ignore[misc]  # reportlab is untyped
+    """A canvas that compresses each finished page at once: reportlab keeps every page's
+    content until it writes the file and compresses it only then (~19 KB per badge held);
+    compressed at `showPage`, a badge holds ~2-3 KB (the PDF bytes it will become)."""
+
+    def showPage(self) -> None:
+        super().showPage()
+        page = self._doc.Pages.pages[-1]
+        stream = page.stream
+        if isinstance(stream, str) and page.compression:
+            page.stream = zlib.compress(stream.encode("latin-1"))
+            page.compression = 0
+            page._admitone_deflated = True
+
+    def save(self) -> None:
+        for page in self._doc.Pages.pages:
+            if getattr(page, "_admitone_deflated", False):
+                page.check_format(self._doc)  # builds Contents from the stream
+                page.Contents.filters = [_DEFLATED]
+        super().save()
+
+
+_DEFLATED = _Deflated()
+
+
 class BadgeSheets:
     """A4 sheets of 8 badges written to `out` as badges are added; `close()` finishes the
     file. Fonts: the core ones, unless `needs_ttf` (decided by the caller from every name
@@ -152,7 +190,7 @@ class BadgeSheets:
         self.layout = layout
         self.fonts = fonts
         self.count = 0
-        self.canvas = Canvas(out, pagesize=A4, pageCompression=1, invariant=True)
+        self.canvas = _SheetCanvas(out, pagesize=A4, pageCompression=1, invariant=True)
         self.canvas.setTitle("Badges")
         self.w, self.h = A4[0] / SHEET_COLUMNS, A4[1] / SHEET_ROWS
 
@@ -160,7 +198,7 @@ class BadgeSheets:
         slot = self.count % PER_SHEET
         x = (slot % SHEET_COLUMNS) * self.w
         y = A4[1] - (slot // SHEET_COLUMNS + 1) * self.h
-        draw_badge(self.canvas, t, self.layout, self.fonts, x, y, self.w, self.h)
+        draw_badge(self.canvas, t, self.layout, self.fonts, x, y, self.w, self.h, cached_qr=False)
         self.count += 1
         if self.count % PER_SHEET == 0:
             _crop_marks(self.canvas, self.w, self.h)

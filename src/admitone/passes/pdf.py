@@ -107,10 +107,13 @@ def qr_ops(payload: str) -> tuple[int, str]:
     return size, "\n".join(ops)
 
 
-def draw_qr(c: Canvas, payload: str, x: float, y: float, side: float) -> None:
+def draw_qr(
+    c: Canvas, payload: str, x: float, y: float, side: float, *, cached: bool = True
+) -> None:
     """The QR of `payload` as one filled vector path in the square of `side` points whose
-    lower-left corner is (x, y), quiet zone included."""
-    size, ops = qr_ops(payload)
+    lower-left corner is (x, y), quiet zone included. `cached=False` for one-off drawings
+    (a badge run draws each pass once: caching would only hold memory)."""
+    size, ops = qr_ops(payload) if cached else qr_ops.__wrapped__(payload)
     cell = side / (size + 2 * QUIET_ZONE)
     c.saveState()
     c.setFillColorRGB(0, 0, 0)
