@@ -168,6 +168,28 @@ class DpSettings(BaseModel):
     counters_flush_seconds: float = Field(default=10.0, ge=0)
 
 
+class WalletSettings(BaseModel):
+    """Apple Wallet and Google Wallet. Unset certificates and keys: in dev and test a local
+    chain and key are generated once under `var_dir/wallet/` (passes verify with OpenSSL
+    but iOS refuses them); in production the wallet routes answer 503."""
+
+    apple_pass_type_id: str = "pass.dev.admitone.ticket"
+    apple_team_id: str = "ADMITONE01"
+    apple_certificate: str | None = None  # PEM: the Pass Type ID certificate
+    apple_key: SecretStr | None = None  # PEM: its private key
+    apple_key_password: SecretStr | None = None
+    apple_wwdr_certificate: str | None = None  # PEM: the WWDR intermediate that issued it
+    apns_url: str = "https://api.push.apple.com"
+    apns_ca_file: str | None = None  # a CA bundle for APNs (tests: the local stand-in's)
+    google_issuer_id: str = "3388000000000000000"
+    google_service_account_email: str = "admitone-dev@admitone-dev.iam.gserviceaccount.com"
+    google_private_key: SecretStr | None = None  # PEM: the service account's RSA key
+    google_api_url: str = "https://walletobjects.googleapis.com/walletobjects/v1"
+    google_token_url: str = "https://oauth2.googleapis.com/token"
+    google_origins: list[str] = Field(default_factory=list)  # empty: [base_url]
+    http_timeout_seconds: float = 10.0
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ADMITONE_", env_nested_delimiter="__", extra="ignore"
@@ -207,6 +229,7 @@ class Settings(BaseSettings):
     releases: ReleaseSettings = Field(default_factory=ReleaseSettings)
     moderation: ModerationSettings = Field(default_factory=ModerationSettings)
     dp: DpSettings = Field(default_factory=DpSettings)
+    wallet: WalletSettings = Field(default_factory=WalletSettings)
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

@@ -640,3 +640,66 @@ PRIVILEGED += [
         lambda ctx: (_release(ctx), Call(query={"time": "2099-01-01T00:00:00+00:00"}))[1],
     ),
 ]
+# --- pass documents, wallet, transfer, badges (appended by the wallet work) --------------
+
+
+def _order_with_pass(ctx: Ctx) -> Call:
+    return Call({"order_id": make_pass(ctx.s, ctx.w.event, ctx.w.tier).order_id})
+
+
+def _transfer(ctx: Ctx) -> Call:
+    p = make_pass(ctx.s, ctx.w.event, ctx.w.tier)
+    return Call({"pass_id": p.id}, json={"email": "friend@example.com", "name": "Friend"})
+
+
+def _badge_run(ctx: Ctx) -> Call:
+    from admitone.core.ids import BadgeRunId
+    from admitone.passes.delivery.models import BadgeRun
+
+    run = BadgeRun(id=BadgeRunId.new(), event_id=ctx.w.event.id, status="queued")
+    ctx.s.add(run)
+    ctx.s.flush()
+    return Call({"run_id": run.id})
+
+
+def _no_file_yet(principal: str) -> Outcome:
+    """The run exists but has no file: whoever may read it gets 404 after the check."""
+    caps = expected_capabilities(principal, "event")
+    return "forbidden" if caps and C.EVENT_READ not in caps else "not_found"
+
+
+_APPLE = "Apple Wallet devices, by the pass's `ApplePass <authenticationToken>`"
+_WS = "/support/v1/wallet/apple/v1"
+_REG = _WS + "/devices/{device_id}/registrations/{pass_type_id}"
+PUBLIC.update(
+    {
+        ("POST", _REG + "/{serial}"): _APPLE,
+        ("DELETE", _REG + "/{serial}"): _APPLE,
+        ("GET", _REG): "Apple Wallet devices: serial numbers of their own registrations",
+        ("GET", _WS + "/passes/{pass_type_id}/{serial}"): _APPLE,
+        ("POST", _WS + "/log"): "Apple Wallet devices report errors",
+    }
+)
+
+PRIVILEGED += [
+    Privileged("GET", "/api/v1/passes/{pass_id}/ticket.pdf", C.ORDER_READ, "event", _event_pass,
+               other_credential=_BUYER_TOKEN),
+    Privileged("GET", "/api/v1/orders/{order_id}/tickets.pdf", C.ORDER_READ, "event",
+               _order_with_pass, other_credential=_BUYER_TOKEN),
+    Privileged("GET", "/support/v1/passes/{pass_id}/wallet.pkpass", C.ORDER_READ, "event",
+               _event_pass, other_credential=_BUYER_TOKEN),
+    Privileged("GET", "/support/v1/passes/{pass_id}/wallet/google", C.ORDER_READ, "event",
+               _event_pass, other_credential=_BUYER_TOKEN),
+    Privileged("POST", "/api/v1/passes/{pass_id}/transfer", C.ORDER_MANAGE, "event", _transfer),
+    Privileged("GET", "/support/v1/passes/{pass_id}/badge.pdf", C.CHECKIN_SCAN, "event",
+               _event_pass),
+    Privileged("POST", "/support/v1/events/{event_id}/badges", C.CHECKIN_MANAGE, "event",
+               lambda ctx: _event_call(ctx, json={})),
+    Privileged("GET", "/support/v1/badge-runs/{run_id}", C.EVENT_READ, "event", _badge_run),
+    Privileged("GET", "/support/v1/badge-runs/{run_id}/badges.pdf", C.EVENT_READ, "event",
+               _badge_run, expect=_no_file_yet),
+    Privileged("GET", "/support/v1/events/{event_id}/pass-settings", C.EVENT_READ, "event",
+               _event_call),
+    Privileged("PUT", "/support/v1/events/{event_id}/pass-settings", C.EVENT_UPDATE, "event",
+               lambda ctx: _event_call(ctx, json={"transfer_cutoff_minutes": 60})),
+]  # fmt: skip

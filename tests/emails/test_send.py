@@ -53,7 +53,7 @@ def test_dev_mailbox_shows_sent_mail_newest_first_per_recipient(
         (True, "a@example.com"),
         (False, "a@example.com"),
     ]
-    assert set(items[0]) == {"id", "to", "subject", "text", "html", "sent_at"}
+    assert set(items[0]) == {"id", "to", "subject", "text", "html", "attachments", "sent_at"}
     assert items[0]["subject"] == "Your Admit One sign-in link"
     assert len(client.get("/dev/mailbox").json()["items"]) == 3
 

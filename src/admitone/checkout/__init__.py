@@ -12,6 +12,8 @@ import each other; what needs both is here, above them in the layers:
   back, audit), idempotent under `Idempotency-Key`.
 - `cancel_order`, `read_order`, `buyer_orders`, `event_orders`: the order as the API shows
   it, with its payment, passes and refunds (`views.order_view`).
+- `transfer.transfer_pass(...)`: a pass handed to another person (new code and QR, the old
+  one revoked at the door, wallet passes re-issued, the new holder e-mailed).
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from admitone.core.clock import utcnow
 from admitone.core.ids import EmailDeliveryId
 from admitone.core.jobs import JobContext, job
+from admitone.emails.attachments import attachments_for, links_for, tickets_to_attach
 from admitone.emails.models import EmailDelivery
 from admitone.emails.render import Rendered, render
 from admitone.emails.service import unseal
@@ -81,6 +82,10 @@ def _record_sent(
             html_body=rendered.html if rendered else None,
             message_id=message.message_id,
             provider_message_id=sent.provider_message_id,
+            attachments=[
+                {"filename": a.filename, "content_type": a.content_type, "size": len(a.data)}
+                for a in message.attachments
+            ],
             last_error=None,
             sent_at=utcnow(),
             updated_at=utcnow(),
@@ -112,7 +117,10 @@ def send_email(ctx: JobContext, /, **args: Any) -> None:
     if delivery_id is None:
         return
     try:
-        rendered = render(template, unseal(ctx.settings, context))
+        opened = unseal(ctx.settings, context)
+        tickets = ctx.db.query(tickets_to_attach, ctx.settings, template, opened)
+        opened |= links_for(ctx.settings, template, opened, tickets)
+        rendered = render(template, opened)
         message = Message(
             sender=mail.sender,
             to=to,
@@ -120,6 +128,7 @@ def send_email(ctx: JobContext, /, **args: Any) -> None:
             text=rendered.text,
             html=rendered.html,
             message_id=message_id_for(ctx.job_id, mail.sender),
+            attachments=attachments_for(ctx.settings, template, tickets),
         )
         sent = transport.send(message)
     except Exception as exc:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import CheckConstraint, String, Text
+from sqlalchemy import JSON, CheckConstraint, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from admitone.core.db import Base, Mutable, id_column
@@ -34,3 +35,5 @@ class EmailDelivery(Mutable, Base):
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
+    # What was attached: `[{filename, content_type, size}]` (the files are not kept).
+    attachments: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)

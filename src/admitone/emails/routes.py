@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from admitone.core.http import Db, Paging
 from admitone.core.pagination import InvalidCursor, decode_cursor, encode_cursor
 from admitone.emails.models import EmailDelivery
-from admitone.emails.schemas import Mailbox, MailboxItem
+from admitone.emails.schemas import Mailbox, MailboxAttachment, MailboxItem
 
 dev_router = APIRouter(tags=["development"])
 
@@ -44,6 +44,7 @@ def read_mailbox(
             subject=r.subject or "",
             text=r.text_body or "",
             html=r.html_body,
+            attachments=[MailboxAttachment(**a) for a in r.attachments or []],
             sent_at=r.sent_at or r.updated_at,
         )
         for r in rows[:limit]

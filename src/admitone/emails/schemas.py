@@ -9,12 +9,19 @@ from pydantic import BaseModel
 from admitone.core.ids import EmailDeliveryId
 
 
+class MailboxAttachment(BaseModel):
+    filename: str
+    content_type: str
+    size: int
+
+
 class MailboxItem(BaseModel):
     id: EmailDeliveryId
     to: str
     subject: str
     text: str
     html: str | None
+    attachments: list[MailboxAttachment] = []
     sent_at: datetime
 
 

@@ -38,3 +38,9 @@ class Pass(Mutable, Base):
     status: Mapped[PassStatus] = mapped_column(String(10), default=PassStatus.VALID)
     revoked_at: Mapped[datetime | None]
     revoked_reason: Mapped[str | None] = mapped_column(String(200))
+
+
+# Wallet, badge and pass-settings tables live with their code; imported here so model
+# discovery finds them.
+from admitone.passes.delivery import models as _delivery_models  # noqa: E402, F401
+from admitone.passes.wallet import models as _wallet_models  # noqa: E402, F401

@@ -88,3 +88,12 @@ def my_passes(request: Request, db: Db, actor: CurrentUser, paging: Paging) -> P
     )
     settings = request.app.state.settings
     return Page[PassOut](items=[_out(settings, p) for p in rows], next_cursor=next_cursor)
+
+
+# Ticket PDFs, wallet passes, badges and transfers have routes of their own module.
+from admitone.passes.delivery import routes as _delivery  # noqa: E402
+from admitone.passes.wallet import routes as _wallet  # noqa: E402
+
+api_router.routes.extend(_delivery.api_router.routes)
+support_router = _delivery.support_router
+support_router.routes.extend(_wallet.support_router.routes)

@@ -3,13 +3,14 @@ provider, chosen by `settings.mail.transport`."""
 
 from __future__ import annotations
 
-from admitone.integrations.mail.base import MailError, MailTransport, Message, Sent
+from admitone.integrations.mail.base import Attachment, MailError, MailTransport, Message, Sent
 from admitone.integrations.mail.devbox import DevboxTransport
 from admitone.integrations.mail.http import HttpTransport
 from admitone.integrations.mail.smtp import SmtpTransport
 from admitone.settings import MailSettings
 
 __all__ = [
+    "Attachment",
     "DevboxTransport",
     "HttpTransport",
     "MailError",

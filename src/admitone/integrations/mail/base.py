@@ -11,6 +11,13 @@ from typing import Protocol
 
 
 @dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str  # "application/pdf"
+    data: bytes
+
+
+@dataclass(frozen=True)
 class Message:
     sender: str
     to: str
@@ -21,6 +28,7 @@ class Message:
     # receivers (and providers that dedupe) can tell it is the same message.
     message_id: str
     headers: dict[str, str] = field(default_factory=dict)
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True)

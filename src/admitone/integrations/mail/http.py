@@ -2,11 +2,14 @@
 
 `POST {http_url}` with `Authorization: Bearer <token>`, an `Idempotency-Key` (the
 Message-ID, stable across retries of one send job) and the body
-`{"from", "to", "subject", "text", "html", "headers"}`; a 2xx answer with an optional
-`id` (or `MessageID`) is success, anything else is retried.
+`{"from", "to", "subject", "text", "html", "headers", "attachments"}` (each attachment
+`{"filename", "content_type", "content"}`, the content base64-encoded); a 2xx answer with
+an optional `id` (or `MessageID`) is success, anything else is retried.
 """
 
 from __future__ import annotations
+
+import base64
 
 import httpx
 
@@ -36,6 +39,14 @@ class HttpTransport:
             "text": message.text,
             "html": message.html,
             "headers": {"Message-ID": message.message_id, **message.headers},
+            "attachments": [
+                {
+                    "filename": a.filename,
+                    "content_type": a.content_type,
+                    "content": base64.b64encode(a.data).decode(),
+                }
+                for a in message.attachments
+            ],
         }
         try:
             resp = httpx.post(s.http_url, json=body, headers=headers, timeout=s.timeout_seconds)

@@ -22,6 +22,9 @@ def to_mime(message: Message) -> EmailMessage:
     mime.set_content(message.text)
     if message.html is not None:
         mime.add_alternative(message.html, subtype="html")
+    for a in message.attachments:
+        maintype, _, subtype = a.content_type.partition("/")
+        mime.add_attachment(a.data, maintype=maintype, subtype=subtype, filename=a.filename)
     return mime
 
 

@@ -1,0 +1,145 @@
+"""What a wallet pass says: Apple's `pass.json` and Google's EventTicketClass/Object, both
+made from the same ticket view the PDFs use (`passes.pdf.Ticket`)."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from admitone.passes.codes import format_code
+from admitone.passes.pdf import Ticket, local_time
+from admitone.settings import Settings
+
+BACKGROUND = "rgb(26,51,128)"
+FOREGROUND = "rgb(255,255,255)"
+LABEL = "rgb(190,205,255)"
+_GOOGLE_SUFFIX = re.compile(r"[^A-Za-z0-9._-]")
+
+
+@cache
+def bundled_images() -> dict[str, bytes]:
+    """icon.png (required) and logo.png at 1x, 2x and 3x. Organizations have no logo of
+    their own yet; when they do, theirs replaces `logo*.png` here."""
+    assets = resources.files("admitone.passes.wallet") / "assets"
+    names = [f"{base}{scale}.png" for base in ("icon", "logo") for scale in ("", "@2x", "@3x")]
+    return {name: (assets / name).read_bytes() for name in names}
+
+
+def authentication_token(settings: Settings, pass_id: str) -> str:
+    """The pass's `authenticationToken` (Apple: at least 16 characters), derived so it
+    needs no storage and never changes for the pass (Apple forbids changing it)."""
+    return hmac.digest(settings.secret, f"wallet.apple:{pass_id}".encode(), "sha256").hex()[:40]
+
+
+def web_service_url(settings: Settings) -> str:
+    return f"{settings.base_url.rstrip('/')}/support/v1/wallet/apple"
+
+
+def _iso(t: datetime) -> str:
+    return t.replace(tzinfo=t.tzinfo or UTC).isoformat(timespec="seconds")
+
+
+def pass_json(settings: Settings, t: Ticket) -> bytes:
+    w = settings.wallet
+    voided = t.status != "valid"
+    start, end = _iso(t.starts_at), _iso(t.ends_at)
+    body: dict[str, Any] = {
+        "formatVersion": 1,
+        "passTypeIdentifier": w.apple_pass_type_id,
+        "teamIdentifier": w.apple_team_id,
+        "serialNumber": t.pass_id,
+        "organizationName": t.organization,
+        "description": f"Ticket for {t.event_title}",
+        "logoText": t.organization,
+        "backgroundColor": BACKGROUND,
+        "foregroundColor": FOREGROUND,
+        "labelColor": LABEL,
+        "relevantDate": start,
+        "relevantDates": [{"startDate": start, "endDate": end}],
+        "expirationDate": end,
+        "voided": voided,
+        "sharingProhibited": True,
+        "webServiceURL": web_service_url(settings),
+        "authenticationToken": authentication_token(settings, t.pass_id),
+        "barcodes": [
+            {
+                "format": "PKBarcodeFormatQR",
+                "message": t.qr,
+                "messageEncoding": "iso-8859-1",
+                "altText": format_code(t.code),
+            }
+        ],
+        "eventTicket": {
+            "headerFields": [
+                {
+                    "key": "start",
+                    "label": "DATE",
+                    "value": start,
+                    "dateStyle": "PKDateStyleMedium",
+                    "timeStyle": "PKDateStyleShort",
+                    "ignoresTimeZone": False,
+                }
+            ],
+            "primaryFields": [{"key": "event", "label": "EVENT", "value": t.event_title}],
+            "secondaryFields": [
+                {"key": "attendee", "label": "ATTENDEE", "value": t.attendee},
+                {"key": "tier", "label": "TICKET", "value": t.tier},
+            ],
+            "auxiliaryFields": [
+                {"key": "venue", "label": "VENUE", "value": t.venue or "-"},
+                {"key": "when", "label": "WHEN", "value": local_time(t)},
+            ],
+            "backFields": [
+                {"key": "code", "label": "Code", "value": format_code(t.code)},
+                {
+                    "key": "status",
+                    "label": "Status",
+                    "value": "No longer valid" if voided else "Valid",
+                },
+            ],
+        },
+    }
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def google_id(settings: Settings, suffix: str) -> str:
+    """`<issuer id>.<suffix>` with only the characters Google documents for ids."""
+    return f"{settings.wallet.google_issuer_id}.{_GOOGLE_SUFFIX.sub('_', suffix)}"
+
+
+def google_class(settings: Settings, t: Ticket, event_id: str) -> dict[str, Any]:
+    return {
+        "id": google_id(settings, event_id),
+        "issuerName": t.organization,
+        "reviewStatus": "UNDER_REVIEW",
+        "eventId": event_id,
+        "eventName": {"defaultValue": {"language": "en", "value": t.event_title}},
+        "venue": {
+            "name": {"defaultValue": {"language": "en", "value": t.venue or "-"}},
+            "address": {"defaultValue": {"language": "en", "value": t.venue or "-"}},
+        },
+        "dateTime": {"start": _iso(t.starts_at), "end": _iso(t.ends_at)},
+    }
+
+
+def google_object(settings: Settings, t: Ticket, event_id: str) -> dict[str, Any]:
+    """The pass's EventTicketObject; `state` INACTIVE once it is revoked or transferred
+    away (its old QR would be refused at the door anyway)."""
+    return {
+        "id": google_id(settings, t.pass_id),
+        "classId": google_id(settings, event_id),
+        "state": "ACTIVE" if t.status == "valid" else "INACTIVE",
+        "ticketHolderName": t.attendee,
+        "ticketNumber": format_code(t.code),
+        "ticketType": {"defaultValue": {"language": "en", "value": t.tier}},
+        "barcode": {"type": "QR_CODE", "value": t.qr, "alternateText": format_code(t.code)},
+        "validTimeInterval": {
+            "start": {"date": _iso(t.starts_at)},
+            "end": {"date": _iso(t.ends_at)},
+        },
+    }
