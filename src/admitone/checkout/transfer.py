@@ -38,6 +38,7 @@ from admitone.checkout.errors import (
 )
 from admitone.core.clock import utcnow
 from admitone.core.db import publish
+from admitone.core.ids import PassId
 from admitone.emails.service import queue_email
 from admitone.events.models import Event
 from admitone.orders import service as orders
@@ -89,7 +90,7 @@ def transfer_pass(
     name: str,
 ) -> Transferred:
     """Moves the pass to `email`/`name` (see the module docstring)."""
-    p = passes.get_pass(session, pass_id)
+    p = passes.get_pass(session, PassId(pass_id))
     order = orders.get_order(session, p.order_id)
     _may_transfer(session, actor_user_id, p, order.buyer_user_id)
     if p.status != "valid" or order.status not in PAID:

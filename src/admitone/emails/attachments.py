@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from admitone.core.ids import OrderId, PassId
 from admitone.integrations.mail import Attachment
 from admitone.integrations.wallet.apple import PKPASS_TYPE
 from admitone.orders import service as orders
@@ -26,7 +27,7 @@ def _order_tickets(session: Session, settings: Settings, ctx: dict[str, Any]) ->
     order_id = ctx.get("order_id")
     if not isinstance(order_id, str):
         return []
-    return pdf.tickets_for(session, settings, passes.passes_for_order(session, order_id))
+    return pdf.tickets_for(session, settings, passes.passes_for_order(session, OrderId(order_id)))
 
 
 def _pass_ticket(session: Session, settings: Settings, ctx: dict[str, Any]) -> list[Any]:
@@ -34,7 +35,7 @@ def _pass_ticket(session: Session, settings: Settings, ctx: dict[str, Any]) -> l
     if not isinstance(pass_id, str):
         return []
     try:
-        return pdf.tickets_for(session, settings, [passes.get_pass(session, pass_id)])
+        return pdf.tickets_for(session, settings, [passes.get_pass(session, PassId(pass_id))])
     except PassNotFound:
         return []
 
@@ -81,7 +82,7 @@ def links_for(
     order_id = context.get("order_id")
     if template != "order_confirmation" or not isinstance(order_id, str) or not tickets:
         return {}
-    token = orders.order_token(settings, order_id)
+    token = orders.order_token(settings, OrderId(order_id))
     base = settings.base_url.rstrip("/")
     return {
         "tickets_pdf_url": f"{base}/api/v1/orders/{order_id}/tickets.pdf?token={token}",

@@ -27,7 +27,7 @@ from admitone.access.service import Scope, record_audit, require_capability
 from admitone.core import jobs
 from admitone.core.clock import utcnow
 from admitone.core.errors import Invalid, NotFound
-from admitone.core.ids import BadgePrintId, BadgeRunId
+from admitone.core.ids import BadgePrintId, BadgeRunId, PassId
 from admitone.core.jobs import JobContext
 from admitone.events.models import TicketTier
 from admitone.integrations.storage import storage_for
@@ -67,7 +67,7 @@ def event_layout(session: Session, event_id: str) -> dict[str, Any] | None:
 def print_badge(
     session: Session, settings: Settings, actor_user_id: str, pass_id: str
 ) -> BadgeToPrint:
-    found = passes.get_pass(session, pass_id)
+    found = passes.get_pass(session, PassId(pass_id))
     require_capability(session, actor_user_id, Capability.CHECKIN_SCAN, Scope.event(found.event_id))
     session.execute(
         insert(BadgePrint).values(

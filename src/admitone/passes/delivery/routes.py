@@ -69,7 +69,7 @@ def readable_pass(
     token: str | None,
     capability: Capability = Capability.ORDER_READ,
 ) -> Pass:
-    found = passes.get_pass(session, pass_id)
+    found = passes.get_pass(session, PassId(pass_id))
     if actor is not None and found.holder_user_id == actor.user_id:
         return found
     if _is_buyer(settings, orders.get_order(session, found.order_id), actor, token):
@@ -86,7 +86,7 @@ def readable_pass(
 def readable_order(
     session: Session, settings: Settings, order_id: str, actor: Actor | None, token: str | None
 ) -> Order:
-    order = orders.get_order(session, order_id)
+    order = orders.get_order(session, OrderId(order_id))
     if _is_buyer(settings, order, actor, token):
         return order
     if actor is None:

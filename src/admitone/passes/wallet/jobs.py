@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from admitone.core import jobs
+from admitone.core.ids import PassId
 from admitone.core.jobs import JobContext
 from admitone.integrations.wallet.apple import ApnsClient
 from admitone.integrations.wallet.google import GoogleWalletClient
@@ -66,7 +67,7 @@ def push_pass_update(ctx: JobContext, /, **args: Any) -> None:
 
 def _ticket(session: Session, settings: Any, pass_id: str) -> pdf.Ticket | None:
     try:
-        found = passes.get_pass(session, pass_id)
+        found = passes.get_pass(session, PassId(pass_id))
     except PassNotFound:
         return None
     return pdf.tickets_for(session, settings, [found])[0]
