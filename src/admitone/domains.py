@@ -24,6 +24,7 @@ DOMAINS = (
     "dp",
     "releases",
     "notifications",
+    "webhooks",
     "emails",
     "gateway",
     "web",
