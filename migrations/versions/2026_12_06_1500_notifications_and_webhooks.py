@@ -111,7 +111,7 @@ def upgrade() -> None:
     with op.batch_alter_table('email_deliveries', schema=None) as batch_op:
         batch_op.add_column(sa.Column('order_id', sa.String(length=32), nullable=True))
         batch_op.create_index(batch_op.f('ix_email_deliveries_order_id'), ['order_id'], unique=False)
-        batch_op.drop_constraint('ck_email_deliveries_status', type_='check')
+        batch_op.drop_constraint(op.f('ck_email_deliveries_status'), type_='check')
         batch_op.create_check_constraint(
             'status', "status IN ('sending','sent','failed','bounced')"
         )
@@ -133,7 +133,7 @@ def downgrade() -> None:
 
     with op.batch_alter_table('email_deliveries', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_email_deliveries_order_id'))
-        batch_op.drop_constraint('ck_email_deliveries_status', type_='check')
+        batch_op.drop_constraint(op.f('ck_email_deliveries_status'), type_='check')
         batch_op.create_check_constraint('status', "status IN ('sending','sent','failed')")
         batch_op.drop_column('order_id')
 

@@ -45,6 +45,7 @@ def user_topic(user_id: str) -> str:
 
 
 def _audience_query(part: str, value: Any) -> Select[Any]:
+    col: Any
     if part == "users":
         col = User.id
         return select(col).where(col.in_([str(v) for v in value]), User.deleted_at.is_(None))
@@ -123,7 +124,7 @@ def deliver(
     """Inserts the notifications of one page of recipients and queues their e-mail copies;
     returns how many in-app notifications were new."""
     spec = CATALOG[kind]
-    prefs = {
+    prefs: dict[str, NotificationPreference] = {
         p.user_id: p
         for p in session.scalars(
             select(NotificationPreference).where(

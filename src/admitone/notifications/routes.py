@@ -34,7 +34,7 @@ api_router = APIRouter(tags=["notifications"])
 web_router = APIRouter(tags=["notifications"], include_in_schema=False)
 
 NotificationPath = Annotated[NotificationId, Path(description="A notification id (`ntf_...`).")]
-_401 = {401: {"description": "Not signed in (`unauthorized`)."}}
+_401: dict[int | str, dict[str, Any]] = {401: {"description": "Not signed in (`unauthorized`)."}}
 
 
 @api_router.get("/me/notifications", response_model=Page[NotificationOut], responses=_401)

@@ -24,8 +24,8 @@ from admitone.notifications.models import Notification, NotificationPreference
 from admitone.settings import Settings
 
 NEWEST = Keyset(
-    SortKey(Notification.created_at, datetime, descending=True),
-    SortKey(Notification.id, str, descending=True),
+    SortKey(Notification.__table__.c.created_at, datetime, descending=True),
+    SortKey(Notification.__table__.c.id, str, descending=True),
 )
 
 
