@@ -98,9 +98,11 @@ def test_inbox_lists_counts_and_marks_read(
     rest = client.get(
         f"/api/v1/me/notifications?limit=2&cursor={page['next_cursor']}", headers=headers
     ).json()
-    assert len(rest["items"]) == 1 and rest["next_cursor"] is None
+    assert len(rest["items"]) == 1
+    assert rest["next_cursor"] is None
     bad = client.get("/api/v1/me/notifications?cursor=nope", headers=headers)
-    assert bad.status_code == 422 and bad.json()["code"] == "invalid_cursor"
+    assert bad.status_code == 422
+    assert bad.json()["code"] == "invalid_cursor"
 
     count = "/api/v1/me/notifications/unread-count"
     assert client.get(count, headers=headers).json() == {"unread": 3}
@@ -111,7 +113,8 @@ def test_inbox_lists_counts_and_marks_read(
         == "notification_not_found"
     )
     read = client.post(f"/api/v1/me/notifications/{first}/read", headers=headers)
-    assert read.status_code == 200 and read.json()["read_at"] is not None
+    assert read.status_code == 200
+    assert read.json()["read_at"] is not None
     assert client.get(count, headers=headers).json() == {"unread": 2}
     unread = client.get("/api/v1/me/notifications?unread=true", headers=headers).json()
     assert first not in [n["id"] for n in unread["items"]]
@@ -149,14 +152,16 @@ def test_preferences_are_honoured_per_kind_and_channel(
     locked = client.put(
         url, headers=headers, json={"preferences": {"event_cancelled": {"email": False}}}
     )
-    assert locked.status_code == 422 and locked.json()["code"] == "preference_locked"
+    assert locked.status_code == 422
+    assert locked.json()["code"] == "preference_locked"
     unknown = client.put(url, headers=headers, json={"preferences": {"nope": {"email": False}}})
     assert unknown.status_code == 422
     put = client.put(
         url, headers=headers, json={"preferences": {"event_changed": {"in_app": False}}}
     )
     after = {p["kind"]: p for p in put.json()["items"]}
-    assert after["event_changed"]["in_app"] is False and after["event_changed"]["email"] is True
+    assert after["event_changed"]["in_app"] is False
+    assert after["event_changed"]["email"] is True
 
     db.mutation(
         lambda s: outbox.notify(
@@ -298,8 +303,10 @@ def test_non_transactional_mail_has_one_click_unsubscribe_for_that_kind_only(
 
     # GET shows a confirm page and changes nothing (link scanners fetch GETs)
     page = client.get(f"/unsubscribe/{token}")
-    assert page.status_code == 200 and "deployment failed" in page.text
-    assert "form" in page.text and "script" not in page.text
+    assert page.status_code == 200
+    assert "deployment failed" in page.text
+    assert "form" in page.text
+    assert "script" not in page.text
     prefs_of = lambda: db.query(  # noqa: E731
         lambda s: {
             (p.kind, p.email)
@@ -319,7 +326,8 @@ def test_non_transactional_mail_has_one_click_unsubscribe_for_that_kind_only(
         content="List-Unsubscribe=One-Click",
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
-    assert done.status_code == 200 and "no longer" in done.text
+    assert done.status_code == 200
+    assert "no longer" in done.text
     assert prefs_of() == {("deployment_failed", False)}
     # a tampered token, or one for a transactional kind, does nothing
     forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
