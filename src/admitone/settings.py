@@ -75,7 +75,7 @@ class NotifySettings(BaseModel):
 
     # Recipients resolved and inserted per fan-out job (one transaction each).
     fanout_page: int = Field(default=1000, ge=1, le=10_000)
-    # Dev only: webhook targets on loopback/private addresses (a receiver on this machine).
+    # Dev only: webhook targets on loopback addresses (a receiver on this machine).
     allow_local_webhook_targets: bool = True
     webhook_connect_timeout_seconds: float = 3.0
     webhook_timeout_seconds: float = 10.0

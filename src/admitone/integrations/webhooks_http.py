@@ -46,12 +46,20 @@ def is_public(address: Address) -> bool:
         or address.is_multicast
         or address.is_reserved
         or address.is_unspecified
+        or not address.is_global  # also shared (CGNAT), documentation and benchmark ranges
         or (isinstance(address, ipaddress.IPv6Address) and address.is_site_local)
     )
 
 
-def resolve(url: httpx.URL, *, allow_local: bool) -> Address:
-    """The address to connect to for `url`, or TargetRefused."""
+def _loopback(address: Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def resolve(url: httpx.URL, *, allow_loopback: bool) -> Address:
+    """The address to connect to for `url`, or TargetRefused. `allow_loopback` (development:
+    a receiver on this machine) admits loopback addresses, nothing else non-public."""
     if url.scheme not in ("http", "https") or not url.host:
         raise TargetRefused("only http and https URLs with a host")
     port = url.port or (443 if url.scheme == "https" else 80)
@@ -62,10 +70,9 @@ def resolve(url: httpx.URL, *, allow_local: bool) -> Address:
     addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
     if not addresses:
         raise TargetRefused(f"cannot resolve {url.host}")
-    if not allow_local:
-        for address in addresses:
-            if not is_public(address):
-                raise TargetRefused(f"{url.host} resolves to a non-public address")
+    for address in addresses:
+        if not (is_public(address) or (allow_loopback and _loopback(address))):
+            raise TargetRefused(f"{url.host} resolves to a non-public address")
     return addresses[0]
 
 
@@ -80,7 +87,7 @@ def post(
     *,
     content: bytes,
     headers: dict[str, str],
-    allow_local: bool,
+    allow_loopback: bool,
     timeout: httpx.Timeout,
 ) -> Answer:
     """POSTs `content` to `url` (following checked 307/308 redirects); raises TargetRefused
@@ -88,7 +95,7 @@ def post(
     started = time.perf_counter()
     target = httpx.URL(url)
     for _ in range(MAX_REDIRECTS + 1):
-        address = resolve(target, allow_local=allow_local)
+        address = resolve(target, allow_loopback=allow_loopback)
         request = client.build_request(
             "POST",
             _pinned(target, address),

@@ -212,7 +212,7 @@ def attempt_delivery(
     if attempt is None:
         return
     n = settings.notify
-    allow_local = settings.is_dev and n.allow_local_webhook_targets
+    allow_loopback = settings.is_dev and n.allow_local_webhook_targets
     timeout = httpx.Timeout(n.webhook_timeout_seconds, connect=n.webhook_connect_timeout_seconds)
     answer: webhooks_http.Answer | None = None
     error: str | None = None
@@ -222,7 +222,7 @@ def attempt_delivery(
             attempt.url,
             content=attempt.body,
             headers=headers_for(attempt, int(utcnow().timestamp())),
-            allow_local=allow_local,
+            allow_loopback=allow_loopback,
             timeout=timeout,
         )
         if not 200 <= answer.status < 300:

@@ -91,15 +91,16 @@ def check_url(settings: Settings, url: str) -> str:
         raise InvalidWebhookUrl()
     if parsed.scheme == "http" and not local_ok:
         raise InvalidWebhookUrl("Outside development the URL must be https.")
-    if not local_ok:
-        if parsed.host == "localhost" or parsed.host.endswith(".localhost"):
+    if parsed.host == "localhost" or parsed.host.endswith(".localhost"):
+        if not local_ok:
             raise InvalidWebhookUrl()
-        try:
-            literal = ipaddress.ip_address(parsed.host)
-        except ValueError:
-            return url
-        if not is_public(literal):
-            raise InvalidWebhookUrl()
+        return url
+    try:
+        literal = ipaddress.ip_address(parsed.host)
+    except ValueError:
+        return url
+    if not (is_public(literal) or (local_ok and literal.is_loopback)):
+        raise InvalidWebhookUrl()
     return url
 
 
