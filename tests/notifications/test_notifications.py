@@ -88,7 +88,7 @@ def test_inbox_lists_counts_and_marks_read(
                 s, "dp_approved", users=[user.id], data={"campaign_title": f"C{i}"}
             )
         )
-    run_jobs()
+        run_jobs()  # one at a time: a batch of jobs may run in any order
     assert client.get("/api/v1/me/notifications").status_code == 401
     page = client.get("/api/v1/me/notifications?limit=2", headers=headers).json()
     assert [n["title"] for n in page["items"]] == [
