@@ -555,3 +555,9 @@ PRIVILEGED += [
     Privileged("POST", "/api/v1/webhook-deliveries/{delivery_id}/replay", C.WEBHOOK_MANAGE,
                "organization", _webhook_delivery),
 ]  # fmt: skip
+
+PUBLIC[("POST", "/api/v1/public/orders/resend")] = "a buyer asks for a code by e-mail"
+PUBLIC[("POST", "/api/v1/public/orders/resend/verify")] = "the e-mailed code is the credential"
+PRIVILEGED += [
+    Privileged("GET", "/api/v1/orders/{order_id}/emails", C.ORDER_READ, "event", _paid_order),
+]  # fmt: skip

@@ -14,17 +14,23 @@ from sse_starlette import EventSourceResponse
 from admitone.auth.deps import CurrentUser
 from admitone.core.errors import AppError
 from admitone.core.http import Db, Page, Paging, app_settings
-from admitone.core.ids import NotificationId
+from admitone.core.ids import NotificationId, OrderId
 from admitone.core.realtime import stream_query
-from admitone.notifications import service
+from admitone.notifications import mail_state, resend, service
 from admitone.notifications.fanout import user_topic
 from admitone.notifications.kinds import Channel
 from admitone.notifications.schemas import (
     InboxState,
     NotificationOut,
+    OrderEmailOut,
+    OrderEmails,
     PreferencesIn,
     PreferencesOut,
     ReadAll,
+    ResendAccepted,
+    ResendIn,
+    ResendVerifyIn,
+    Resent,
     UnreadCount,
     preferences_out,
 )
@@ -110,6 +116,44 @@ def put_preferences(db: Db, actor: CurrentUser, body: PreferencesIn) -> Preferen
         for kind, choice in body.preferences.items()
     }
     return preferences_out(db.mutation(service.set_preferences, actor.user_id, choices))
+
+
+@api_router.get(
+    "/orders/{order_id}/emails",
+    response_model=OrderEmails,
+    responses={
+        **_401,
+        403: {"description": "`capability_required`"},
+        404: {"description": "`order_not_found`"},
+    },
+)
+def order_emails(db: Db, actor: CurrentUser, order_id: Annotated[OrderId, Path()]) -> OrderEmails:
+    """Each e-mail about the order and its delivery state (organizers: `order.read`)."""
+    found = db.query(mail_state.order_emails, actor.user_id, order_id)
+    return OrderEmails(items=[OrderEmailOut(**vars(m)) for m in found])
+
+
+@api_router.post(
+    "/public/orders/resend",
+    status_code=202,
+    response_model=ResendAccepted,
+    responses={429: {"description": "`rate_limited` (with Retry-After)"}},
+)
+def resend_request(request: Request, db: Db, body: ResendIn) -> ResendAccepted:
+    """E-mails a code to the address when it has paid orders; the same answer either way."""
+    db.mutation(resend.request_code, app_settings(request), str(body.email))
+    return ResendAccepted()
+
+
+@api_router.post(
+    "/public/orders/resend/verify",
+    response_model=Resent,
+    responses={422: {"description": "`invalid_code`"}},
+)
+def resend_verify(request: Request, db: Db, body: ResendVerifyIn) -> Resent:
+    """With the right code, the confirmations of the address's paid orders go out again."""
+    result = db.mutation(resend.verify_code, app_settings(request), str(body.email), body.code)
+    return Resent(resent=resend.require_verified(result))
 
 
 TokenPath = Annotated[str, Path(max_length=300)]

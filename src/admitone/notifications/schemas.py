@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from admitone.core.ids import NotificationId
 from admitone.notifications.kinds import CATALOG, NotificationKind
@@ -79,3 +79,36 @@ def preferences_out(current: dict[Any, dict[Any, bool]]) -> PreferencesOut:
             for kind, channels in current.items()
         ]
     )
+
+
+class OrderEmailOut(BaseModel):
+    id: str
+    template: str
+    to: str = Field(description="The address, masked.")
+    status: str = Field(description="queued | sent | failed | bounced")
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+class OrderEmails(BaseModel):
+    items: list[OrderEmailOut]
+
+
+class ResendIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailStr = Field(max_length=320)
+
+
+class ResendVerifyIn(ResendIn):
+    code: str = Field(pattern=r"^[0-9]{6}$")
+
+
+class ResendAccepted(BaseModel):
+    detail: str = "If this address bought tickets, a code is on its way."
+
+
+class Resent(BaseModel):
+    resent: int = Field(description="How many orders' confirmations were sent again.")
