@@ -37,7 +37,7 @@ from admitone.webhooks.models import (
     WebhookEndpoint,
     WebhookMessage,
 )
-from admitone.webhooks.service import DELIVER_JOB, new_delivery
+from admitone.webhooks.service import DELIVER_JOB, fail_pending, new_delivery
 
 FIRST_DELAY = 5.0
 MAX_DELAY = 6 * 3600.0
@@ -98,29 +98,40 @@ class Attempt:
     first_at: datetime
 
 
+_D, _E, _M = WebhookDelivery, WebhookEndpoint, WebhookMessage
+# Columns, not entities: one row per attempt, without the ORM's identity-map work.
+_LOAD = (
+    select(
+        _D.status,
+        _D.created_at,
+        _D.message_id,
+        _E.id.label("endpoint_id"),
+        _E.url,
+        _E.status.label("endpoint_status"),
+        _E.deleted_at,
+        _E.secret_sealed,
+        _E.previous_secret_sealed,
+        _E.previous_secret_expires_at,
+        _M.payload,
+    )
+    .join(_E, _E.id == _D.endpoint_id)
+    .join(_M, _M.id == _D.message_id)
+)
+
+
 def _prepare(session: Session, settings: Settings, delivery_id: str) -> Attempt | None:
-    row = session.execute(
-        select(WebhookDelivery, WebhookEndpoint, WebhookMessage)
-        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-        .join(WebhookMessage, WebhookMessage.id == WebhookDelivery.message_id)
-        .where(WebhookDelivery.id == delivery_id)
-    ).one_or_none()
-    if row is None:
+    row = session.execute(_LOAD.where(_D.id == delivery_id)).one_or_none()
+    if row is None or row.status != DeliveryStatus.PENDING:
         return None
-    delivery, endpoint, message = row
-    if delivery.status != DeliveryStatus.PENDING:
-        return None
-    if endpoint.status != EndpointStatus.ENABLED or endpoint.deleted_at is not None:
-        delivery.status = DeliveryStatus.FAILED
-        delivery.last_error = "endpoint disabled"
-        return None
-    keys = [signing.unseal(settings, endpoint.secret_sealed)]
-    expires = endpoint.previous_secret_expires_at
-    if endpoint.previous_secret_sealed and expires and expires > utcnow():
-        keys.append(signing.unseal(settings, endpoint.previous_secret_sealed))
-    body = json.dumps(message.payload, separators=(",", ":"), ensure_ascii=False).encode()
+    if row.endpoint_status != EndpointStatus.ENABLED or row.deleted_at is not None:
+        return None  # its pending deliveries were failed when it was disabled
+    keys = [signing.unseal(settings, row.secret_sealed)]
+    expires = row.previous_secret_expires_at
+    if row.previous_secret_sealed and expires and expires > utcnow():
+        keys.append(signing.unseal(settings, row.previous_secret_sealed))
+    body = json.dumps(row.payload, separators=(",", ":"), ensure_ascii=False).encode()
     return Attempt(
-        delivery.id, endpoint.id, endpoint.url, keys, message.id, body, delivery.created_at
+        delivery_id, row.endpoint_id, row.url, keys, row.message_id, body, row.created_at
     )
 
 
@@ -144,6 +155,9 @@ def _record(
     error: str | None,
 ) -> None:
     now = utcnow()
+    if answer is not None and 200 <= answer.status < 300:
+        _record_success(session, attempt, answer, now)
+        return
     delivery = session.get(WebhookDelivery, attempt.delivery_id)
     endpoint = session.get(WebhookEndpoint, attempt.endpoint_id)
     if delivery is None or endpoint is None or delivery.status != DeliveryStatus.PENDING:
@@ -179,18 +193,39 @@ def _record(
     jobs.schedule(session, DELIVER_JOB, {"delivery_id": delivery.id}, run_at=now + wait)
 
 
+def _record_success(
+    session: Session, attempt: Attempt, answer: webhooks_http.Answer, now: datetime
+) -> None:
+    """The common case in two conditional UPDATEs (no ORM load)."""
+    session.execute(
+        update(_D)
+        .where(_D.id == attempt.delivery_id, _D.status == DeliveryStatus.PENDING)
+        .values(
+            status=DeliveryStatus.SUCCEEDED,
+            attempts=_D.attempts + 1,
+            last_attempt_at=now,
+            delivered_at=now,
+            next_attempt_at=None,
+            response_status=answer.status,
+            response_ms=answer.elapsed_ms,
+            response_excerpt=answer.body.decode("utf-8", "replace")[:1000],
+            last_error=None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(_E)
+        .where(_E.id == attempt.endpoint_id, _E.failing_since.is_not(None))
+        .values(failing_since=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def _disable(session: Session, endpoint: WebhookEndpoint, reason: str) -> None:
     endpoint.status = EndpointStatus.DISABLED
     endpoint.disabled_reason = reason
-    session.execute(
-        update(WebhookDelivery)
-        .where(
-            WebhookDelivery.endpoint_id == endpoint.id,
-            WebhookDelivery.status == DeliveryStatus.PENDING,
-        )
-        .values(status=DeliveryStatus.FAILED, last_error="endpoint disabled", updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
+    fail_pending(session, endpoint.id, "endpoint disabled")
     owners = session.scalars(
         select(TeamMember.user_id).where(
             TeamMember.organization_id == endpoint.organization_id, TeamMember.role == "owner"
@@ -208,7 +243,7 @@ def attempt_delivery(
     db: Database, settings: Settings, client: httpx.Client, delivery_id: str
 ) -> None:
     """One attempt: read (query), POST (no transaction open), record (mutation)."""
-    attempt = db.mutation(_prepare, settings, delivery_id)
+    attempt = db.query(_prepare, settings, delivery_id)
     if attempt is None:
         return
     n = settings.notify

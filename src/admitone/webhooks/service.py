@@ -206,23 +206,29 @@ def change_endpoint(
     elif enabled is False:
         endpoint.status = EndpointStatus.DISABLED
         endpoint.disabled_reason = "disabled by a person"
+        fail_pending(session, endpoint.id, "endpoint disabled")
     _audit(session, user_id, "updated", endpoint, status=endpoint.status)
     return endpoint
+
+
+def fail_pending(session: Session, endpoint_id: str, reason: str) -> None:
+    """Gives up the endpoint's pending deliveries (their queued attempts then do nothing)."""
+    session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.endpoint_id == endpoint_id,
+            WebhookDelivery.status == DeliveryStatus.PENDING,
+        )
+        .values(status=DeliveryStatus.FAILED, last_error=reason, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 def delete_endpoint(session: Session, user_id: str, endpoint_id: str) -> None:
     endpoint = _endpoint(session, user_id, endpoint_id)
     endpoint.deleted_at = utcnow()
     endpoint.status = EndpointStatus.DISABLED
-    session.execute(
-        update(WebhookDelivery)
-        .where(
-            WebhookDelivery.endpoint_id == endpoint.id,
-            WebhookDelivery.status == DeliveryStatus.PENDING,
-        )
-        .values(status=DeliveryStatus.FAILED, last_error="endpoint deleted", updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
+    fail_pending(session, endpoint.id, "endpoint deleted")
     _audit(session, user_id, "deleted", endpoint)
 
 

@@ -5,6 +5,7 @@ secret is still valid. The secrets are stored encrypted with the settings secret
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -36,7 +37,12 @@ def signature_header(keys: list[str], msg_id: str, timestamp: int, body: bytes) 
 
 
 def _fernet(settings: Settings) -> Fernet:
-    key = hmac.new(settings.secret, b"webhooks.endpoint-secret", hashlib.sha256).digest()
+    return _fernet_for(settings.secret)
+
+
+@functools.lru_cache(maxsize=4)
+def _fernet_for(secret: bytes) -> Fernet:
+    key = hmac.new(secret, b"webhooks.endpoint-secret", hashlib.sha256).digest()
     return Fernet(base64.urlsafe_b64encode(key))
 
 
