@@ -12,11 +12,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -109,10 +110,6 @@ def read_unsubscribe_token(settings: Settings, token: str) -> tuple[str, Notific
         return None
 
 
-def _insert(session: Session) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
 def deliver(
     session: Session,
     settings: Settings,
@@ -122,7 +119,7 @@ def deliver(
     user_ids: Sequence[str],
 ) -> int:
     """Inserts the notifications of one page of recipients and queues their e-mail copies;
-    returns how many in-app notifications were new."""
+    returns how many in-app notifications were new (a re-run inserts none)."""
     spec = CATALOG[kind]
     prefs: dict[str, NotificationPreference] = {
         p.user_id: p
@@ -135,24 +132,11 @@ def deliver(
     title, body = words(kind, data)
     now = utcnow()
     in_app = [u for u in user_ids if (prefs[u].in_app if u in prefs else spec.in_app)]
-    ins = _insert(session)
     made = 0
     for start in range(0, len(in_app), CHUNK):
-        rows = [
-            {
-                "id": NotificationId.new(),
-                "user_id": u,
-                "kind": kind.value,
-                "title": title,
-                "body": body,
-                "data": data,
-                "source_key": source,
-                "created_at": now,
-            }
-            for u in in_app[start : start + CHUNK]
-        ]
-        result = session.execute(ins(Notification).values(rows).on_conflict_do_nothing())
-        made += max(int(getattr(result, "rowcount", 0) or 0), 0)
+        chunk = in_app[start : start + CHUNK]
+        ids = [NotificationId.new() for _ in chunk]
+        made += _insert_notifications(session, ids, chunk, kind, title, body, data, source, now)
     publish(session, *(user_topic(u) for u in in_app))
     if spec.email:
         wants = [
@@ -160,6 +144,67 @@ def deliver(
         ]
         _queue_emails(session, settings, kind, source, title, body, wants)
     return made
+
+
+# PostgreSQL: one small statement per chunk whatever its size: the columns that differ per
+# row travel as arrays (parsed and planned once), the rest once.
+_PG_NOTIFICATIONS = text(
+    "INSERT INTO notifications (id, user_id, kind, title, body, data, source_key, created_at)"
+    " SELECT i, u, :kind, :title, :body, CAST(:data AS jsonb), :source, :now"
+    " FROM unnest(CAST(:ids AS text[]), CAST(:users AS text[])) AS r(i, u)"
+    " ON CONFLICT DO NOTHING"
+)
+_PG_JOBS = text(
+    "INSERT INTO jobs (id, name, args, status, run_at, attempts, max_attempts, unique_key,"
+    " created_at, updated_at)"
+    " SELECT i, :name, a, 'queued', :now, 0, :max_attempts, k, :now, :now"
+    " FROM unnest(CAST(:ids AS text[]), CAST(:args AS jsonb[]), CAST(:keys AS text[]))"
+    " AS r(i, a, k) ON CONFLICT DO NOTHING"
+)
+
+
+def _insert_notifications(
+    session: Session,
+    ids: list[NotificationId],
+    user_ids: list[str],
+    kind: NotificationKind,
+    title: str,
+    body: str | None,
+    data: dict[str, Any],
+    source: str,
+    now: datetime,
+) -> int:
+    if session.get_bind().dialect.name == "postgresql":
+        result = session.execute(
+            _PG_NOTIFICATIONS,
+            {
+                "ids": ids,
+                "users": user_ids,
+                "kind": kind.value,
+                "title": title,
+                "body": body,
+                "data": json.dumps(data),
+                "source": source,
+                "now": now,
+            },
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+    rows = [
+        {
+            "id": i,
+            "user_id": u,
+            "kind": kind.value,
+            "title": title,
+            "body": body,
+            "data": data,
+            "source_key": source,
+            "created_at": now,
+        }
+        for i, u in zip(ids, user_ids, strict=True)
+    ]
+    # SQLite: executemany of one cached statement (in-process, no round trips).
+    result = session.execute(sqlite_insert(Notification).on_conflict_do_nothing(), rows)
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _queue_emails(
@@ -213,9 +258,22 @@ def _queue_emails(
                 "updated_at": now,
             }
         )
-    ins = _insert(session)
     for start in range(0, len(rows), CHUNK):
-        session.execute(ins(jobs.JOBS).values(rows[start : start + CHUNK]).on_conflict_do_nothing())
+        chunk = rows[start : start + CHUNK]
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(
+                _PG_JOBS,
+                {
+                    "ids": [r["id"] for r in chunk],
+                    "args": [json.dumps(r["args"]) for r in chunk],
+                    "keys": [r["unique_key"] for r in chunk],
+                    "name": "emails.send",
+                    "now": now,
+                    "max_attempts": 8,
+                },
+            )
+        else:
+            session.execute(sqlite_insert(jobs.JOBS).on_conflict_do_nothing(), chunk)
     session.info["jobs_scheduled"] = True
 
 
