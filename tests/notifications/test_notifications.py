@@ -17,8 +17,8 @@ from admitone.core import jobs, outbox
 from admitone.core.clock import utcnow
 from admitone.core.db import Database
 from admitone.emails.models import EmailDelivery
-from admitone.notifications.fanout import unsubscribe_token
-from admitone.notifications.models import Notification
+from admitone.notifications.fanout import fanout_page, unsubscribe_token
+from admitone.notifications.models import Notification, NotificationPreference
 from admitone.settings import Settings
 from tests.factories import (
     add_team_member,
@@ -242,8 +242,6 @@ def test_fan_out_is_paged_across_jobs_and_idempotent(
     assert ran == 3  # 7 + 7 + 6 recipients
     assert _count(db, kind="event_cancelled") == 20
     # a page that runs again adds nothing
-    from admitone.notifications.fanout import fanout_page
-
     db.mutation(
         fanout_page,
         small,
@@ -307,18 +305,12 @@ def test_non_transactional_mail_has_one_click_unsubscribe_for_that_kind_only(
     assert "deployment failed" in page.text
     assert "form" in page.text
     assert "script" not in page.text
-    prefs_of = lambda: db.query(  # noqa: E731
-        lambda s: {
-            (p.kind, p.email)
-            for p in s.scalars(
-                select(
-                    __import__(
-                        "admitone.notifications.models", fromlist=["x"]
-                    ).NotificationPreference
-                )
-            )
-        }
-    )
+
+    def prefs_of() -> set[tuple[str, bool]]:
+        return db.query(
+            lambda s: {(p.kind, p.email) for p in s.scalars(select(NotificationPreference))}
+        )
+
     assert prefs_of() == set()
     # RFC 8058: the mail client POSTs, without any sign-in
     done = client.post(
