@@ -309,3 +309,37 @@ def test_access_and_bad_input(
     assert [e["id"] for e in listed["items"]] == [made["id"]]
     assert client.delete(f"/api/v1/webhooks/{made['id']}", headers=owner.headers).status_code == 204
     assert client.get(f"/api/v1/webhooks/{made['id']}", headers=owner.headers).status_code == 404
+
+
+def test_endpoint_failing_for_days_is_disabled(
+    db: Database, client: TestClient, owner: Owner, receiver: Receiver, run_jobs: Callable[[], int]
+) -> None:
+    made = _create(client, owner, receiver.url)
+    receiver.answer(500, 500)
+    _emit(db, owner)
+    run_jobs()  # the first failure marks the endpoint failing from now
+    with time_machine.travel(utcnow() + timedelta(hours=121), tick=False):
+        _emit(db, owner)
+        run_jobs()
+    endpoint = client.get(f"/api/v1/webhooks/{made['id']}", headers=owner.headers).json()
+    assert endpoint["status"] == "disabled"
+    assert endpoint["disabled_reason"] == "failing for days"
+    assert {d.status for d in _deliveries(db)} == {"failed"}
+
+
+def test_a_success_clears_the_failing_streak(
+    db: Database, client: TestClient, owner: Owner, receiver: Receiver, run_jobs: Callable[[], int]
+) -> None:
+    made = _create(client, owner, receiver.url)
+    receiver.answer(500)
+    _emit(db, owner)
+    run_jobs()
+    with time_machine.travel(utcnow() + timedelta(hours=100), tick=False):
+        _emit(db, owner)  # 200: the streak ends
+        run_jobs()
+    with time_machine.travel(utcnow() + timedelta(hours=121), tick=False):
+        receiver.answer(500)
+        _emit(db, owner)
+        run_jobs()
+    endpoint = client.get(f"/api/v1/webhooks/{made['id']}", headers=owner.headers).json()
+    assert endpoint["status"] == "enabled"
