@@ -26,6 +26,7 @@ DOMAINS = (
     "dp",
     "releases",
     "notifications",
+    "webhooks",
     "emails",
     "gateway",
     "web",

@@ -76,6 +76,19 @@ class MailSettings(BaseModel):
     timeout_seconds: float = 15.0  # SMTP and HTTP transports
 
 
+class NotifySettings(BaseModel):
+    """Notifications and outgoing webhooks."""
+
+    # Recipients resolved and inserted per fan-out job (one transaction each).
+    fanout_page: int = Field(default=1000, ge=1, le=10_000)
+    # Dev only: webhook targets on loopback addresses (a receiver on this machine).
+    allow_local_webhook_targets: bool = True
+    webhook_connect_timeout_seconds: float = 3.0
+    webhook_timeout_seconds: float = 10.0
+    webhook_retry_hours: float = 72.0  # give up on a delivery after this long
+    webhook_disable_after_hours: float = 120.0  # an endpoint failing this long is disabled
+
+
 class PaymentSettings(BaseModel):
     providers: list[ProviderName] = Field(default_factory=lambda: list[ProviderName](["dev"]))
     default_provider: ProviderName = "dev"
@@ -230,6 +243,7 @@ class Settings(BaseSettings):
     moderation: ModerationSettings = Field(default_factory=ModerationSettings)
     dp: DpSettings = Field(default_factory=DpSettings)
     wallet: WalletSettings = Field(default_factory=WalletSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

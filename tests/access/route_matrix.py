@@ -703,3 +703,94 @@ PRIVILEGED += [
     Privileged("PUT", "/support/v1/events/{event_id}/pass-settings", C.EVENT_UPDATE, "event",
                lambda ctx: _event_call(ctx, json={"transfer_cutoff_minutes": 60})),
 ]  # fmt: skip
+
+
+# --- notifications and outgoing webhooks ---------------------------------------------------
+
+SIGNED_IN.update(
+    {
+        ("GET", "/api/v1/me/notifications"): "the caller's inbox",
+        ("GET", "/api/v1/me/notifications/unread-count"): "the caller's inbox",
+        ("GET", "/api/v1/me/notifications/stream"): "the caller's inbox, live",
+        ("POST", "/api/v1/me/notifications/read-all"): "the caller's inbox",
+        ("POST", "/api/v1/me/notifications/{notification_id}/read"): "the caller's notification",
+        ("GET", "/api/v1/me/notification-preferences"): "the caller's preferences",
+        ("PUT", "/api/v1/me/notification-preferences"): "the caller's preferences",
+    }
+)
+
+
+def _webhook_endpoint(ctx: Ctx) -> Any:
+    from admitone.core.ids import WebhookEndpointId
+    from admitone.webhooks import signing
+    from admitone.webhooks.models import WebhookEndpoint
+
+    endpoint = WebhookEndpoint(
+        id=WebhookEndpointId.new(),
+        organization_id=ctx.w.org.id,
+        url="http://127.0.0.1:9/hooks",
+        events=["*"],
+        status="enabled",
+        secret_sealed=signing.seal(ctx.w.settings, signing.new_secret()),
+    )
+    ctx.s.add(endpoint)
+    ctx.s.flush()
+    return endpoint
+
+
+def _endpoint_call(ctx: Ctx, json: Any = None) -> Call:
+    return Call({"endpoint_id": _webhook_endpoint(ctx).id}, json=json)
+
+
+def _webhook_delivery(ctx: Ctx) -> Call:
+    from ulid import ULID
+
+    from admitone.core.ids import WebhookDeliveryId
+    from admitone.webhooks.models import WebhookDelivery, WebhookMessage
+
+    endpoint = _webhook_endpoint(ctx)
+    message = WebhookMessage(
+        id=f"msg_{ULID()}", organization_id=ctx.w.org.id, type="order.paid", payload={}
+    )
+    ctx.s.add(message)
+    ctx.s.flush()
+    delivery = WebhookDelivery(
+        id=WebhookDeliveryId.new(),
+        endpoint_id=endpoint.id,
+        message_id=message.id,
+        status="succeeded",
+    )
+    ctx.s.add(delivery)
+    ctx.s.flush()
+    return Call({"delivery_id": delivery.id})
+
+
+PRIVILEGED += [
+    Privileged("POST", "/api/v1/organizations/{organization_id}/webhooks", C.WEBHOOK_MANAGE,
+               "organization",
+               lambda ctx: Call(_org(ctx).path,
+                                json={"url": "http://127.0.0.1:9/hooks", "events": ["*"]})),
+    Privileged("GET", "/api/v1/organizations/{organization_id}/webhooks", C.WEBHOOK_MANAGE,
+               "organization", _org),
+    Privileged("GET", "/api/v1/webhooks/{endpoint_id}", C.WEBHOOK_MANAGE, "organization",
+               _endpoint_call),
+    Privileged("PATCH", "/api/v1/webhooks/{endpoint_id}", C.WEBHOOK_MANAGE, "organization",
+               lambda ctx: _endpoint_call(ctx, {"events": ["order.paid"]})),
+    Privileged("DELETE", "/api/v1/webhooks/{endpoint_id}", C.WEBHOOK_MANAGE, "organization",
+               _endpoint_call),
+    Privileged("POST", "/api/v1/webhooks/{endpoint_id}/rotate-secret", C.WEBHOOK_MANAGE,
+               "organization", _endpoint_call),
+    Privileged("GET", "/api/v1/webhooks/{endpoint_id}/deliveries", C.WEBHOOK_MANAGE,
+               "organization", _endpoint_call),
+    Privileged("POST", "/api/v1/webhooks/{endpoint_id}/replay", C.WEBHOOK_MANAGE,
+               "organization",
+               lambda ctx: _endpoint_call(ctx, {"since": "2026-01-01T00:00:00Z"})),
+    Privileged("POST", "/api/v1/webhook-deliveries/{delivery_id}/replay", C.WEBHOOK_MANAGE,
+               "organization", _webhook_delivery),
+]  # fmt: skip
+
+PUBLIC[("POST", "/api/v1/public/orders/resend")] = "a buyer asks for a code by e-mail"
+PUBLIC[("POST", "/api/v1/public/orders/resend/verify")] = "the e-mailed code is the credential"
+PRIVILEGED += [
+    Privileged("GET", "/api/v1/orders/{order_id}/emails", C.ORDER_READ, "event", _paid_order),
+]  # fmt: skip

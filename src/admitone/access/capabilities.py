@@ -35,6 +35,8 @@ class Capability(StrEnum):
     DP_MANAGE = "dp.manage"
     DP_MODERATE = "dp.moderate"
     RELEASE_MANAGE = "release.manage"
+    # outgoing webhooks of an organization (team and workspace owners and admins)
+    WEBHOOK_MANAGE = "webhook.manage"
     PLATFORM_ROLES_MANAGE = "platform.roles.manage"
 
 

@@ -27,7 +27,12 @@ from admitone.integrations.mail import Message, Sent, transport_for
 
 
 def _claim(
-    session: Session, job_id: str, to: str, template: str, transport: str
+    session: Session,
+    job_id: str,
+    to: str,
+    template: str,
+    transport: str,
+    order_id: str | None = None,
 ) -> EmailDeliveryId | None:
     """The delivery row for this job, or None when it was already sent."""
     ins = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
@@ -39,6 +44,7 @@ def _claim(
             job_id=job_id,
             recipient=to,
             template=template,
+            order_id=order_id,
             transport=transport,
             status="sending",
             attempts=0,
@@ -108,12 +114,23 @@ def message_id_for(job_id: str, sender: str) -> str:
 
 @job("emails.send", max_attempts=8)
 def send_email(ctx: JobContext, /, **args: Any) -> None:
-    """Arguments as `queue_email` schedules them: `to`, `template`, `context`."""
+    """Arguments as `queue_email` schedules them: `to`, `template`, `context`, and
+    optionally `headers` (e.g. List-Unsubscribe). A context `order_id` files the delivery
+    under that order (the organizer's view of an order's e-mails)."""
     to, template = str(args["to"]), str(args["template"])
     context: dict[str, Any] = dict(args.get("context") or {})
+    headers = {str(k): str(v) for k, v in dict(args.get("headers") or {}).items()}
+    order_id = context.get("order_id")
     mail = ctx.settings.mail
     transport = transport_for(mail)
-    delivery_id = ctx.db.mutation(_claim, ctx.job_id, to, template, transport.name)
+    delivery_id = ctx.db.mutation(
+        _claim,
+        ctx.job_id,
+        to,
+        template,
+        transport.name,
+        order_id if isinstance(order_id, str) else None,
+    )
     if delivery_id is None:
         return
     try:
@@ -129,6 +146,7 @@ def send_email(ctx: JobContext, /, **args: Any) -> None:
             html=rendered.html,
             message_id=message_id_for(ctx.job_id, mail.sender),
             attachments=attachments_for(ctx.settings, template, tickets),
+            headers=headers,
         )
         sent = transport.send(message)
     except Exception as exc:

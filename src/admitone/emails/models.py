@@ -18,13 +18,17 @@ class EmailDelivery(Mutable, Base):
     the database in clear."""
 
     __tablename__ = "email_deliveries"
-    __table_args__ = (CheckConstraint("status IN ('sending','sent','failed')", name="status"),)
+    __table_args__ = (
+        CheckConstraint("status IN ('sending','sent','failed','bounced')", name="status"),
+    )
 
     id: Mapped[EmailDeliveryId] = id_column()
     # The idempotency key: a job that re-runs after a successful send finds its row.
     job_id: Mapped[JobId] = mapped_column(String(32), unique=True)
     recipient: Mapped[str] = mapped_column(String(320), index=True)
     template: Mapped[str] = mapped_column(String(100))
+    # The order a message is about (its confirmation, a resend): the organizer's view.
+    order_id: Mapped[str | None] = mapped_column(String(32), index=True)
     transport: Mapped[str] = mapped_column(String(10))
     status: Mapped[str] = mapped_column(String(10), default="sending")
     subject: Mapped[str | None] = mapped_column(String(998))

@@ -24,15 +24,15 @@ def queue_email(
     template: str,
     context: dict[str, Any],
     unique_key: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> None:
     """Schedules `emails.send` for `template` (a name under emails/templates/) in the
-    caller's transaction. `context` must be JSON-serialisable; `unique_key` dedupes."""
-    jobs.schedule(
-        session,
-        "emails.send",
-        {"to": to, "template": template, "context": context},
-        unique_key=unique_key,
-    )
+    caller's transaction. `context` must be JSON-serialisable; `unique_key` dedupes;
+    `headers` are added to the message."""
+    args: dict[str, Any] = {"to": to, "template": template, "context": context}
+    if headers:
+        args["headers"] = headers
+    jobs.schedule(session, "emails.send", args, unique_key=unique_key)
 
 
 def _fernet(settings: Settings) -> Fernet:

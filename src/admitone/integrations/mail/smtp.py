@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import email.policy
 from email.message import EmailMessage
+from email.utils import parseaddr
 
 import aiosmtplib
 
 from admitone.integrations.mail.base import MailError, Message, Sent
 from admitone.settings import MailSettings
 
+# RFC 5322's line limit instead of the 78-character default: a header holding one long token
+# (a List-Unsubscribe URL with its signed token) then stays as written, where the default
+# policy rewrites it as an RFC 2047 encoded word that mail clients cannot use as a URL.
+POLICY = email.policy.default.clone(max_line_length=998)
+
 
 def to_mime(message: Message) -> EmailMessage:
-    mime = EmailMessage()
+    mime = EmailMessage(policy=POLICY)
     mime["From"] = message.sender
     mime["To"] = message.to
     mime["Subject"] = message.subject
@@ -41,7 +48,11 @@ class SmtpTransport:
             # The job runs in a worker thread with no event loop of its own.
             asyncio.run(
                 aiosmtplib.send(
-                    to_mime(message),
+                    # Flattened here with POLICY: aiosmtplib's own flattening would use the
+                    # 78-character SMTP policy.
+                    to_mime(message).as_bytes(policy=POLICY.clone(linesep="\r\n")),
+                    sender=parseaddr(message.sender)[1],
+                    recipients=[message.to],
                     hostname=s.smtp_host,
                     port=s.smtp_port,
                     username=s.smtp_username,

@@ -1,0 +1,1 @@
+"""Outgoing webhooks for integrators: endpoints, signed events, deliveries, replays."""
