@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from admitone.web.pages import home
+from admitone.web.pages import home, signin
 
 web_router = APIRouter(include_in_schema=False)
-for _module in (home,):
+for _module in (home, signin):
     web_router.routes.extend(_module.router.routes)
