@@ -7,14 +7,15 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from admitone.auth import service as auth
 from admitone.auth.deps import Actor, session_gate
 from admitone.auth.ratelimit import limiter
+from admitone.auth.schemas import OtpStart, OtpVerify
 from admitone.core.errors import AppError, RateLimited
 from admitone.core.http import Db, app_settings, client_ip
 from admitone.settings import Settings
@@ -41,9 +42,17 @@ def safe_next(value: str | None) -> str:
 
 
 def _email(raw: str) -> str | None:
+    """The address as the API stores it (its schema's normalisation), or None."""
     try:
-        return validate_email(raw.strip(), check_deliverability=False).normalized
-    except EmailNotValidError:
+        return OtpStart(email=raw).email
+    except ValidationError:
+        return None
+
+
+def _code(email: str, raw: str) -> str | None:
+    try:
+        return OtpVerify(email=email, code=raw).code
+    except ValidationError:
         return None
 
 
@@ -160,15 +169,20 @@ def sign_in_code(
     check_csrf(request, csrf_token)
     settings = app_settings(request)
     ip = client_ip(request)
-    address = _email(email) or email
+    address = _email(email)
+    if address is None:
+        return _form_error(request, "email", email, next, "That does not look like an e-mail.")
     try:
         limiter(request).hit("verify", email=address, ip=ip)
     except RateLimited as exc:
         return _form_error(request, "code", address, next, exc.detail)
+    digits = _code(address, code)
+    if digits is None:
+        return _form_error(request, "code", address, next, "The code is the 6 digits we sent.")
     ua = request.headers.get("user-agent", "")
 
     def _verify(session: Session) -> Actor | AppError:
-        check = auth.check_otp(session, settings, address, code.strip())
+        check = auth.check_otp(session, settings, address, digits)
         return _start_session(session, settings, check, "otp", ip, ua)
 
     result = db.mutation(_verify)
