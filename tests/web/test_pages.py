@@ -13,7 +13,13 @@ from sqlalchemy.orm import Session
 
 from admitone.core.clock import utcnow
 from admitone.core.db import Database
-from tests.factories import make_event, make_organization, make_tier, make_user
+from tests.factories import (
+    add_team_member,
+    make_event,
+    make_organization,
+    make_tier,
+    make_user,
+)
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -144,3 +150,73 @@ def test_event_page_shows_the_event_escaped_and_buys_through_the_dev_checkout(
 
 def test_unknown_event_page_is_404(client: TestClient, db: Database) -> None:
     assert client.get("/events/no-such-event").status_code == 404
+
+
+def sign_in(client: TestClient, mail: Callable[[str], dict[str, Any]], email: str) -> None:
+    page = client.get("/sign-in")
+    sent = client.post("/sign-in", data={"email": email, "csrf_token": csrf(page.text)})
+    code = re.search(r"\b(\d{6})\b", mail(email)["text"])
+    assert code
+    done = client.post(
+        "/sign-in/code",
+        data={"email": email, "code": code.group(1), "csrf_token": csrf(sent.text)},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+
+
+def test_door_form_accepts_a_pass_once_then_says_already_checked_in(
+    client: TestClient, db: Database, mail: Callable[[str], dict[str, Any]]
+) -> None:
+    def seed(session: Session) -> dict[str, Any]:
+        owner = make_user(session)
+        org = make_organization(session, owner)
+        event = make_event(session, org, title="Door Night", published_at=utcnow())
+        tier = make_tier(session, event, name="Free", price_amount=0)
+        staff = make_user(session, email="staff@example.com")
+        add_team_member(session, org, staff, "door_staff")
+        return {"slug": event.slug, "event_id": event.id, "tier_id": tier.id}
+
+    shop = db.mutation(seed)
+    page = client.get(f"/events/{shop['slug']}")
+    placed = client.post(
+        f"/events/{shop['slug']}",
+        data={
+            "csrf_token": csrf(page.text),
+            f"qty_{shop['tier_id']}": "1",
+            "buyer_name": "Bola",
+            "buyer_email": "bola@example.com",
+        },
+    )
+    code = re.search(r'<code class="code">([^<]+)</code>', placed.text)
+    assert code, placed.text
+    assert client.get("/door", follow_redirects=False).headers["location"].startswith("/sign-in")
+    sign_in(client, mail, "staff@example.com")
+    door = client.get(f"/door?event={shop['event_id']}")
+    assert door.status_code == 200
+    assert '<label for="code">Code</label>' in door.text
+    form = {"csrf_token": csrf(door.text), "code": code.group(1)}
+    first = client.post(f"/door/{shop['event_id']}", data=form)
+    assert "Accepted" in first.text
+    assert "Bola" in first.text
+    again = client.post(f"/door/{shop['event_id']}", data=form)
+    assert "Already checked in" in again.text
+    assert "First at" in again.text
+    # The script's JSON call needs the CSRF header.
+    bare = client.post(f"/door/{shop['event_id']}/scan", json={"code": code.group(1)})
+    assert bare.status_code == 403
+    scripted = client.post(
+        f"/door/{shop['event_id']}/scan",
+        json={"code": "NOPE"},
+        headers={"X-CSRF-Token": csrf(door.text)},
+    )
+    assert scripted.json()["result"] == "invalid_code"
+    synced = client.post(
+        f"/door/{shop['event_id']}/sync",
+        json={
+            "scans": [{"code": code.group(1), "scanned_at": "2026-01-01T10:00:00Z", "nonce": "n1"}]
+        },
+        headers={"X-CSRF-Token": csrf(door.text)},
+    )
+    assert synced.status_code == 200
+    assert len(synced.json()["results"]) == 1
