@@ -15,6 +15,7 @@ from admitone.core.clock import utcnow
 from admitone.core.db import Database
 from tests.factories import (
     add_team_member,
+    auth_headers,
     make_event,
     make_organization,
     make_tier,
@@ -220,3 +221,39 @@ def test_door_form_accepts_a_pass_once_then_says_already_checked_in(
     )
     assert synced.status_code == 200
     assert len(synced.json()["results"]) == 1
+
+
+def test_invitation_link_from_the_mailbox_page_is_accepted_after_signing_in(
+    client: TestClient, db: Database, settings: Any, mail: Callable[[str], dict[str, Any]]
+) -> None:
+    def seed(session: Session) -> tuple[str, dict[str, str]]:
+        owner = make_user(session, name="Olu <Owner>")
+        org = make_organization(session, owner, name="Stage & Co")
+        return org.id, auth_headers(session, settings, owner)
+
+    org_id, owner = db.mutation(seed)
+    sent = client.post(
+        f"/api/v1/organizations/{org_id}/team",
+        json={"email": "new@example.com", "role": "door_staff"},
+        headers=owner,
+    )
+    assert sent.status_code in (200, 201), sent.text
+    mail("new@example.com")
+    box = client.get("/dev/mailbox?to=new@example.com", headers={"Accept": "text/html"})
+    assert box.headers["content-type"].startswith("text/html")
+    link = re.search(r'<a href="(http://testserver/invitations/[^"]+)">', box.text)
+    assert link, box.text
+    assert client.get("/dev/mailbox", headers={"Accept": "application/json"}).json()["items"]
+    path = link.group(1).removeprefix("http://testserver")
+    page = client.get(path)
+    assert "Olu &lt;Owner&gt;" in page.text
+    assert "Stage &amp; Co" in page.text
+    assert "door staff" in page.text
+    assert "Sign in to accept" in page.text
+    sign_in(client, mail, "new@example.com")
+    page = client.get(path)
+    accepted = client.post(path, data={"csrf_token": csrf(page.text)})
+    assert "You joined Stage &amp; Co" in accepted.text
+    used = client.get(path)
+    assert "already been used" in used.text
+    assert client.get("/invitations/" + "x" * 43).status_code == 404
