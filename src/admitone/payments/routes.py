@@ -77,6 +77,7 @@ def _dev_payment(request: Request, db: Db, reference: str) -> tuple[Payment, Ord
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Dev checkout</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/static/site.css"></head>
 <body><main>
 <h1>Dev checkout</h1>

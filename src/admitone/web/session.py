@@ -34,7 +34,7 @@ CSRF_COOKIE = "admitone_csrf"
 
 class CsrfRejected(Forbidden):
     code = "csrf_token_invalid"
-    detail = "This form has expired or did not come from this site. Reload the page and retry."
+    message = "This form has expired or did not come from this site. Reload the page and retry."
 
 
 @dataclass(frozen=True)
