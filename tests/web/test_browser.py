@@ -250,3 +250,27 @@ def test_a_form_post_without_its_csrf_token_is_refused(served: Served, phone: An
     page.get_by_label("E-mail").fill("x@example.com")
     page.get_by_role("button", name="E-mail me a code").click()
     assert "csrf_token_invalid" in page.content()
+
+
+@pytest.mark.committed
+def test_api_docs_render_from_the_package_without_other_origins(
+    served: Served, phone: Any, shoot: Callable[[Any, str], None]
+) -> None:
+    page = phone
+    elsewhere: list[str] = []
+    # (ReDoc's sidebar asks for its vendor's logo on a CDN; the page's img-src refuses it,
+    # so nothing is fetched from another origin: no response arrives from one.)
+    page.on(
+        "response",
+        lambda r: elsewhere.append(r.url)
+        if not r.url.startswith((served.base_url, "blob:" + served.base_url, "data:"))
+        else None,
+    )
+    page.goto(f"{served.base_url}/docs")
+    page.wait_for_selector(".swagger-ui .info .title")
+    assert "Admit One" in page.inner_text(".swagger-ui .info .title")
+    shoot(page, "docs")
+    page.goto(f"{served.base_url}/redoc")
+    page.wait_for_selector("h1:has-text('Admit One')", timeout=20000)
+    assert elsewhere == []
+    assert page.errors == []  # type: ignore[attr-defined]
