@@ -262,9 +262,11 @@ def test_api_docs_render_from_the_package_without_other_origins(
     # so nothing is fetched from another origin: no response arrives from one.)
     page.on(
         "response",
-        lambda r: elsewhere.append(r.url)
-        if not r.url.startswith((served.base_url, "blob:" + served.base_url, "data:"))
-        else None,
+        lambda r: (
+            elsewhere.append(r.url)
+            if not r.url.startswith((served.base_url, "blob:" + served.base_url, "data:"))
+            else None
+        ),
     )
     page.goto(f"{served.base_url}/docs")
     page.wait_for_selector(".swagger-ui .info .title")
