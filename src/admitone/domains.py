@@ -20,6 +20,7 @@ DOMAINS = (
     "passes",
     "orders",
     "payments",
+    "checkout",
     "checkins",
     "dp",
     "releases",

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from admitone.access.capabilities import Capability
 from admitone.access.service import Scope, record_audit, require_capability
 from admitone.core.clock import utcnow
-from admitone.core.ids import AddonId
+from admitone.core.ids import AddonId, EventId, UserId
 from admitone.events.models import Event
 from admitone.orders.errors import AddonNotFound, CapacityBelowSold, EventNotFound, MixedCurrencies
 from admitone.orders.models import Addon
@@ -48,7 +48,7 @@ def _snapshot(a: Addon) -> dict[str, Any]:
     }
 
 
-def create_addon(session: Session, user_id: str, body: AddonCreateIn) -> Addon:
+def create_addon(session: Session, user_id: UserId, body: AddonCreateIn) -> Addon:
     grant = require_capability(session, user_id, Capability.TIER_MANAGE, Scope.event(body.event_id))
     event = session.get(Event, body.event_id)
     if event is None:
@@ -72,7 +72,7 @@ def create_addon(session: Session, user_id: str, body: AddonCreateIn) -> Addon:
     record_audit(
         session,
         actor_user_id=user_id,
-        action="orders.addon.created",
+        action="addon.created",
         target_type="addon",
         target_id=addon.id,
         organization_id=grant.organization_id,
@@ -81,14 +81,23 @@ def create_addon(session: Session, user_id: str, body: AddonCreateIn) -> Addon:
     return addon
 
 
-def get_addon(session: Session, addon_id: str) -> Addon:
+def get_addon(session: Session, addon_id: AddonId) -> Addon:
     addon = session.get(Addon, addon_id)
     if addon is None:
         raise AddonNotFound()
     return addon
 
 
-def update_addon(session: Session, user_id: str, addon_id: str, body: AddonPatchIn) -> Addon:
+def public_addon(session: Session, addon_id: AddonId) -> Addon:
+    """An active add-on of a published event (anyone may read it); else 404."""
+    addon = get_addon(session, addon_id)
+    status = session.scalar(select(Event.status).where(Event.id == addon.event_id))
+    if status != "published" or not addon.is_active:
+        raise AddonNotFound()
+    return addon
+
+
+def update_addon(session: Session, user_id: UserId, addon_id: AddonId, body: AddonPatchIn) -> Addon:
     addon = get_addon(session, addon_id)
     grant = require_capability(
         session, user_id, Capability.TIER_MANAGE, Scope.event(addon.event_id)
@@ -119,7 +128,7 @@ def update_addon(session: Session, user_id: str, addon_id: str, body: AddonPatch
     record_audit(
         session,
         actor_user_id=user_id,
-        action="orders.addon.updated",
+        action="addon.updated",
         target_type="addon",
         target_id=addon.id,
         organization_id=grant.organization_id,
@@ -130,7 +139,7 @@ def update_addon(session: Session, user_id: str, addon_id: str, body: AddonPatch
 
 
 def addons_of_event(
-    session: Session, event_id: str, *, user_id: str | None, include_inactive: bool
+    session: Session, event_id: EventId, *, user_id: UserId | None, include_inactive: bool
 ) -> list[Addon]:
     """Active add-ons of a published event for anyone; all of them (also for draft events)
     for a caller who may manage the event's tiers."""

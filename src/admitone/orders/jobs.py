@@ -10,9 +10,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from admitone.core import jobs
+from admitone.core.ids import EventId, OrderId
 from admitone.core.jobs import JobContext
 from admitone.orders import inventory
 from admitone.orders import service as orders
+from admitone.orders.models import OrderStatus
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +48,15 @@ def expire_orders(ctx: JobContext, /, **_: Any) -> None:
 def cancel_event_orders(ctx: JobContext, /, **args: Any) -> None:
     """The event was cancelled: cancel its pending orders and fully refund its paid ones.
     Each order is its own transaction; a re-run finds nothing left to do."""
-    event_id = str(args["event_id"])
+    event_id = EventId(str(args["event_id"]))
     for order_id, status in ctx.db.query(orders.open_orders_of_event, event_id):
-        if status == "pending":
+        if status == OrderStatus.PENDING:
             ctx.db.mutation(
                 orders.cancel_order, order_id, actor_user_id=None, reason="event_cancelled"
             )
             continue
 
-        def _refund(session: Session, order_id: str = order_id) -> None:
+        def _refund(session: Session, order_id: OrderId = order_id) -> None:
             plan = orders.refund_order(
                 session, order_id, actor_user_id=None, quantities=None, reason="event_cancelled"
             )

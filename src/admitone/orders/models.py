@@ -6,12 +6,21 @@ Orders are never deleted; every state change leaves an `order_history` row.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from admitone.core.db import Base, JSONType, MinorUnits, Mutable, Timestamped, id_column
+from admitone.core.db import (
+    Base,
+    JSONType,
+    MinorUnits,
+    Mutable,
+    Timestamped,
+    enum_check,
+    id_column,
+)
 from admitone.core.ids import (
     AddonId,
     EventId,
@@ -23,17 +32,36 @@ from admitone.core.ids import (
     UserId,
 )
 
-ORDER_STATUSES = ("pending", "paid", "expired", "cancelled", "refunded", "partially_refunded")
-ADDON_PER = ("ticket", "order")
+
+class OrderStatus(StrEnum):
+    """`pending -> paid -> (partially_refunded | refunded)`, `pending -> expired | cancelled`."""
+
+    PENDING = "pending"
+    PAID = "paid"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+    PARTIALLY_REFUNDED = "partially_refunded"
+
+
+# Paid for (some of it may have been refunded): its payment succeeded.
+PAID_STATUSES = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED)
+REFUNDABLE_STATUSES = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED)
+# Still holding stock (an event's cancellation closes these).
+OPEN_STATUSES = (OrderStatus.PENDING, *REFUNDABLE_STATUSES)
+
+
+class AddonPer(StrEnum):
+    """What an add-on's `max_per_order` counts: per ticket of the order, or per order."""
+
+    TICKET = "ticket"
+    ORDER = "order"
 
 
 class Order(Mutable, Base):
     __tablename__ = "orders"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('pending','paid','expired','cancelled','refunded','partially_refunded')",
-            name="status",
-        ),
+        enum_check("status", OrderStatus),
         CheckConstraint("total_amount >= 0 AND refunded_amount >= 0", name="amounts_positive"),
         CheckConstraint("refunded_amount <= total_amount", name="refund_within_total"),
         Index("ix_orders_event_created", "event_id", "created_at"),
@@ -45,13 +73,15 @@ class Order(Mutable, Base):
     buyer_user_id: Mapped[UserId | None] = mapped_column(ForeignKey("users.id"), index=True)
     buyer_email: Mapped[str] = mapped_column(String(320))
     buyer_name: Mapped[str | None] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[OrderStatus] = mapped_column(String(20))
     total_amount: Mapped[MinorUnits]
     refunded_amount: Mapped[MinorUnits] = mapped_column(default=0)
     currency: Mapped[str] = mapped_column(String(3))
     expires_at: Mapped[datetime | None]
     paid_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]  # expired, cancelled or fully refunded
+    # The referral code the buyer came with (as typed; the `dp` domain's stats read it).
+    referral_code: Mapped[str | None] = mapped_column(String(32), index=True)
 
 
 class Addon(Mutable, Base):
@@ -66,7 +96,7 @@ class Addon(Mutable, Base):
         CheckConstraint("held_count >= 0 AND sold_count >= 0", name="counts_positive"),
         CheckConstraint("held_count + sold_count <= capacity", name="within_capacity"),
         CheckConstraint("price_amount >= 0", name="price_positive"),
-        CheckConstraint("per IN ('ticket','order')", name="per"),
+        enum_check("per", AddonPer),
         CheckConstraint("max_per_order >= 1", name="max_positive"),
     )
 
@@ -79,7 +109,7 @@ class Addon(Mutable, Base):
     capacity: Mapped[int]
     held_count: Mapped[int] = mapped_column(default=0)
     sold_count: Mapped[int] = mapped_column(default=0)
-    per: Mapped[str] = mapped_column(String(8), default="order")
+    per: Mapped[AddonPer] = mapped_column(String(8), default=AddonPer.ORDER)
     max_per_order: Mapped[int] = mapped_column(default=1)
     is_active: Mapped[bool] = mapped_column(default=True)
     position: Mapped[int] = mapped_column(default=0)

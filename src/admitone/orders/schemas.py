@@ -1,8 +1,8 @@
-"""API shapes of orders, refunds and add-ons."""
+"""API shapes of orders (what a buyer sends), cancellations, refunds and add-ons; the
+order as it is answered is `checkout.schemas.OrderOut`."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
@@ -10,16 +10,14 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 from admitone.core.ids import (
     AddonId,
     EventId,
-    OrderId,
     OrderItemId,
-    PassId,
-    PaymentId,
-    RefundId,
     TicketTierId,
 )
+from admitone.orders.models import AddonPer
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+ReferralCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{4,32}$")]
 
 
 class Strict(BaseModel):
@@ -69,73 +67,8 @@ class OrderIn(Strict):
     provider: Literal["dev", "paystack", "stripe"] | None = Field(
         default=None, description="Payment provider; the deployment's default when omitted."
     )
-
-
-# --- reading ------------------------------------------------------------------------------
-
-
-class OrderItemOut(BaseModel):
-    id: OrderItemId
-    kind: Literal["ticket", "addon"]
-    tier_id: TicketTierId | None
-    addon_id: AddonId | None
-    name: str
-    quantity: int
-    refunded_quantity: int
-    unit_price: Money
-    total: Money
-
-
-class PaymentOut(BaseModel):
-    id: PaymentId
-    provider: str
-    reference: str
-    status: str
-    amount: Money
-    checkout_url: str | None
-
-
-class PassOut(BaseModel):
-    id: PassId
-    code: str
-    qr: str
-    tier_id: TicketTierId
-    attendee_name: str | None
-    status: str
-
-
-class BuyerOut(BaseModel):
-    email: str
-    name: str | None
-    user_id: str | None
-
-
-class RefundOut(BaseModel):
-    id: RefundId
-    status: str
-    amount: Money
-    reason: str
-    created_at: str | None
-
-
-class OrderOut(BaseModel):
-    id: OrderId
-    event_id: EventId
-    status: str
-    buyer: BuyerOut
-    items: list[OrderItemOut]
-    total: Money
-    refunded: Money
-    created_at: datetime
-    expires_at: datetime | None
-    paid_at: datetime | None
-    payment: PaymentOut | None = None
-    passes: list[PassOut] = Field(default_factory=list)
-    refunds: list[RefundOut] = Field(default_factory=list)
-    order_token: str | None = Field(
-        default=None,
-        description="Only in the response that created the order: lets an anonymous buyer "
-        "read it (`?token=` or `X-Order-Token`).",
+    referral_code: ReferralCode | None = Field(
+        default=None, description="The referral code the buyer came with (kept on the order)."
     )
 
 
@@ -158,13 +91,6 @@ class RefundIn(Strict):
     reason: Annotated[str, StringConstraints(min_length=1, max_length=60)] = "requested"
 
 
-class RefundResultOut(BaseModel):
-    order: OrderOut
-    refund: RefundOut | None
-    amount: Money
-    revoked_pass_ids: list[PassId]
-
-
 # --- add-ons ------------------------------------------------------------------------------
 
 
@@ -174,7 +100,7 @@ class AddonCreateIn(Strict):
     description: Annotated[str, StringConstraints(max_length=2000)] | None = None
     price: MoneyIn
     capacity: int = Field(ge=0, le=10_000_000)
-    per: Literal["ticket", "order"] = "order"
+    per: AddonPer = AddonPer.ORDER
     max_per_order: int = Field(default=1, ge=1, le=100)
     position: int = Field(default=0, ge=0, le=10_000)
 
@@ -195,7 +121,7 @@ class AddonOut(BaseModel):
     name: str
     description: str | None
     price: Money
-    per: str
+    per: AddonPer
     max_per_order: int
     capacity: int
     available: int

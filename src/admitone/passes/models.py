@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from admitone.core.db import Base, Mutable, id_column
+from admitone.core.db import Base, Mutable, enum_check, id_column
 from admitone.core.ids import EventId, OrderId, OrderItemId, PassId, TicketTierId, UserId
+
+
+class PassStatus(StrEnum):
+    """A pass admits while `valid`; a refund (or a transfer) `revoked` it for good."""
+
+    VALID = "valid"
+    REVOKED = "revoked"
 
 
 class Pass(Mutable, Base):
     __tablename__ = "passes"
     __table_args__ = (
-        CheckConstraint("status IN ('valid','revoked')", name="status"),
+        enum_check("status", PassStatus),
         Index("ix_passes_event_updated", "event_id", "updated_at"),
     )
 
@@ -27,6 +35,6 @@ class Pass(Mutable, Base):
     code: Mapped[str] = mapped_column(String(16), unique=True)
     attendee_name: Mapped[str | None] = mapped_column(String(200))
     attendee_email: Mapped[str | None] = mapped_column(String(320))
-    status: Mapped[str] = mapped_column(String(10), default="valid")
+    status: Mapped[PassStatus] = mapped_column(String(10), default=PassStatus.VALID)
     revoked_at: Mapped[datetime | None]
     revoked_reason: Mapped[str | None] = mapped_column(String(200))

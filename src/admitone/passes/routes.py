@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime
 from typing import Annotated, Any
 
 import segno
@@ -18,7 +17,6 @@ from admitone.auth.deps import Actor, CurrentUser, OptionalUser
 from admitone.core.errors import Unauthorized
 from admitone.core.http import Db, Page, Paging
 from admitone.core.ids import PassId
-from admitone.core.pagination import InvalidCursor, decode_cursor, encode_cursor
 from admitone.orders import service as orders
 from admitone.passes import service as passes
 from admitone.passes.errors import PassNotFound
@@ -34,7 +32,7 @@ _errors: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _visible_pass(session: Session, actor: Actor, pass_id: str) -> Pass:
+def _visible_pass(session: Session, actor: Actor, pass_id: PassId) -> Pass:
     """The pass when the caller holds it or may read its event; 404 otherwise, so that a
     stranger cannot learn that a pass id exists."""
     found = passes.get_pass(session, pass_id)
@@ -105,23 +103,8 @@ def get_pass_qr(
 
 @api_router.get("/me/passes", response_model=Page[PassOut])
 def my_passes(request: Request, db: Db, actor: CurrentUser, paging: Paging) -> Page[PassOut]:
-    after = _after(decode_cursor(paging.cursor))
-    rows = db.query(passes.passes_of_holder, actor.user_id, limit=paging.limit + 1, after=after)
-    more = len(rows) > paging.limit
-    rows = rows[: paging.limit]
+    rows, next_cursor = db.query(
+        passes.passes_of_holder, actor.user_id, limit=paging.limit, cursor=paging.cursor
+    )
     settings = request.app.state.settings
-    next_cursor = encode_cursor(rows[-1].created_at.isoformat(), rows[-1].id) if more else None
     return Page[PassOut](items=[_out(settings, p) for p in rows], next_cursor=next_cursor)
-
-
-def _after(values: list[Any] | None) -> tuple[str, str] | None:
-    if values is None:
-        return None
-    try:
-        created, last_id = values
-        datetime.fromisoformat(created)
-    except (TypeError, ValueError) as exc:
-        raise InvalidCursor() from exc
-    if not isinstance(last_id, str):
-        raise InvalidCursor()
-    return created, last_id

@@ -14,10 +14,11 @@ from sqlalchemy.orm import Session
 
 from admitone.core.clock import utcnow
 from admitone.core.db import publish
-from admitone.core.ids import PassId
+from admitone.core.ids import EventId, OrderId, OrderItemId, PassId, TicketTierId, UserId
+from admitone.core.pagination import Keyset, SortKey
 from admitone.passes.codes import new_code, sign_qr
 from admitone.passes.errors import NoPassRequests, PassNotFound
-from admitone.passes.models import Pass
+from admitone.passes.models import Pass, PassStatus
 from admitone.settings import Settings
 
 _CODE_ATTEMPTS = 5
@@ -27,13 +28,13 @@ _CODE_ATTEMPTS = 5
 class PassRequest:
     """One admitted person."""
 
-    order_item_id: str
-    tier_id: str
+    order_item_id: OrderItemId
+    tier_id: TicketTierId
     attendee_name: str | None
     attendee_email: str | None
 
 
-def checkins_topic(event_id: str) -> str:
+def checkins_topic(event_id: EventId) -> str:
     return f"event:{event_id}:checkins"
 
 
@@ -51,9 +52,9 @@ def _fresh_codes(session: Session, n: int) -> list[str]:
 def issue_passes(
     session: Session,
     *,
-    event_id: str,
-    order_id: str,
-    holder_user_id: str | None,
+    event_id: EventId,
+    order_id: OrderId,
+    holder_user_id: UserId | None,
     requests: Sequence[PassRequest],
 ) -> list[Pass]:
     """One valid pass per request, each with a unique random code, in the caller's
@@ -75,7 +76,7 @@ def issue_passes(
                 code=code,
                 attendee_name=r.attendee_name,
                 attendee_email=r.attendee_email,
-                status="valid",
+                status=PassStatus.VALID,
                 created_at=now,
                 updated_at=now,
             )
@@ -101,15 +102,15 @@ def _code_clash(session: Session, codes: list[str]) -> bool:
 def revoke_passes(
     session: Session,
     *,
-    order_id: str,
-    order_item_id: str | None = None,
+    order_id: OrderId,
+    order_item_id: OrderItemId | None = None,
     count: int | None = None,
     reason: str,
 ) -> list[Pass]:
     """Revokes the order's valid passes (of one item when given; the newest `count` when
     given) and returns them. The UPDATE is conditional on `status = 'valid'`, so a pass is
     revoked once even when two refunds race."""
-    query = select(Pass.id).where(Pass.order_id == order_id, Pass.status == "valid")
+    query = select(Pass.id).where(Pass.order_id == order_id, Pass.status == PassStatus.VALID)
     if order_item_id is not None:
         query = query.where(Pass.order_item_id == order_item_id)
     if count is not None:
@@ -123,8 +124,13 @@ def revoke_passes(
     revoked_ids = list(
         session.scalars(
             update(Pass)
-            .where(Pass.id.in_(ids), Pass.status == "valid")
-            .values(status="revoked", revoked_at=now, revoked_reason=reason[:200], updated_at=now)
+            .where(Pass.id.in_(ids), Pass.status == PassStatus.VALID)
+            .values(
+                status=PassStatus.REVOKED,
+                revoked_at=now,
+                revoked_reason=reason[:200],
+                updated_at=now,
+            )
             .returning(Pass.id),
             execution_options={"synchronize_session": False},
         )
@@ -143,7 +149,7 @@ def revoke_passes(
     return revoked
 
 
-def passes_for_order(session: Session, order_id: str) -> list[Pass]:
+def passes_for_order(session: Session, order_id: OrderId) -> list[Pass]:
     return list(
         session.scalars(
             select(Pass).where(Pass.order_id == order_id).order_by(Pass.created_at, Pass.id)
@@ -151,28 +157,29 @@ def passes_for_order(session: Session, order_id: str) -> list[Pass]:
     )
 
 
-def get_pass(session: Session, pass_id: str) -> Pass:
+def get_pass(session: Session, pass_id: PassId) -> Pass:
     found = session.get(Pass, pass_id)
     if found is None:
         raise PassNotFound()
     return found
 
 
+# Newest first; the id breaks ties between passes of the same instant.
+NEWEST = Keyset(
+    SortKey(Pass.__table__.c.created_at, datetime, descending=True),
+    SortKey(Pass.__table__.c.id, str, descending=True),
+)
+
+
 def passes_of_holder(
-    session: Session, user_id: str, *, limit: int, after: tuple[str, str] | None
-) -> list[Pass]:
-    """The user's passes, newest first; `after` is the (created_at iso, id) of the last one
-    already seen."""
-    query = select(Pass).where(Pass.holder_user_id == user_id)
-    if after is not None:
-        created, last_id = after
-        at = datetime.fromisoformat(created)
-        query = query.where(
-            (Pass.created_at < at) | ((Pass.created_at == at) & (Pass.id < last_id))
-        )
-    return list(
-        session.scalars(query.order_by(Pass.created_at.desc(), Pass.id.desc()).limit(limit))
+    session: Session, user_id: UserId, *, limit: int, cursor: str | None
+) -> tuple[list[Pass], str | None]:
+    """A page of the user's passes, newest first, and the next page's cursor (422
+    `invalid_cursor` for one this API did not make)."""
+    found, next_cursor = NEWEST.page(
+        session, select(Pass).where(Pass.holder_user_id == user_id), limit=limit, cursor=cursor
     )
+    return found, next_cursor
 
 
 def pass_qr(settings: Settings, p: Pass) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from admitone.core import jobs
+from admitone.core.ids import OrderId, OrderItemId, RefundId
 from admitone.core.jobs import JobContext
 from admitone.payments import service as payments
 
@@ -19,15 +20,17 @@ jobs.cron(RECONCILE, every=timedelta(minutes=5))
 
 @jobs.job(payments.REFUND_JOB)
 def refund(ctx: JobContext, /, **args: Any) -> None:
-    payments.run_refund(ctx.db, ctx.settings, str(args["refund_id"]))
+    payments.run_refund(ctx.db, ctx.settings, RefundId(str(args["refund_id"])))
 
 
 @jobs.job("payments.refund_order")
 def refund_order(ctx: JobContext, /, **args: Any) -> None:
     """Money back for stock the orders domain already took back (event cancelled):
     `order_id`, `amount`, `reason`, `quantities`."""
-    order_id, amount, reason = str(args["order_id"]), int(args["amount"]), str(args["reason"])
-    quantities: dict[str, int] | None = args.get("quantities")
+    order_id = OrderId(str(args["order_id"]))
+    amount, reason = int(args["amount"]), str(args["reason"])
+    sent = args.get("quantities")
+    quantities = {OrderItemId(k): int(v) for k, v in sent.items()} if sent else None
 
     def _open(session: Session) -> None:
         payments.open_refund(

@@ -4,19 +4,36 @@ event id, so a replay is a no-op)."""
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from admitone.core.db import Base, MinorUnits, Mutable, Timestamped, id_column
+from admitone.core.db import Base, MinorUnits, Mutable, Timestamped, enum_check, id_column
 from admitone.core.ids import OrderId, PaymentId, RefundId, UserId, WebhookEventId
+
+
+class PaymentStatus(StrEnum):
+    """`pending -> succeeded | failed` (a failed checkout start, or a declined payment)."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class RefundStatus(StrEnum):
+    """`pending` until the provider answers: `succeeded` or `failed`."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
 
 
 class Payment(Mutable, Base):
     __tablename__ = "payments"
     __table_args__ = (
-        CheckConstraint("status IN ('pending','succeeded','failed')", name="status"),
+        enum_check("status", PaymentStatus),
         CheckConstraint("amount > 0", name="amount_positive"),
         Index("ix_payments_status_created", "status", "created_at"),
     )
@@ -26,7 +43,7 @@ class Payment(Mutable, Base):
     provider: Mapped[str] = mapped_column(String(20))
     # What we send to the provider; providers restrict the alphabet, so no underscore.
     reference: Mapped[str] = mapped_column(String(64), unique=True)
-    status: Mapped[str] = mapped_column(String(10), default="pending")
+    status: Mapped[PaymentStatus] = mapped_column(String(10), default=PaymentStatus.PENDING)
     amount: Mapped[MinorUnits]
     currency: Mapped[str] = mapped_column(String(3))
     checkout_url: Mapped[str | None] = mapped_column(String(1000))
@@ -41,7 +58,7 @@ class Refund(Mutable, Base):
 
     __tablename__ = "refunds"
     __table_args__ = (
-        CheckConstraint("status IN ('pending','succeeded','failed')", name="status"),
+        enum_check("status", RefundStatus),
         CheckConstraint("amount > 0", name="amount_positive"),
     )
 
@@ -50,7 +67,7 @@ class Refund(Mutable, Base):
     payment_id: Mapped[PaymentId] = mapped_column(ForeignKey("payments.id"), index=True)
     amount: Mapped[MinorUnits]
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(10), default="pending")
+    status: Mapped[RefundStatus] = mapped_column(String(10), default=RefundStatus.PENDING)
     reason: Mapped[str] = mapped_column(String(60))
     items: Mapped[dict[str, Any] | None]  # {"<order_item_id>": quantity}
     requested_by_user_id: Mapped[UserId | None] = mapped_column(ForeignKey("users.id"))

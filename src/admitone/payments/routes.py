@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from admitone.core.http import Db, app_settings
+from admitone.core.ids import OrderId
 from admitone.events.models import Event
 from admitone.integrations.payments import registry
 from admitone.integrations.payments.dev import DevProvider
@@ -148,7 +149,7 @@ def _answer(request: Request, result: dict[str, Any]) -> Any:
     provider's checkout returns the buyer to the shop."""
     form = request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded")
     if form and result.get("order_id"):
-        order_id = str(result["order_id"])
+        order_id = OrderId(str(result["order_id"]))
         token = orders.order_token(app_settings(request), order_id)
         return RedirectResponse(f"/orders/{order_id}?token={token}", status_code=303)
     return result

@@ -25,13 +25,14 @@ from admitone.core import jobs
 from admitone.core.clock import utcnow
 from admitone.core.db import Database, DriverStatement
 from admitone.core.errors import ProviderError
-from admitone.core.ids import PaymentId, RefundId, WebhookEventId
+from admitone.core.ids import OrderId, OrderItemId, PaymentId, RefundId, UserId, WebhookEventId
+from admitone.core.inserts import insert_rows
 from admitone.integrations.payments import registry
 from admitone.integrations.payments.base import Checkout, Verification, WebhookEvent
 from admitone.orders import service as orders
 from admitone.orders.models import Order
 from admitone.payments.errors import PaymentNotFound
-from admitone.payments.models import Payment, Refund
+from admitone.payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from admitone.payments.models import WebhookEvent as WebhookRecord
 from admitone.settings import Settings
 
@@ -54,13 +55,13 @@ def open_payment(session: Session, order: Order, *, provider: str) -> Payment:
         provider=provider,
         # Providers allow letters, digits, `-`, `.` and `=` in references: no underscore.
         reference=pid.replace("_", "-"),
-        status="pending",
+        status=PaymentStatus.PENDING,
         amount=order.total_amount,
         currency=order.currency,
         created_at=now,
         updated_at=now,
     )
-    orders.insert_rows(session, [payment])
+    insert_rows(session, [payment])
     return payment
 
 
@@ -81,7 +82,7 @@ def initialize_checkout(settings: Settings, payment: Payment, *, email: str) -> 
     )
 
 
-def record_checkout(session: Session, payment_id: str, checkout: Checkout) -> None:
+def record_checkout(session: Session, payment_id: PaymentId, checkout: Checkout) -> None:
     _RECORD_CHECKOUT.rows(
         session,
         {
@@ -108,24 +109,24 @@ _RECORD_CHECKOUT = DriverStatement(
 )
 
 
-def fail_checkout(session: Session, payment_id: str, reason: str) -> Payment:
+def fail_checkout(session: Session, payment_id: PaymentId, reason: str) -> Payment:
     """The provider refused to start the checkout: the payment fails, the order is cancelled
     so its seats go back at once."""
     payment = session.get(Payment, payment_id)
     if payment is None:
         raise PaymentNotFound()
-    payment.status = "failed"
+    payment.status = PaymentStatus.FAILED
     payment.failure_reason = reason[:200]
     orders.cancel_order(session, payment.order_id, actor_user_id=None, reason="checkout_failed")
     session.flush()
     return payment
 
 
-def payment_for_order(session: Session, order_id: str) -> Payment | None:
+def payment_for_order(session: Session, order_id: OrderId) -> Payment | None:
     return session.scalars(select(Payment).where(Payment.order_id == order_id)).one_or_none()
 
 
-def payments_for_orders(session: Session, order_ids: list[str]) -> dict[str, Payment]:
+def payments_for_orders(session: Session, order_ids: list[OrderId]) -> dict[OrderId, Payment]:
     if not order_ids:
         return {}
     return {
@@ -165,7 +166,7 @@ class Applied:
     `refund_updated`, `unknown_refund`."""
 
     outcome: str
-    order_id: str | None = None
+    order_id: OrderId | None = None
 
 
 def process_webhook(
@@ -218,9 +219,9 @@ def _apply(
         ).one_or_none()
         if refund is None:
             return Applied("unknown_refund")
-        if refund.status != "succeeded":
-            refund.status = event.refund.status
-            if event.refund.status == "succeeded":
+        if refund.status != RefundStatus.SUCCEEDED:
+            refund.status = RefundStatus(event.refund.status)
+            if refund.status == RefundStatus.SUCCEEDED:
                 refund.completed_at = utcnow()
         return Applied("refund_updated", refund.order_id)
     seen = event.payment
@@ -239,10 +240,10 @@ def apply_verification(
 ) -> Applied:
     """Applies the provider's word on a locked payment row."""
     now = utcnow()
-    if seen.status == "failed":
-        if payment.status != "pending":
+    if PaymentStatus(seen.status) == PaymentStatus.FAILED:
+        if payment.status != PaymentStatus.PENDING:
             return Applied("stale", payment.order_id)  # a late failure after success
-        payment.status = "failed"
+        payment.status = PaymentStatus.FAILED
         payment.failure_reason = "declined"
         orders.record_payment_failed(
             session, payment.order_id, reference=payment.reference, reason="declined"
@@ -266,9 +267,9 @@ def apply_verification(
             paid_currency=seen.currency,
         )
         return Applied("payment_amount_mismatch", payment.order_id)
-    if payment.status == "succeeded":
+    if payment.status == PaymentStatus.SUCCEEDED:
         return Applied("already_paid", payment.order_id)
-    payment.status = "succeeded"
+    payment.status = PaymentStatus.SUCCEEDED
     payment.paid_at = now
     payment.verified_at = now
     payment.failure_reason = None
@@ -277,7 +278,7 @@ def apply_verification(
     outcome = orders.confirm_payment(
         session, settings, payment.order_id, reference=payment.reference
     )
-    if outcome.result == "refund_required":
+    if outcome.result == orders.PaymentResult.REFUND_REQUIRED:
         open_refund(
             session,
             order_id=payment.order_id,
@@ -298,11 +299,11 @@ def apply_verification(
 def open_refund(
     session: Session,
     *,
-    order_id: str,
+    order_id: OrderId,
     amount: int,
     reason: str,
-    quantities: dict[str, int] | None,
-    actor_user_id: str | None,
+    quantities: dict[OrderItemId, int] | None,
+    actor_user_id: UserId | None,
     unique_key: str | None = None,
 ) -> Refund | None:
     """Records money to send back and schedules the provider call (`payments.refund`).
@@ -311,7 +312,9 @@ def open_refund(
     if amount <= 0:
         return None
     payment = session.scalars(
-        select(Payment).where(Payment.order_id == order_id, Payment.status == "succeeded")
+        select(Payment).where(
+            Payment.order_id == order_id, Payment.status == PaymentStatus.SUCCEEDED
+        )
     ).one_or_none()
     if payment is None:
         return None
@@ -325,7 +328,7 @@ def open_refund(
         payment_id=payment.id,
         amount=amount,
         currency=payment.currency,
-        status="pending",
+        status=RefundStatus.PENDING,
         reason=reason[:60],
         items=quantities,
         requested_by_user_id=actor_user_id,
@@ -351,20 +354,20 @@ def refund_view(refund: Refund | None) -> dict[str, Any] | None:
     }
 
 
-def refunds_for_order(session: Session, order_id: str) -> list[Refund]:
+def refunds_for_order(session: Session, order_id: OrderId) -> list[Refund]:
     return list(
         session.scalars(select(Refund).where(Refund.order_id == order_id).order_by(Refund.id))
     )
 
 
-def run_refund(db: Database, settings: Settings, refund_id: str) -> str:
+def run_refund(db: Database, settings: Settings, refund_id: RefundId) -> RefundStatus | str:
     """Sends a pending refund to its provider (idempotency key = the refund id, so a retried
     job never refunds twice) and records the answer. Raises on provider errors so the job
     is retried with backoff."""
 
     def _load(session: Session) -> tuple[Refund, Payment] | None:
         refund = session.get(Refund, refund_id)
-        if refund is None or refund.status != "pending" or refund.provider_refund_id:
+        if refund is None or refund.status != RefundStatus.PENDING or refund.provider_refund_id:
             return None
         payment = session.get(Payment, refund.payment_id)
         assert payment is not None
@@ -383,22 +386,24 @@ def run_refund(db: Database, settings: Settings, refund_id: str) -> str:
         idempotency_key=refund.id,
     )
 
+    status = RefundStatus(result.status)
+
     def _record(session: Session) -> None:
         session.execute(
             update(Refund)
-            .where(Refund.id == refund_id, Refund.status == "pending")
+            .where(Refund.id == refund_id, Refund.status == RefundStatus.PENDING)
             .values(
-                status=result.status,
+                status=status,
                 provider_refund_id=result.provider_refund_id,
-                completed_at=utcnow() if result.status == "succeeded" else None,
+                completed_at=utcnow() if status == RefundStatus.SUCCEEDED else None,
                 updated_at=utcnow(),
             )
         )
 
     db.mutation(_record)
-    if result.status == "failed":
+    if status == RefundStatus.FAILED:
         log.error("refund %s failed at %s", refund_id, payment.provider)
-    return result.status
+    return status
 
 
 # --- reconciliation -----------------------------------------------------------------------
@@ -422,7 +427,7 @@ def reconcile_payments(
             session.scalars(
                 select(Payment)
                 .where(
-                    Payment.status == "pending",
+                    Payment.status == PaymentStatus.PENDING,
                     Payment.created_at <= utcnow() - older_than,
                     # A checkout abandoned for a day is not asked about forever (and never
                     # starves newer payments of the batch).

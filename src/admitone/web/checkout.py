@@ -1,29 +1,44 @@
-"""The one place the pages place an order: the code behind `POST /api/v1/orders` (the
-same rules, limits, reservation and checkout start), called with the page's buyer.
-
-It calls the API route's function for now; when order placement moves into a `checkout`
-domain service, this module calls that service instead and nothing else in the pages
-changes.
-"""
+"""The one place the pages place an order: `checkout.place_order`, the place-and-pay
+entry point `POST /api/v1/orders` uses (the same rules, limits, reservation, idempotency
+and checkout start), called with the page's buyer."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from fastapi import Request
-
 from admitone.auth.deps import Actor
+from admitone.checkout import place_order as checkout_place_order
 from admitone.core.db import Database
-from admitone.orders import routes as order_routes
+from admitone.core.errors import AppError
 from admitone.orders.schemas import OrderIn
+from admitone.settings import Settings
+
+
+class ReplayedProblem(AppError):
+    """A form posted again with the same key after the first post was refused: the first
+    answer's message again."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(str(body.get("detail") or "The order could not be placed."))
+        self.status = status  # type: ignore[misc]
+        self.code = str(body.get("code") or "bad_request")  # type: ignore[misc]
 
 
 async def place_order(
-    request: Request, db: Database, body: OrderIn, actor: Actor | None
+    db: Database,
+    settings: Settings,
+    body: OrderIn,
+    actor: Actor | None,
+    *,
+    idempotency_key: str | None,
+    client_ip: str | None,
 ) -> dict[str, Any]:
     """The placed order's view (`id`, `order_token`, `payment.checkout_url`, ...); raises
-    the domain's errors (`tier_sold_out`, `limit_exceeded`, ...) as the API does."""
-    response = await order_routes.place_order(body, request, db, actor, None)
-    view: dict[str, Any] = json.loads(bytes(response.body))
-    return view
+    the domain's errors (`tier_sold_out`, `limit_exceeded`, ...) as the API does. The form
+    carries an idempotency key, so a double submit places one order."""
+    outcome = await checkout_place_order(
+        db, settings, body, actor, idempotency_key=idempotency_key, client_ip=client_ip
+    )
+    if outcome.is_problem:
+        raise ReplayedProblem(outcome.status, outcome.body)
+    return outcome.body

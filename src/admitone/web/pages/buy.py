@@ -8,6 +8,7 @@ provider's checkout (the dev page in development) and comes back to the order pa
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -18,7 +19,8 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from admitone.core.errors import AppError
-from admitone.core.http import Db, app_settings
+from admitone.core.http import Db, app_settings, client_ip
+from admitone.core.ids import OrderId
 from admitone.events import service as events
 from admitone.events.models import Event
 from admitone.events.schemas import PublicEventOut
@@ -70,6 +72,7 @@ def _event_page(
         quantities=quantities,
         error=error,
         on_sale=[t for t in event.tiers if not t.is_sold_out],
+        idempotency_key=secrets.token_urlsafe(18),
     )
 
 
@@ -143,8 +146,16 @@ async def buy(request: Request, db: Db, slug: Slug) -> Response:
             return again("Enter your name (up to 200 characters).", 422)
         return again("Choose between 1 and 100 tickets per tier.", 422)
     actor = await db.run(browser_actor, request)
+    key = form.get("idempotency_key")
     try:
-        view = await place_order(request, db, body, actor)
+        view = await place_order(
+            db,
+            settings,
+            body,
+            actor,
+            idempotency_key=key[:100] if isinstance(key, str) and key else None,
+            client_ip=client_ip(request),
+        )
     except AppError as exc:
         return again(exc.detail, exc.status)
     checkout = (view.get("payment") or {}).get("checkout_url")
@@ -162,7 +173,7 @@ def redirect_out(url: str) -> Response:
 
 
 def _order_context(
-    session: Session, settings: Any, order_id: str, token: str | None, user_id: str | None
+    session: Session, settings: Any, order_id: OrderId, token: str | None, user_id: str | None
 ) -> dict[str, Any]:
     order = orders.get_order(session, order_id)
     if not orders.token_matches(settings, order.id, token) and (
@@ -197,7 +208,7 @@ def _pass_routes(request: Request) -> dict[str, bool]:
 def order_page(
     request: Request,
     db: Db,
-    order_id: Annotated[str, Path(max_length=40)],
+    order_id: Annotated[OrderId, Path()],
     token: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
     settings = app_settings(request)
