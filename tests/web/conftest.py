@@ -6,6 +6,7 @@ Without /usr/bin/chromium the browser tests are skipped with the reason (CI inst
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -132,9 +133,12 @@ def phone(browser: Any) -> Iterator[Any]:
 
 @pytest.fixture
 def shoot() -> Callable[[Any, str], None]:
-    """Screenshots of the page at phone and desktop width into docs/screens/."""
+    """Screenshots of the page at phone and desktop width into docs/screens/, when
+    ADMITONE_SCREENS=1 (so an ordinary test run leaves the tree as it was)."""
 
     def take(page: Any, name: str) -> None:
+        if os.environ.get("ADMITONE_SCREENS") != "1":
+            return
         SCREENS.mkdir(parents=True, exist_ok=True)
         size = page.viewport_size
         page.set_viewport_size({"width": 390, "height": 844})

@@ -257,3 +257,59 @@ def test_invitation_link_from_the_mailbox_page_is_accepted_after_signing_in(
     used = client.get(path)
     assert "already been used" in used.text
     assert client.get("/invitations/" + "x" * 43).status_code == 404
+
+
+def test_manage_shows_sales_searches_orders_refunds_and_exports_the_door_list(
+    client: TestClient, db: Database, mail: Callable[[str], dict[str, Any]]
+) -> None:
+    def seed(session: Session) -> dict[str, Any]:
+        owner = make_user(session, email="owner@example.com")
+        org = make_organization(session, owner)
+        event = make_event(session, org, title="Sales Night", published_at=utcnow())
+        tier = make_tier(session, event, name="Regular", price_amount=250000)
+        return {"slug": event.slug, "event_id": event.id, "tier_id": tier.id}
+
+    shop = db.mutation(seed)
+    page = client.get(f"/events/{shop['slug']}")
+    placed = client.post(
+        f"/events/{shop['slug']}",
+        data={
+            "csrf_token": csrf(page.text),
+            f"qty_{shop['tier_id']}": "2",
+            "buyer_name": "=cmd|' /C calc'!A0",
+            "buyer_email": "fan@example.com",
+        },
+        follow_redirects=False,
+    )
+    checkout = placed.headers["location"].removeprefix("http://testserver")
+    client.post(checkout + "/approve", data={"from": "page"})
+    assert client.get("/manage", follow_redirects=False).status_code == 303
+    sign_in(client, mail, "owner@example.com")
+    overview = client.get("/manage")
+    assert "Sales Night" in overview.text
+    assert "NGN 5,000.00" in overview.text
+    detail = client.get(f"/manage/events/{shop['event_id']}", params={"q": "fan@"})
+    assert "fan@example.com" in detail.text
+    assert (
+        client.get(f"/manage/events/{shop['event_id']}", params={"q": "nobody"}).text.count(
+            "fan@example.com"
+        )
+        == 0
+    )
+    csv_text = client.get(f"/manage/events/{shop['event_id']}/door-list.csv").text
+    assert len(csv_text.strip().splitlines()) == 3
+    assert "'=cmd" in csv_text  # spreadsheet formulas neutralised
+    form = re.search(r'action="(/manage/orders/[^"]+/refund)"', detail.text)
+    assert form
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', detail.text)
+    assert key
+    done = client.post(
+        form.group(1),
+        data={"csrf_token": csrf(detail.text), "idempotency_key": key.group(1)},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303, done.text
+    after = client.get(done.headers["location"])
+    assert "Refund recorded." in after.text
+    assert "refunded" in after.text
+    assert "NGN 0.00" in client.get("/manage").text
