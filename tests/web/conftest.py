@@ -119,6 +119,8 @@ def phone(browser: Any) -> Iterator[Any]:
     """A fresh browser context (no cookies) at 390x844, with errors collected."""
     context = browser.new_context(viewport={"width": 390, "height": 844})
     page = context.new_page()
+    # Generous: the box running the suite may be loaded (ReDoc's bundle parses slowly).
+    page.set_default_timeout(60_000)
     page.errors = []  # type: ignore[attr-defined]
     page.on("pageerror", lambda exc: page.errors.append(str(exc)))
     page.on(

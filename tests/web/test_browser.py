@@ -283,6 +283,6 @@ def test_api_docs_render_from_the_package_without_other_origins(
     page.wait_for_selector(".swagger-ui .info .title")
     assert "Admit One" in page.inner_text(".swagger-ui .info .title")
     page.goto(f"{served.base_url}/redoc")
-    page.wait_for_selector("h1:has-text('Admit One')", timeout=20000)
+    page.wait_for_selector("h1:has-text('Admit One')")
     assert elsewhere == []
     assert page.errors == []  # type: ignore[attr-defined]

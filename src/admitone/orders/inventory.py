@@ -16,13 +16,14 @@ from sqlalchemy import Integer, bindparam, case, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from admitone.core.db import DriverStatement
-from admitone.core.ids import InventoryDriftId
+from admitone.core.ids import AddonId, EventId, InventoryDriftId, TicketTierId
 from admitone.events.models import TicketTier
 from admitone.orders.models import Addon, InventoryDrift, Order, OrderItem
 
 log = logging.getLogger(__name__)
 
 Stock = type[TicketTier] | type[Addon]
+StockId = TicketTierId | AddonId
 
 LIVE_HELD = ("pending",)
 LIVE_SOLD = ("paid", "partially_refunded")
@@ -61,14 +62,14 @@ _RESERVE = {
 
 
 def reserve(
-    session: Session, model: Stock, row_id: str, k: int, *, into: str, now: datetime
+    session: Session, model: Stock, row_id: StockId, k: int, *, into: str, now: datetime
 ) -> bool:
     """Adds `k` to `held_count` (into="held") or `sold_count` (into="sold") if capacity,
     the paused flag and the sales window allow it; returns False otherwise."""
     return len(_RESERVE[(model, into)].rows(session, {"row_id": row_id, "k": k, "now": now})) == 1
 
 
-def restore_sold(session: Session, model: Stock, row_id: str, k: int) -> bool:
+def restore_sold(session: Session, model: Stock, row_id: StockId, k: int) -> bool:
     """Adds `k` sold units back for a payment that arrived after its reservation was
     released: only capacity matters (the buyer already paid; a pause does not refuse it)."""
     result = session.execute(
@@ -80,7 +81,7 @@ def restore_sold(session: Session, model: Stock, row_id: str, k: int) -> bool:
     return _rowcount(result) == 1
 
 
-def held_to_sold(session: Session, model: Stock, row_id: str, k: int) -> bool:
+def held_to_sold(session: Session, model: Stock, row_id: StockId, k: int) -> bool:
     result = session.execute(
         update(model)
         .where(model.id == row_id, model.held_count >= k)
@@ -90,7 +91,7 @@ def held_to_sold(session: Session, model: Stock, row_id: str, k: int) -> bool:
     return _rowcount(result) == 1
 
 
-def release(session: Session, model: Stock, row_id: str, k: int, *, held: bool) -> None:
+def release(session: Session, model: Stock, row_id: StockId, k: int, *, held: bool) -> None:
     """Gives `k` units back from held (pending order) or sold (refund). A counter that
     would go negative is drift: logged, left for `orders.reconcile_inventory` to report."""
     column = model.held_count if held else model.sold_count
@@ -121,7 +122,9 @@ _BUYER_UPSERT = DriverStatement(
 )
 
 
-def count_for_buyer(session: Session, tier_id: str, buyer_key: str, k: int, limit: int) -> bool:
+def count_for_buyer(
+    session: Session, tier_id: TicketTierId, buyer_key: str, k: int, limit: int
+) -> bool:
     """Adds `k` to what the buyer holds of the tier unless that passes `limit`."""
     if k > limit:
         return False
@@ -129,7 +132,7 @@ def count_for_buyer(session: Session, tier_id: str, buyer_key: str, k: int, limi
     return len(_BUYER_UPSERT.rows(session, params)) == 1
 
 
-def uncount_for_buyer(session: Session, tier_id: str, buyer_key: str, k: int) -> None:
+def uncount_for_buyer(session: Session, tier_id: TicketTierId, buyer_key: str, k: int) -> None:
     session.execute(
         text(
             "UPDATE order_buyer_counts SET quantity = quantity - :k "
@@ -139,7 +142,7 @@ def uncount_for_buyer(session: Session, tier_id: str, buyer_key: str, k: int) ->
     )
 
 
-def add_for_buyer(session: Session, tier_id: str, buyer_key: str, k: int) -> None:
+def add_for_buyer(session: Session, tier_id: TicketTierId, buyer_key: str, k: int) -> None:
     """Counts `k` without a limit (a late payment that was re-reserved)."""
     _BUYER_UPSERT.rows(session, {"t": tier_id, "b": buyer_key, "k": k, "limit": 1 << 30})
 
@@ -149,9 +152,9 @@ def add_for_buyer(session: Session, tier_id: str, buyer_key: str, k: int) -> Non
 
 @dataclass(frozen=True)
 class Drift:
-    event_id: str
+    event_id: EventId
     kind: str  # tier or addon
-    row_id: str
+    row_id: StockId
     held_counter: int
     held_rows: int
     sold_counter: int
@@ -161,7 +164,9 @@ class Drift:
         return self.__dict__.copy()
 
 
-def _recount(session: Session, model: Stock, item_col: Any, event_id: str | None) -> list[Drift]:
+def _recount(
+    session: Session, model: Stock, item_col: Any, event_id: EventId | None
+) -> list[Drift]:
     live = OrderItem.quantity - OrderItem.refunded_quantity
     held = func.coalesce(func.sum(case((Order.status.in_(LIVE_HELD), live), else_=0)), 0)
     sold = func.coalesce(func.sum(case((Order.status.in_(LIVE_SOLD), live), else_=0)), 0)
@@ -195,7 +200,7 @@ def _recount(session: Session, model: Stock, item_col: Any, event_id: str | None
     ]
 
 
-def find_drift(session: Session, event_id: str | None = None) -> list[Drift]:
+def find_drift(session: Session, event_id: EventId | None = None) -> list[Drift]:
     """Counters that disagree with what the order rows say (pending = held, paid = sold)."""
     return _recount(session, TicketTier, OrderItem.tier_id, event_id) + _recount(
         session, Addon, OrderItem.addon_id, event_id

@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from admitone.core.ids import EventId, OrderId, PassId, TicketTierId
+from admitone.passes.models import PassStatus
 
 
 class PassOut(BaseModel):
@@ -15,7 +16,7 @@ class PassOut(BaseModel):
     qr: str
     tier_id: TicketTierId
     attendee_name: str | None
-    status: str
+    status: PassStatus
     event_id: EventId
     order_id: OrderId
     attendee_email: str | None

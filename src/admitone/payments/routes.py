@@ -9,19 +9,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from admitone.core.http import Db, app_settings
 from admitone.core.ids import OrderId
-from admitone.events.models import Event
-from admitone.integrations.payments import registry
-from admitone.integrations.payments.dev import DevProvider
 from admitone.orders import service as orders
-from admitone.orders.models import Order
+from admitone.payments import dev
 from admitone.payments import service as payments
-from admitone.payments.errors import DevProviderDisabled, PaymentAmountMismatch, PaymentNotFound
-from admitone.payments.models import Payment
+from admitone.payments.schemas import DevOutcomeOut, WebhookResultOut
 
 support_router = APIRouter(prefix="/payments", tags=["payments"])
 # Mounted at the root only when ADMITONE_ENV=dev.
@@ -31,15 +25,9 @@ ProviderName = Literal["dev", "paystack", "stripe"]
 Reference = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9.=-]+$")]
 
 
-def _result(applied: payments.Applied) -> dict[str, Any]:
-    if applied.outcome == "payment_amount_mismatch":
-        # Recorded (the webhook row and the order's history committed); refused to the caller.
-        raise PaymentAmountMismatch(order_id=applied.order_id)
-    return {"received": True, "outcome": applied.outcome, "order_id": applied.order_id}
-
-
 @support_router.post(
     "/webhooks/{provider}",
+    response_model=WebhookResultOut,
     responses={
         400: {"description": "`invalid_signature`, `malformed_webhook`"},
         422: {"description": "`payment_amount_mismatch` (recorded, not applied)"},
@@ -52,27 +40,10 @@ async def receive_webhook(provider: ProviderName, request: Request, db: Db) -> d
     applied = await run_in_threadpool(
         payments.process_webhook, db, app_settings(request), provider, body, dict(request.headers)
     )
-    return _result(applied)
+    return dev.webhook_result(applied)
 
 
 # --- dev provider -------------------------------------------------------------------------
-
-
-def _dev_payment(request: Request, db: Db, reference: str) -> tuple[Payment, Order, str]:
-    settings = app_settings(request)
-    if not settings.is_dev or "dev" not in settings.payments.providers:
-        raise DevProviderDisabled()
-
-    def _read(session: Session) -> tuple[Payment, Order, str]:
-        payment = payments.payment_by_reference(session, reference)
-        if payment.provider != "dev":
-            raise PaymentNotFound()
-        order = session.get(Order, payment.order_id)
-        assert order is not None
-        title = session.scalar(select(Event.title).where(Event.id == order.event_id)) or ""
-        return payment, order, title
-
-    return db.query(_read)
 
 
 _PAGE = """<!doctype html>
@@ -108,7 +79,8 @@ _PAGE_HEADERS = {
 
 @dev_router.get("/{reference}", response_class=HTMLResponse)
 def dev_checkout_page(reference: Reference, request: Request, db: Db) -> HTMLResponse:
-    payment, order, title = _dev_payment(request, db, reference)
+    found = db.query(dev.dev_checkout, app_settings(request), reference)
+    payment, order, title = found.payment, found.order, found.event_title
     amount = f"{payment.currency} {payment.amount / 100:,.2f}"
     return HTMLResponse(
         _PAGE.format(
@@ -124,26 +96,6 @@ def dev_checkout_page(reference: Reference, request: Request, db: Db) -> HTMLRes
     )
 
 
-def _dev_outcome(
-    request: Request, db: Db, reference: str, outcome: Literal["succeeded", "failed"]
-) -> dict[str, Any]:
-    """Makes the dev provider sign its webhook and feeds it to the webhook path."""
-    payment, _, _ = _dev_payment(request, db, reference)
-    settings = app_settings(request)
-    provider = registry.get_provider(settings, "dev")
-    assert isinstance(provider, DevProvider)
-    event = provider.build_event(payment.reference, outcome, payment.amount, payment.currency)
-    body, headers = provider.sign_webhook(event)
-    applied = payments.process_webhook(db, settings, "dev", body, headers)
-    result = _result(applied)
-
-    def _status(session: Session) -> str | None:
-        return session.scalar(select(Order.status).where(Order.id == payment.order_id))
-
-    result["order_status"] = db.query(_status)
-    return result
-
-
 def _answer(request: Request, result: dict[str, Any]) -> Any:
     """JSON for programs; a browser's form post goes back to its order page, as a real
     provider's checkout returns the buyer to the shop."""
@@ -155,11 +107,13 @@ def _answer(request: Request, result: dict[str, Any]) -> Any:
     return result
 
 
-@dev_router.post("/{reference}/approve")
+@dev_router.post("/{reference}/approve", response_model=DevOutcomeOut)
 def dev_approve(reference: Reference, request: Request, db: Db) -> Any:
-    return _answer(request, _dev_outcome(request, db, reference, "succeeded"))
+    return _answer(
+        request, dev.settle_dev_payment(db, app_settings(request), reference, "succeeded")
+    )
 
 
-@dev_router.post("/{reference}/decline")
+@dev_router.post("/{reference}/decline", response_model=DevOutcomeOut)
 def dev_decline(reference: Reference, request: Request, db: Db) -> Any:
-    return _answer(request, _dev_outcome(request, db, reference, "failed"))
+    return _answer(request, dev.settle_dev_payment(db, app_settings(request), reference, "failed"))

@@ -137,7 +137,7 @@ def items_of(session: Session, order_ids: Sequence[OrderId]) -> dict[OrderId, li
     return out
 
 
-def stock_of(item: OrderItem) -> tuple[inventory.Stock, str]:
+def stock_of(item: OrderItem) -> tuple[inventory.Stock, inventory.StockId]:
     if item.tier_id is not None:
         return TicketTier, item.tier_id
     assert item.addon_id is not None
