@@ -52,7 +52,7 @@ def _cookie_args(settings: Settings, max_age: int | None) -> dict[str, Any]:
     return {
         "httponly": True,
         "samesite": "lax",
-        "secure": not settings.is_dev and settings.base_url.startswith("https://"),
+        "secure": not settings.is_dev,
         "path": "/",
         "max_age": max_age,
     }
