@@ -80,12 +80,15 @@ def get_pass_qr(
     token of the pass's order (what an anonymous buyer's order page holds)."""
     settings = request.app.state.settings
 
+    if actor is None and token is None:
+        raise Unauthorized()
+
     def _read(session: Session) -> Pass:
         if actor is not None:
             return _visible_pass(session, actor, pass_id)
         found = passes.get_pass(session, pass_id)
         if not orders.token_matches(settings, found.order_id, token):
-            raise (Unauthorized() if token is None else PassNotFound())
+            raise PassNotFound()
         return found
 
     found = db.query(_read)
