@@ -76,6 +76,10 @@ def create_app(
         version="0.1.0",
         summary="Event platform: accounts, teams, events, orders, passes, check-in.",
         lifespan=lifespan,
+        # /docs and /redoc are pages of the web surface (web/pages/docs.py), with their
+        # assets served from the package instead of FastAPI's CDN defaults.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.db = database

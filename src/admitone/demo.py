@@ -27,6 +27,7 @@ from admitone.orgs.models import Organization, TeamMember, Workspace, WorkspaceM
 from admitone.users.models import User
 
 DEMO_EMAIL = "demo@example.com"
+DOOR_EMAIL = "door@example.com"
 DEMO_ORG_SLUG = "admit-one-demo"
 DEMO_TIMEZONE = "Africa/Lagos"
 DEMO_DESCRIPTION = (
@@ -84,9 +85,37 @@ def _organizer(session: Session) -> tuple[User, Organization]:
     return user, org
 
 
+def _door_staff(session: Session, org: Organization) -> None:
+    """The demo's door-staff account (team role `door_staff`), added if missing."""
+    user = session.scalar(select(User).where(User.email == DOOR_EMAIL))
+    if user is None:
+        user = User(
+            id=UserId.new(), email=DOOR_EMAIL, email_verified_at=utcnow(), name="Demo Door Staff"
+        )
+        session.add(user)
+        session.flush()
+    member = session.scalar(
+        select(TeamMember.id).where(
+            TeamMember.organization_id == org.id, TeamMember.user_id == user.id
+        )
+    )
+    if member is None:
+        session.add(
+            TeamMember(
+                id=TeamMemberId.new(),
+                organization_id=org.id,
+                user_id=user.id,
+                role="door_staff",
+                event_ids=None,
+            )
+        )
+        session.flush()
+
+
 def _seed(session: Session, secret: bytes) -> tuple[str, bool]:
     """(the event's slug, whether anything was created)."""
     user, org = _organizer(session)
+    _door_staff(session, org)
     existing = session.scalar(
         select(Event).where(Event.organization_id == org.id).order_by(Event.created_at)
     )
@@ -141,9 +170,17 @@ def seed(db: Database, settings: Any) -> str:
     """Seeds the demo (idempotent); `settings` is the app's `Settings`."""
     slug, created = db.mutation(_seed, settings.secret)
     dp_page = dp_demo.seed(db, settings, slug)
-    url = f"{settings.base_url.rstrip('/')}/api/v1/public/events/{slug}"
+    base = settings.base_url.rstrip("/")
     state = "seeded" if created else "already seeded"
-    return (
-        f"demo {state}: organizer {DEMO_EMAIL} (sign in by e-mail code); "
-        f"make a DP at {dp_page} ; public event {url}"
+    return "\n".join(
+        [
+            f"demo {state}: organizer {DEMO_EMAIL}, door staff {DOOR_EMAIL}"
+            " (sign in with the e-mailed code)",
+            f"  event page    {base}/events/{slug}",
+            f"  DP studio     {dp_page}",
+            f"  door scanner  {base}/door",
+            f"  organizer     {base}/manage",
+            f"  dev mailbox   {base}/dev/mailbox",
+            f"  API docs      {base}/docs  (event JSON: {base}/api/v1/public/events/{slug})",
+        ]
     )

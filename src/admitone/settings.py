@@ -36,7 +36,8 @@ class AuthSettings(BaseModel):
     otp_minutes: int = 10
     otp_max_attempts: int = 5
     magic_link_minutes: int = 15
-    allowed_redirect_origins: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8000"])
+    # Origins (besides `base_url`'s own, always allowed) a magic link may redirect to.
+    allowed_redirect_origins: list[str] = Field(default_factory=list)
     rate_limit_storage: str = "memory://"  # redis://127.0.0.1:6379 when several processes run
     rate_limit_namespace: str = "admitone"
     google_client_ids: list[str] = Field(default_factory=list)

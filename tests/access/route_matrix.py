@@ -221,7 +221,8 @@ PRIVILEGED: list[Privileged] = [
                "platform", _granted_platform_role),
     # passes (holders see their own pass; see tests/passes for that rule)
     Privileged("GET", "/api/v1/passes/{pass_id}", C.EVENT_READ, "event", _event_pass),
-    Privileged("GET", "/api/v1/passes/{pass_id}/qr.svg", C.EVENT_READ, "event", _event_pass),
+    Privileged("GET", "/api/v1/passes/{pass_id}/qr.svg", C.EVENT_READ, "event", _event_pass,
+               other_credential="the order token of the pass's order (`?token=`)"),
 ]  # fmt: skip
 
 

@@ -59,11 +59,15 @@ def test_magic_link_signs_in_once_and_lands_on_the_allowed_page(
     assert again.json()["code"] == "invalid_magic_link"
 
 
-def test_magic_link_defaults_to_the_first_allowed_origin(
+def test_magic_link_defaults_to_the_sign_in_page_of_base_url(
     client: TestClient, read_mail: Mail
 ) -> None:
     client.post(START, json={"email": "default@example.com"})
-    assert _link(read_mail, "default@example.com").startswith("http://testserver/?token=")
+    link = _link(read_mail, "default@example.com")
+    assert link.startswith("http://testserver/sign-in/link?token=")
+    page = client.get(link.removeprefix("http://testserver"))
+    assert page.status_code == 200
+    assert "Sign in" in page.text
 
 
 def test_expired_magic_link_is_refused(client: TestClient, read_mail: Mail) -> None:

@@ -27,9 +27,14 @@ def test_seed_creates_a_published_event_with_free_and_paid_tiers(
     db: Database, settings: Settings, client: TestClient
 ) -> None:
     message = demo.seed(db, settings)
-    url = message.rsplit(" ", 1)[-1]
+    url = message.split("(event JSON: ", 1)[1].split(")", 1)[0]
     assert url.startswith("http://testserver/api/v1/public/events/")
     body = client.get(url.removeprefix("http://testserver")).json()
+    page = f"http://testserver/events/{body['slug']}"
+    assert page in message
+    assert client.get(page.removeprefix("http://testserver")).status_code == 200
+    for path in ("/door", "/manage", "/dev/mailbox"):
+        assert f"http://testserver{path}" in message
     assert body["status"] == "published"
     assert body["description"] == demo.DEMO_DESCRIPTION
     assert body["timezone"] == "Africa/Lagos"
@@ -40,6 +45,8 @@ def test_seed_creates_a_published_event_with_free_and_paid_tiers(
     user = db.query(lambda s: s.scalar(select(User).where(User.email == demo.DEMO_EMAIL)))
     assert user is not None
     assert user.email_verified_at is not None
+    door = db.query(lambda s: s.scalar(select(User).where(User.email == demo.DOOR_EMAIL)))
+    assert door is not None
 
 
 def test_seeding_twice_changes_nothing(db: Database, settings: Settings) -> None:

@@ -61,7 +61,7 @@ def test_free_order_is_paid_at_once_with_passes_and_a_confirmation(
     assert len(mail) == 1
     assert "Your tickets for Test Event" in mail[0]["subject"]
     assert order["passes"][0]["code"] in mail[0]["text"]
-    assert f"/api/v1/orders/{order['id']}?token=" in mail[0]["text"]
+    assert f"http://testserver/orders/{order['id']}?token=" in mail[0]["text"]
 
 
 def test_sold_out_tier_rejects_order_and_writes_nothing(client, db, shop) -> None:

@@ -412,3 +412,35 @@ def audit_entries(
             query.order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc()).limit(limit)
         )
     )
+
+
+# --- what a member may act on ------------------------------------------------------------
+
+
+def events_with_capability(
+    session: Session, user_id: str, capability: Capability, *, limit: int = 50
+) -> list[Event]:
+    """Events (not cancelled, not ended) of the organizations the user is a team or
+    workspace member of where they hold `capability` (for the door and manage pages),
+    soonest first; each checked with `grant_for`, the rule every route uses."""
+    team_orgs = select(TeamMember.organization_id).where(TeamMember.user_id == user_id)
+    ws_orgs = select(Organization.id).where(
+        Organization.workspace_id.in_(
+            select(WorkspaceMember.workspace_id).where(WorkspaceMember.user_id == user_id)
+        )
+    )
+    candidates = session.scalars(
+        select(Event)
+        .where(
+            or_(Event.organization_id.in_(team_orgs), Event.organization_id.in_(ws_orgs)),
+            Event.status.in_(("draft", "published")),
+        )
+        .order_by(Event.starts_at, Event.id)
+        .limit(limit * 4)
+    ).all()
+    found = [
+        e
+        for e in candidates
+        if capability in grant_for(session, user_id, Scope.event(e.id)).capabilities
+    ]
+    return found[:limit]

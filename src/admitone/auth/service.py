@@ -56,11 +56,15 @@ def code_hash(settings: Settings, kind: CodeKind, email: str, secret: str) -> st
 
 
 def check_redirect(settings: Settings, redirect_url: str | None) -> str:
-    """The redirect a magic link may carry: only to an allow-listed origin (scheme, host
-    and port exactly), never userinfo tricks; default the first allowed origin."""
+    """The redirect a magic link may carry: only to this instance's origin or an
+    allow-listed one (scheme, host and port exactly), never userinfo tricks; by default the
+    instance's sign-in page (`{base_url}/sign-in/link`), which completes the sign-in."""
+    base = settings.base_url.rstrip("/")
     allowed = [o.rstrip("/") for o in settings.auth.allowed_redirect_origins]
+    # The instance's own origin is always allowed: the link lands on its sign-in page.
+    allowed.append(_origin(base))
     if redirect_url is None:
-        return (allowed[0] if allowed else settings.base_url.rstrip("/")) + "/"
+        return base + "/sign-in/link"
     try:
         parts = urlsplit(redirect_url)
         port = parts.port
@@ -72,6 +76,11 @@ def check_redirect(settings: Settings, redirect_url: str | None) -> str:
     if origin.lower() not in {a.lower() for a in allowed}:
         raise RedirectNotAllowed()
     return redirect_url
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _with_token(url: str, token: str) -> str:

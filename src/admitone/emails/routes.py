@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
@@ -14,6 +15,7 @@ from admitone.core.http import Db, Paging
 from admitone.core.pagination import InvalidCursor, decode_cursor, encode_cursor
 from admitone.emails.models import EmailDelivery
 from admitone.emails.schemas import Mailbox, MailboxAttachment, MailboxItem
+from admitone.web.pages.mailbox import mailbox_page, wants_html
 
 dev_router = APIRouter(tags=["development"])
 
@@ -56,11 +58,19 @@ def read_mailbox(
     return Mailbox(items=items, next_cursor=next_cursor)
 
 
-@dev_router.get("/dev/mailbox", response_model=Mailbox)
+@dev_router.get(
+    "/dev/mailbox",
+    response_model=Mailbox,
+    responses={200: {"content": {"text/html": {}}, "description": "A page for browsers."}},
+)
 def mailbox(
-    db: Db, paging: Paging, to: Annotated[str | None, Query(max_length=320)] = None
-) -> Mailbox:
-    """Newest first. Development only: it shows sign-in codes in clear."""
+    request: Request,
+    db: Db,
+    paging: Paging,
+    to: Annotated[str | None, Query(max_length=320)] = None,
+) -> Mailbox | HTMLResponse:
+    """Newest first. Development only: it shows sign-in codes in clear. A browser (Accept:
+    text/html) gets a page with the messages' links clickable."""
     values = decode_cursor(paging.cursor)
     cursor = None
     if values is not None:
@@ -70,4 +80,7 @@ def mailbox(
             raise InvalidCursor() from exc
         if cursor[0].tzinfo is None:
             raise InvalidCursor()
-    return db.query(read_mailbox, to, paging.limit, cursor)
+    found = db.query(read_mailbox, to, paging.limit, cursor)
+    if wants_html(request):
+        return mailbox_page(request, found, to)
+    return found

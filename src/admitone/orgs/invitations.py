@@ -342,3 +342,19 @@ def _membership(session: Session, inv: Invitation, user_id: str) -> tuple[str, s
             )
         ).first()
     return None if row is None else (row[0], row[1])
+
+
+def describe_invitation(session: Session, token: str) -> dict[str, Any]:
+    """What an invitation link's page shows before accepting: who invites whom to what, with
+    which role, and whether it can still be accepted. 404 for an unknown token."""
+    inv = session.scalar(select(Invitation).where(Invitation.token_hash == hash_token(token)))
+    if inv is None:
+        raise InvitationNotFound()
+    inviter = session.get(User, inv.invited_by_user_id)
+    return {
+        **invitation_view(inv),
+        "kind": "team" if inv.organization_id else "workspace",
+        "target_name": _target_name(session, inv),
+        "inviter_name": (inviter.name or inviter.email) if inviter else None,
+        "expires_at": inv.expires_at,
+    }

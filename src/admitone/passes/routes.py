@@ -6,16 +6,18 @@ import io
 from typing import Annotated, Any
 
 import segno
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from admitone.access.capabilities import Capability
 from admitone.access.errors import ScopeNotFound
 from admitone.access.service import Scope, require_capability
-from admitone.auth.deps import Actor, CurrentUser
+from admitone.auth.deps import Actor, CurrentUser, OptionalUser
+from admitone.core.errors import Unauthorized
 from admitone.core.http import Db, Page, Paging
 from admitone.core.ids import PassId
+from admitone.orders import service as orders
 from admitone.passes import service as passes
 from admitone.passes.errors import PassNotFound
 from admitone.passes.models import Pass
@@ -67,8 +69,29 @@ def get_pass(request: Request, db: Db, actor: CurrentUser, pass_id: PassPath) ->
     response_class=Response,
     responses={200: {"content": {"image/svg+xml": {}}}, **_errors},
 )
-def get_pass_qr(request: Request, db: Db, actor: CurrentUser, pass_id: PassPath) -> Response:
-    found = db.query(_visible_pass, actor, pass_id)
+def get_pass_qr(
+    request: Request,
+    db: Db,
+    actor: OptionalUser,
+    pass_id: PassPath,
+    token: Annotated[str | None, Query(max_length=100)] = None,
+) -> Response:
+    """The pass's QR code. Signed in: as `GET /passes/{id}`; or with `?token=` the order
+    token of the pass's order (what an anonymous buyer's order page holds)."""
+    settings = request.app.state.settings
+
+    if actor is None and token is None:
+        raise Unauthorized()
+
+    def _read(session: Session) -> Pass:
+        if actor is not None:
+            return _visible_pass(session, actor, pass_id)
+        found = passes.get_pass(session, pass_id)
+        if not orders.token_matches(settings, found.order_id, token):
+            raise PassNotFound()
+        return found
+
+    found = db.query(_read)
     payload = passes.pass_qr(request.app.state.settings, found)
     # Medium error correction survives a scuffed phone screen; the payload is byte mode.
     qr = segno.make_qr(payload, error="m")

@@ -8,9 +8,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from admitone.core.http import Db, app_settings
+from admitone.core.ids import OrderId
+from admitone.orders import service as orders
 from admitone.payments import dev
 from admitone.payments import service as payments
 from admitone.payments.schemas import DevOutcomeOut, WebhookResultOut
@@ -47,9 +49,9 @@ async def receive_webhook(provider: ProviderName, request: Request, db: Db) -> d
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Dev checkout</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{{font-family:sans-serif;max-width:32rem;margin:3rem auto}}
-button{{font-size:1rem;padding:.5rem 1rem;margin-right:.5rem}}</style></head>
-<body>
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/static/site.css"></head>
+<body><main>
 <h1>Dev checkout</h1>
 <p>This page stands in for a payment provider. Nothing is charged.</p>
 <dl>
@@ -59,18 +61,20 @@ button{{font-size:1rem;padding:.5rem 1rem;margin-right:.5rem}}</style></head>
 <dt>Reference</dt><dd>{reference}</dd>
 <dt>Payment</dt><dd id="status">{status}</dd>
 </dl>
-<button id="approve">Approve</button><button id="decline">Decline</button>
-<pre id="out"></pre>
-<script>
-for (const action of ["approve", "decline"]) {{
-  document.getElementById(action).onclick = async () => {{
-    const r = await fetch(location.pathname + "/" + action, {{method: "POST"}});
-    document.getElementById("out").textContent = JSON.stringify(await r.json(), null, 2);
-  }};
-}}
-</script>
-</body></html>
+<div class="actions">
+<form method="post" action="{action}/approve"><button type="submit">Approve</button></form>
+<form method="post" action="{action}/decline">
+<button type="submit" class="secondary">Decline</button></form>
+</div>
+</main></body></html>
 """
+
+# The dev page is ours, so it keeps the pages' policy: no inline script or style.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; form-action 'self'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
 
 
 @dev_router.get("/{reference}", response_class=HTMLResponse)
@@ -86,15 +90,30 @@ def dev_checkout_page(reference: Reference, request: Request, db: Db) -> HTMLRes
             amount=html.escape(amount),
             reference=html.escape(payment.reference),
             status=html.escape(payment.status),
-        )
+            action=html.escape(request.url.path),
+        ),
+        headers=_PAGE_HEADERS,
     )
 
 
+def _answer(request: Request, result: dict[str, Any]) -> Any:
+    """JSON for programs; a browser's form post goes back to its order page, as a real
+    provider's checkout returns the buyer to the shop."""
+    form = request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded")
+    if form and result.get("order_id"):
+        order_id = OrderId(str(result["order_id"]))
+        token = orders.order_token(app_settings(request), order_id)
+        return RedirectResponse(f"/orders/{order_id}?token={token}", status_code=303)
+    return result
+
+
 @dev_router.post("/{reference}/approve", response_model=DevOutcomeOut)
-def dev_approve(reference: Reference, request: Request, db: Db) -> dict[str, Any]:
-    return dev.settle_dev_payment(db, app_settings(request), reference, "succeeded")
+def dev_approve(reference: Reference, request: Request, db: Db) -> Any:
+    return _answer(
+        request, dev.settle_dev_payment(db, app_settings(request), reference, "succeeded")
+    )
 
 
 @dev_router.post("/{reference}/decline", response_model=DevOutcomeOut)
-def dev_decline(reference: Reference, request: Request, db: Db) -> dict[str, Any]:
-    return dev.settle_dev_payment(db, app_settings(request), reference, "failed")
+def dev_decline(reference: Reference, request: Request, db: Db) -> Any:
+    return _answer(request, dev.settle_dev_payment(db, app_settings(request), reference, "failed"))

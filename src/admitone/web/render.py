@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from admitone.web.session import csrf_token, ensure_csrf_cookie
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -58,8 +60,26 @@ def render_page(
     headers: dict[str, str] | None = None,
     **context: Any,
 ) -> HTMLResponse:
-    """The page `template` rendered with `context` (and `request`, `settings`)."""
+    """The page `template` rendered with `context` (and `request`, `settings`, the signed-in
+    `actor` when the page looked it up, and this browser's `csrf_token` for its forms)."""
+    context.setdefault("actor", getattr(request.state, "web_actor", None) or None)
     html = _env.get_template(template).render(
-        request=request, settings=request.app.state.settings, **context
+        request=request,
+        settings=request.app.state.settings,
+        csrf_token=csrf_token(request),
+        **context,
     )
-    return HTMLResponse(html, status_code=status_code, headers={**PAGE_HEADERS, **(headers or {})})
+    response = HTMLResponse(
+        html, status_code=status_code, headers={**PAGE_HEADERS, **(headers or {})}
+    )
+    ensure_csrf_cookie(request, response)
+    return response
+
+
+def redirect(request: Request, url: str) -> RedirectResponse:
+    """A 303 to a path of this site (never elsewhere: `url` must start with one slash)."""
+    if not url.startswith("/") or url.startswith("//") or url.startswith("/\\"):
+        url = "/"
+    response = RedirectResponse(url, status_code=303, headers=dict(PAGE_HEADERS))
+    ensure_csrf_cookie(request, response)
+    return response

@@ -484,7 +484,7 @@ def queue_confirmation(session: Session, settings: Settings, details: OrderDetai
             # The link carries the order token (a credential): sealed in the job row.
             "sealed": seal(
                 settings,
-                {"order_url": f"{settings.base_url}/api/v1/orders/{order.id}?token={token}"},
+                {"order_url": f"{settings.base_url.rstrip('/')}/orders/{order.id}?token={token}"},
             ),
         },
         unique_key=f"order_confirmation:{order.id}",

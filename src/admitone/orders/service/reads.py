@@ -14,7 +14,7 @@ from admitone.access.errors import ScopeNotFound
 from admitone.access.service import Scope, require_capability
 from admitone.core.ids import EventId, OrderId, UserId
 from admitone.core.pagination import Keyset, SortKey
-from admitone.events.models import Event
+from admitone.events.models import Event, TicketTier
 from admitone.orders import inventory
 from admitone.orders.errors import OrderNotFound
 from admitone.orders.models import Order, OrderStatus
@@ -137,3 +137,34 @@ def drift_report(
     """Stock counters of the event that disagree with the order rows (`order.read`)."""
     require_capability(session, actor_user_id, Capability.ORDER_READ, Scope.event(event_id))
     return [d.as_dict() for d in inventory.find_drift(session, event_id)]
+
+
+def event_sales(session: Session, event_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Per event: `sold` (tickets in paid orders, the tiers' `sold_count`) and `revenue`
+    (`{currency: minor units}` paid minus refunded), for an organizer's overview (the caller
+    has checked `event.read` on each event)."""
+    if not event_ids:
+        return {}
+    out: dict[str, dict[str, Any]] = {e: {"sold": 0, "revenue": {}} for e in event_ids}
+    for event_id, sold in session.execute(
+        select(TicketTier.event_id, func.sum(TicketTier.sold_count))
+        .where(TicketTier.event_id.in_(event_ids))
+        .group_by(TicketTier.event_id)
+    ):
+        out[event_id]["sold"] = int(sold or 0)
+    for event_id, currency, amount in session.execute(
+        select(
+            Order.event_id,
+            Order.currency,
+            func.sum(Order.total_amount - Order.refunded_amount),
+        )
+        .where(
+            Order.event_id.in_(event_ids),
+            Order.status.in_(
+                (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED)
+            ),
+        )
+        .group_by(Order.event_id, Order.currency)
+    ):
+        out[event_id]["revenue"][currency] = int(amount or 0)
+    return out
