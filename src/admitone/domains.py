@@ -12,10 +12,11 @@ import importlib
 from types import ModuleType
 
 DOMAINS = (
+    "emails",
     "auth",
     "users",
-    "orgs",
     "access",
+    "orgs",
     "events",
     "passes",
     "orders",
@@ -24,7 +25,6 @@ DOMAINS = (
     "dp",
     "releases",
     "notifications",
-    "emails",
     "gateway",
     "web",
 )

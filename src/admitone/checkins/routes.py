@@ -90,7 +90,7 @@ def create_checkpoint(
         record_audit(
             session,
             actor_user_id=actor.user_id,
-            action="checkins.checkpoint.created",
+            action="checkpoint.created",
             target_type="checkpoint",
             target_id=created.id,
             organization_id=org_id,
@@ -127,7 +127,7 @@ def update_checkpoint(
         record_audit(
             session,
             actor_user_id=actor.user_id,
-            action="checkins.checkpoint.updated",
+            action="checkpoint.updated",
             target_type="checkpoint",
             target_id=found.id,
             organization_id=org_id,
@@ -369,7 +369,7 @@ def undo(
         record_audit(
             session,
             actor_user_id=actor.user_id,
-            action="checkins.check_in.undone",
+            action="check_in.undone",
             target_type="check_in",
             target_id=row.id,
             organization_id=org_id,

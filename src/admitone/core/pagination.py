@@ -21,12 +21,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, or_
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from admitone.core.errors import Invalid
 
 CursorValue = datetime | str | int
+AnySelect = Select[*tuple[Any, ...]]
 MAX_CURSOR_STRING = 200
 
 
@@ -39,7 +40,7 @@ class InvalidCursor(Invalid):
 class SortKey:
     """One column of a list's order, with the Python type its cursor value must have."""
 
-    column: ColumnElement[Any]
+    column: ColumnElement[Any] | InstrumentedAttribute[Any]
     kind: type[datetime] | type[str] | type[int]
     descending: bool = False
     # How to read this key from a returned item; default: the column's name as an attribute
@@ -128,7 +129,7 @@ class Keyset:
     def order_by(self) -> list[Any]:
         return [k.column.desc() if k.descending else k.column.asc() for k in self.keys]
 
-    def apply(self, query: Select[Any], cursor: str | None, limit: int) -> Select[Any]:
+    def apply(self, query: AnySelect, cursor: str | None, limit: int) -> AnySelect:
         """`query` ordered, past the cursor, and limited to one row more than a page (to
         know whether another page follows)."""
         position = self.decode(cursor)
@@ -149,7 +150,7 @@ class Keyset:
     def page(
         self,
         session: Session,
-        query: Select[Any],
+        query: AnySelect,
         *,
         limit: int,
         cursor: str | None,

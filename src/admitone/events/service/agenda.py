@@ -85,7 +85,7 @@ def add_session(
     record_audit(
         session,
         actor_user_id=user_id,
-        action="events.session.created",
+        action="event_session.created",
         target_type="event_session",
         target_id=slot.id,
         organization_id=event.organization_id,
@@ -142,7 +142,7 @@ def update_session(
     audit_changes(
         session,
         actor_user_id=user_id,
-        action="events.session.updated",
+        action="event_session.updated",
         target_type="event_session",
         target_id=slot.id,
         organization_id=event.organization_id,
@@ -208,7 +208,7 @@ def delete_session(session: Session, user_id: UserId, session_id: EventSessionId
     record_audit(
         session,
         actor_user_id=user_id,
-        action="events.session.deleted",
+        action="event_session.deleted",
         target_type="event_session",
         target_id=session_id,
         organization_id=event.organization_id,

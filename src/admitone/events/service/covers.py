@@ -74,7 +74,7 @@ def set_cover(
     record_audit(
         session,
         actor_user_id=user_id,
-        action="events.cover.updated",
+        action="event_cover.updated",
         target_type="event",
         target_id=event.id,
         organization_id=event.organization_id,
@@ -102,7 +102,7 @@ def remove_cover(session: Session, user_id: UserId, event_id: EventId) -> Event:
     record_audit(
         session,
         actor_user_id=user_id,
-        action="events.cover.removed",
+        action="event_cover.removed",
         target_type="event",
         target_id=event.id,
         organization_id=event.organization_id,

@@ -105,7 +105,7 @@ def create_event(
     record_audit(
         session,
         actor_user_id=user_id,
-        action="events.event.created",
+        action="event.created",
         target_type="event",
         target_id=event.id,
         organization_id=organization_id,
@@ -243,7 +243,7 @@ def update_event(session: Session, user_id: UserId, event_id: EventId, body: Eve
     audit_changes(
         session,
         actor_user_id=user_id,
-        action="events.event.updated",
+        action="event.updated",
         target_type="event",
         target_id=event.id,
         organization_id=event.organization_id,
@@ -282,7 +282,7 @@ def publish_event(session: Session, user_id: UserId, event_id: EventId) -> Event
     record_audit(
         session,
         actor_user_id=user_id,
-        action="events.event.published",
+        action="event.published",
         target_type="event",
         target_id=event.id,
         organization_id=event.organization_id,
@@ -318,7 +318,7 @@ def cancel_event(session: Session, user_id: UserId, event_id: EventId) -> Event:
     record_audit(
         session,
         actor_user_id=user_id,
-        action="events.event.cancelled",
+        action="event.cancelled",
         target_type="event",
         target_id=event.id,
         organization_id=event.organization_id,

@@ -184,7 +184,7 @@ def add_tier(
     record_audit(
         session,
         actor_user_id=user_id,
-        action="events.tier.created",
+        action="tier.created",
         target_type="ticket_tier",
         target_id=tier.id,
         organization_id=event.organization_id,
@@ -257,7 +257,7 @@ def update_tier(
         record_audit(
             session,
             actor_user_id=user_id,
-            action="events.tier.updated",
+            action="tier.updated",
             target_type="ticket_tier",
             target_id=tier.id,
             organization_id=event.organization_id,
