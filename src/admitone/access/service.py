@@ -45,7 +45,7 @@ from admitone.core.db import DriverStatement, JSONType
 from admitone.core.http import request_id_var
 from admitone.core.ids import AuditEntryId, PlatformRoleId, UserId
 from admitone.core.pagination import Keyset, SortKey
-from admitone.events.models import Event
+from admitone.events.models import PUBLIC_PAGE, Event
 from admitone.orgs.models import Organization, TeamMember, WorkspaceMember
 from admitone.users.models import User
 
@@ -232,6 +232,21 @@ def require_capability(
     grant = grant_for(session, user_id, scope)
     if not grant.capabilities:
         raise ScopeNotFound(f"No such {scope.kind}.", resource=scope.kind)
+    grant.require(capability)
+    return grant
+
+
+def require_at_event(
+    session: Session, user_id: str, capability: Capability, event_id: str
+) -> Grant:
+    """`require_capability` at an event, except that a caller with no role at an event the
+    public pages show gets 403 `capability_required`: its existence is no secret, and "No
+    such event" would send door staff looking for a wrong id instead of for their role."""
+    grant = grant_for(session, user_id, Scope.event(event_id))
+    if not grant.capabilities:
+        public = session.scalar(select(Event.id).where(Event.id == event_id, *PUBLIC_PAGE))
+        if public is None:
+            raise ScopeNotFound("No such event.", resource="event")
     grant.require(capability)
     return grant
 

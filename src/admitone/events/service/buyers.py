@@ -14,7 +14,7 @@ from admitone.core.clock import utcnow
 from admitone.core.ids import EventSessionId, OrganizationId
 from admitone.core.pagination import encode_cursor
 from admitone.events import errors
-from admitone.events.models import Event, EventSession, TicketTier
+from admitone.events.models import PUBLIC_PAGE, Event, EventSession, TicketTier
 from admitone.events.schemas import (
     Money,
     PublicEventOut,
@@ -28,7 +28,6 @@ from admitone.events.service.lifecycle import (
     past_cursor,
 )
 from admitone.events.service.rules import (
-    PUBLIC_PAGE,
     hash_access_code,
 )
 from admitone.events.service.tiers import (

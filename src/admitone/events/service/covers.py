@@ -20,8 +20,8 @@ from admitone.core.files import File
 from admitone.core.ids import EventId, FileId, OrganizationId, UserId
 from admitone.core.images import CleanImage, clean_image
 from admitone.events import errors
-from admitone.events.models import Event
-from admitone.events.service.rules import PUBLIC_PAGE, ensure_editable, guard_event
+from admitone.events.models import PUBLIC_PAGE, Event
+from admitone.events.service.rules import ensure_editable, guard_event
 
 COVER_MAX_PIXELS = 40_000_000
 COVER_MAX_SIDE = 2400
