@@ -349,11 +349,11 @@ def events_of_organization(
 
 
 ROLES_OLDEST_FIRST = Keyset(
-    SortKey(PlatformRole.created_at, datetime), SortKey(PlatformRole.id, str)
+    SortKey(PlatformRole.created_at, datetime), SortKey(PlatformRole.id, PlatformRoleId)
 )
 AUDIT_NEWEST_FIRST = Keyset(
     SortKey(AuditEntry.created_at, datetime, descending=True),
-    SortKey(AuditEntry.id, str, descending=True),
+    SortKey(AuditEntry.id, AuditEntryId, descending=True),
 )
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from admitone.core.errors import Invalid
+from admitone.core.ids import PrefixedId
 
 CursorValue = datetime | str | int
 AnySelect = Select[*tuple[Any, ...]]
@@ -41,7 +42,7 @@ class SortKey:
     """One column of a list's order, with the Python type its cursor value must have."""
 
     column: ColumnElement[Any] | InstrumentedAttribute[Any]
-    kind: type[datetime] | type[str] | type[int]
+    kind: type[datetime] | type[str] | type[int]  # str: any string; a PrefixedId: that id
     descending: bool = False
     # How to read this key from a returned item; default: the column's name as an attribute
     # (an ORM entity, or a Row with that label).
@@ -88,6 +89,11 @@ def _typed(value: Any, kind: type) -> CursorValue:
         return value
     if not isinstance(value, str) or len(value) > MAX_CURSOR_STRING:
         raise InvalidCursor()
+    if issubclass(kind, PrefixedId):  # a typed id: the right prefix and shape, or refused
+        try:
+            return kind.parse(value)
+        except ValueError as exc:
+            raise InvalidCursor() from exc
     return value
 
 

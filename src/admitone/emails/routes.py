@@ -3,40 +3,23 @@ read back from the delivery log. Mounted only when ADMITONE_ENV=dev."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
 
 from admitone.core.http import Db, Paging
-from admitone.core.pagination import InvalidCursor, decode_cursor, encode_cursor
-from admitone.emails.models import EmailDelivery
+from admitone.emails import service as emails
 from admitone.emails.schemas import Mailbox, MailboxItem
 
 dev_router = APIRouter(tags=["development"])
 
 
-def read_mailbox(
-    session: Session, to: str | None, limit: int, cursor: tuple[datetime, str] | None
+@dev_router.get("/dev/mailbox", response_model=Mailbox)
+def mailbox(
+    db: Db, paging: Paging, to: Annotated[str | None, Query(max_length=320)] = None
 ) -> Mailbox:
-    stmt = select(EmailDelivery).where(
-        EmailDelivery.status == "sent", EmailDelivery.text_body.is_not(None)
-    )
-    if to:
-        stmt = stmt.where(func.lower(EmailDelivery.recipient) == to.strip().lower())
-    if cursor:
-        sent_at, last_id = cursor
-        stmt = stmt.where(
-            or_(
-                EmailDelivery.sent_at < sent_at,
-                (EmailDelivery.sent_at == sent_at) & (EmailDelivery.id < last_id),
-            )
-        )
-    rows = session.scalars(
-        stmt.order_by(EmailDelivery.sent_at.desc(), EmailDelivery.id.desc()).limit(limit + 1)
-    ).all()
+    """Newest first. Development only: it shows sign-in codes in clear."""
+    rows, cursor = db.query(emails.mailbox, to, limit=paging.limit, cursor=paging.cursor)
     items = [
         MailboxItem(
             id=r.id,
@@ -46,27 +29,6 @@ def read_mailbox(
             html=r.html_body,
             sent_at=r.sent_at or r.updated_at,
         )
-        for r in rows[:limit]
+        for r in rows
     ]
-    next_cursor = None
-    if len(rows) > limit:
-        last = items[-1]
-        next_cursor = encode_cursor(last.sent_at.isoformat(), last.id)
-    return Mailbox(items=items, next_cursor=next_cursor)
-
-
-@dev_router.get("/dev/mailbox", response_model=Mailbox)
-def mailbox(
-    db: Db, paging: Paging, to: Annotated[str | None, Query(max_length=320)] = None
-) -> Mailbox:
-    """Newest first. Development only: it shows sign-in codes in clear."""
-    values = decode_cursor(paging.cursor)
-    cursor = None
-    if values is not None:
-        try:
-            cursor = (datetime.fromisoformat(values[0]), str(values[1]))
-        except (IndexError, TypeError, ValueError) as exc:
-            raise InvalidCursor() from exc
-        if cursor[0].tzinfo is None:
-            raise InvalidCursor()
-    return db.query(read_mailbox, to, paging.limit, cursor)
+    return Mailbox(items=items, next_cursor=cursor)

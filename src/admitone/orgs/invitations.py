@@ -46,7 +46,7 @@ from admitone.settings import Settings
 from admitone.users.models import User
 
 INVITATION_TTL = timedelta(days=7)
-INVITATIONS = oldest_first(Invitation)
+INVITATIONS = oldest_first(Invitation, InvitationId)
 RESEND_INTERVAL = timedelta(minutes=1)
 
 

@@ -42,15 +42,15 @@ from admitone.users.models import User
 Page = tuple[list[Any], str | None]
 
 
-def oldest_first(model: Any) -> Keyset:
+def oldest_first(model: Any, id_type: type[str]) -> Keyset:
     """The order of every tenancy list: (created_at, id), oldest first."""
-    return Keyset(SortKey(model.created_at, datetime), SortKey(model.id, str))
+    return Keyset(SortKey(model.created_at, datetime), SortKey(model.id, id_type))
 
 
-WORKSPACES = oldest_first(Workspace)
-WORKSPACE_MEMBERS = oldest_first(WorkspaceMember)
-ORGANIZATIONS = oldest_first(Organization)
-TEAM_MEMBERS = oldest_first(TeamMember)
+WORKSPACES = oldest_first(Workspace, WorkspaceId)
+WORKSPACE_MEMBERS = oldest_first(WorkspaceMember, WorkspaceMemberId)
+ORGANIZATIONS = oldest_first(Organization, OrganizationId)
+TEAM_MEMBERS = oldest_first(TeamMember, TeamMemberId)
 
 
 def normalize_email(email: str) -> str:

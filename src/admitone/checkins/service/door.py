@@ -14,7 +14,7 @@ from admitone.checkins.models import CheckIn, CheckInScan
 from admitone.checkins.service.checkpoints import list_checkpoints
 from admitone.checkins.service.model import PAID_ORDER_STATUSES
 from admitone.core.clock import utcnow
-from admitone.core.ids import EventId, UserId
+from admitone.core.ids import CheckInScanId, EventId, PassId, UserId
 from admitone.core.pagination import Keyset, SortKey
 from admitone.events.models import TicketTier
 from admitone.orders.models import Order
@@ -32,11 +32,11 @@ def _effective() -> Any:
 
 _SORT_NAME = func.coalesce(Pass.attendee_name, "")
 DOOR_LIST_ORDER = Keyset(
-    SortKey(_SORT_NAME, str, attribute="sort_name"), SortKey(Pass.id, str, attribute="pass_id")
+    SortKey(_SORT_NAME, str, attribute="sort_name"), SortKey(Pass.id, PassId, attribute="pass_id")
 )
 SCAN_LOG_ORDER = Keyset(
     SortKey(CheckInScan.created_at, datetime, descending=True),
-    SortKey(CheckInScan.id, str, descending=True),
+    SortKey(CheckInScan.id, CheckInScanId, descending=True),
 )
 
 
