@@ -46,7 +46,9 @@ def test_401_is_declared_on_every_bearer_operation_and_optional_auth_is_said(
     for method, path, op in bearer:
         assert "401" in op["responses"], (method, path)
     optional = {
-        (m, p) for m, p, op in bearer if {} in op["security"]  # an anonymous alternative
+        (m, p)
+        for m, p, op in bearer
+        if {} in op["security"]  # an anonymous alternative
     }
     assert ("POST", "/api/v1/orders") in optional
     assert ("GET", "/support/v1/addons") in optional
