@@ -8,21 +8,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from admitone.checkins.models import Checkpoint
+from admitone.checkins.models import Checkpoint, ScanResult
 
 PAID_ORDER_STATUSES = ("paid", "partially_refunded")
 # An offline device whose clock runs ahead of ours by more than this gets our time instead.
 MAX_CLOCK_AHEAD = timedelta(minutes=5)
 
-MESSAGES = {
-    "accepted": "Welcome in.",
-    "already_checked_in": "This pass was already used here.",
-    "invalid_code": "This is not a valid pass.",
-    "revoked": "This pass was cancelled or refunded.",
-    "wrong_event": "This pass is for another event.",
-    "not_allowed_here": "This pass does not admit to this checkpoint.",
-    "outside_window": "This checkpoint is not open now.",
-    "unpaid": "This pass's order is not paid.",
+MESSAGES: dict[str, str] = {
+    ScanResult.ACCEPTED: "Welcome in.",
+    ScanResult.ALREADY_CHECKED_IN: "This pass was already used here.",
+    ScanResult.INVALID_CODE: "This is not a valid pass.",
+    ScanResult.REVOKED: "This pass was cancelled or refunded.",
+    ScanResult.WRONG_EVENT: "This pass is for another event.",
+    ScanResult.NOT_ALLOWED_HERE: "This pass does not admit to this checkpoint.",
+    ScanResult.OUTSIDE_WINDOW: "This checkpoint is not open now.",
+    ScanResult.UNPAID: "This pass's order is not paid.",
 }
 
 
