@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import secrets
 import unicodedata
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -330,3 +331,50 @@ def remove_team_member(session: Session, member: TeamMember) -> None:
     if member.role == "owner" and not _other_team_owners(session, member):
         raise LastOwner()
     session.execute(delete(TeamMember).where(TeamMember.id == member.id))
+
+
+# --- the caller's memberships (GET /me/memberships) ------------------------------------
+
+
+@dataclass(frozen=True)
+class Memberships:
+    workspaces: list[dict[str, Any]]
+    organizations: list[dict[str, Any]]
+
+
+def list_memberships(session: Session, user_id: str) -> Memberships:
+    """Every workspace and organization the user belongs to, with their role (bounded by
+    the user's memberships, so not paginated)."""
+    workspaces = session.execute(
+        select(Workspace.id, Workspace.name, WorkspaceMember.role, WorkspaceMember.created_at)
+        .join(WorkspaceMember, WorkspaceMember.workspace_id == Workspace.id)
+        .where(WorkspaceMember.user_id == user_id)
+        .order_by(WorkspaceMember.created_at, Workspace.id)
+    ).all()
+    organizations = session.execute(
+        select(
+            Organization.id,
+            Organization.name,
+            Organization.slug,
+            Organization.workspace_id,
+            TeamMember.role,
+            TeamMember.event_ids,
+        )
+        .join(TeamMember, TeamMember.organization_id == Organization.id)
+        .where(TeamMember.user_id == user_id)
+        .order_by(TeamMember.created_at, Organization.id)
+    ).all()
+    return Memberships(
+        workspaces=[{"workspace_id": w.id, "name": w.name, "role": w.role} for w in workspaces],
+        organizations=[
+            {
+                "organization_id": o.id,
+                "name": o.name,
+                "slug": o.slug,
+                "workspace_id": o.workspace_id,
+                "role": o.role,
+                "event_ids": o.event_ids,
+            }
+            for o in organizations
+        ],
+    )

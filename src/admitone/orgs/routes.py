@@ -19,7 +19,7 @@ from admitone.core.ids import (
     WorkspaceId,
     WorkspaceMemberId,
 )
-from admitone.orgs import invitations
+from admitone.orgs import invitations, membership
 from admitone.orgs.models import Invitation, Organization, TeamMember, WorkspaceMember
 from admitone.orgs.schemas import (
     AcceptanceOut,
@@ -39,6 +39,7 @@ from admitone.orgs.schemas import (
 )
 from admitone.orgs.service import invites, organizations, team, workspaces
 from admitone.users.models import User
+from admitone.users.schemas import MyMemberships
 
 api_router = APIRouter(tags=["organizations"])
 
@@ -433,4 +434,16 @@ def accept_invitation(
         workspace_id=inv.workspace_id,
         member_id=done.member_id,
         role=done.role,
+    )
+
+
+# --- the caller's memberships --------------------------------------------------------------
+
+
+@api_router.get("/me/memberships", response_model=MyMemberships, tags=["me"])
+def my_memberships(actor: CurrentUser, db: Db) -> MyMemberships:
+    """The workspaces and organizations the caller belongs to, with their role."""
+    found = db.query(membership.list_memberships, actor.user_id)
+    return MyMemberships.model_validate(
+        {"workspaces": found.workspaces, "organizations": found.organizations}
     )
