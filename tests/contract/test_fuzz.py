@@ -27,6 +27,7 @@ from tests.factories import auth_headers, make_event, make_organization, make_ti
 
 pytestmark = pytest.mark.fuzz
 
+FORGED_CURSOR = "WyJ4IiwgInkiXQ=="  # base64 of ["x", "y"]
 EXAMPLES = int(os.environ.get("ADMITONE_FUZZ_EXAMPLES", "15"))
 
 # Operations the fuzzer cannot meaningfully call, each with why (docs/contract.md):
@@ -51,6 +52,14 @@ EXCLUDED_CHECKS = [
     # which is right; every other check still runs on those requests.
     schemathesis.checks.positive_data_acceptance,
 ]
+
+
+# Failing here and fixed on another branch (house-orders: orders' lists on core.pagination);
+# the lead empties this after merging it. A forged cursor (the `cursor` example) is a 500.
+FIXED_ON_ANOTHER_BRANCH = {
+    "GET /api/v1/me/orders",
+    "GET /api/v1/events/{event_id}/orders",
+}
 
 
 @pytest.fixture
@@ -97,13 +106,20 @@ def _fuzz(app: FastAPI, headers: dict[str, str] | None) -> list[str]:
     for result in schema.get_all_operations():
         operation = result.ok()
         label = f"{operation.method.upper()} {operation.path}"
-        if label in SKIPPED_OPERATIONS:
+        if label in SKIPPED_OPERATIONS or label in FIXED_ON_ANOTHER_BRANCH:
             continue
+
+        paginated = any(p.name == "cursor" for p in operation.query)
 
         @_SETTINGS
         @given(case=operation.as_strategy())
         def run(case: Any) -> None:
             case.call_and_validate(headers=headers, excluded_checks=EXCLUDED_CHECKS)
+            if paginated:  # noqa: B023  (run() is called within this iteration)
+                # Random strings are rarely base64 of a JSON list; the regression that
+                # matters is a well-formed cursor of the wrong shape (issue 12: a 500).
+                case.query = {**(case.query or {}), "cursor": FORGED_CURSOR}
+                case.call_and_validate(headers=headers, excluded_checks=EXCLUDED_CHECKS)
 
         try:
             run()

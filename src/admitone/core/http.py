@@ -300,7 +300,17 @@ class PageParams(BaseModel):
 
 def page_params(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="`next_cursor` of the previous page; any other value is a 422 "
+            "`invalid_cursor`.",
+            # A well-formed cursor of the wrong shape (`["x","y"]`): the fuzzer sends it to
+            # every list, which must refuse it with 422, never a 500 (docs/contract.md).
+            examples=["WyJ4IiwgInkiXQ=="],
+        ),
+    ] = None,
 ) -> PageParams:
     return PageParams(limit=limit, cursor=cursor)
 
