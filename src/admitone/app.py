@@ -18,6 +18,7 @@ from admitone import domains, ops
 from admitone.core import jobs
 from admitone.core.db import Database, make_engine
 from admitone.core.http import RequestContextMiddleware, Upload, install_error_handlers
+from admitone.core.openapi import install_openapi
 from admitone.core.realtime import MemoryBroker, PostgresBroker
 from admitone.core.security import SecurityHeadersMiddleware
 from admitone.gateway import routes as gateway_routes
@@ -112,6 +113,7 @@ def create_app(
     if "web" in wanted:
         app.mount("/static", StaticFiles(directory=STATIC, follow_symlink=False), name="static")
     _match_first(app, HOT_ROUTES)
+    install_openapi(app, description=MAIN_FLOW)
     app.add_middleware(
         RequestContextMiddleware,
         max_body_bytes=settings.max_body_bytes,
@@ -168,6 +170,31 @@ def _upload_routes(app: FastAPI, settings: Settings) -> list[Upload]:
             found.append((methods, route.path_regex, own(settings)))
     return found
 
+
+MAIN_FLOW = """\
+Admit One sells passes to events and checks them in at the door. The main flow:
+
+1. **Sign in**: `POST /api/v1/auth/otp/start` e-mails a code, `POST /api/v1/auth/otp/verify`
+   exchanges it for an access token (send it as `Authorization: Bearer ...`) and a refresh
+   token (`POST /api/v1/auth/refresh`). Google and Apple sign-in and magic links also exist.
+2. **Organize**: `POST /api/v1/workspaces`, then `POST /api/v1/organizations`; invite the
+   team with `POST /api/v1/organizations/{organization_id}/team`.
+3. **Publish**: `POST /api/v1/organizations/{organization_id}/events` (a draft), add tiers
+   with `POST /api/v1/events/{event_id}/tiers`, then `POST /api/v1/events/{event_id}/publish`.
+   Published events are listed at `GET /api/v1/public/events`.
+4. **Buy**: `POST /api/v1/orders` (signed in or not; send an `Idempotency-Key`) holds the
+   seats and answers with the order and, for a paid order, a checkout URL.
+5. **Pay**: the buyer pays at the provider; its webhook
+   (`POST /support/v1/payments/webhooks/{provider}`) settles the order, which issues one
+   pass per seat (`GET /api/v1/orders/{order_id}`, `GET /api/v1/me/passes`).
+6. **Scan**: door staff scan each pass's QR code with
+   `POST /api/v1/events/{event_id}/checkins`; a repeat scan is a normal result, not an
+   error. The door works offline too (`/checkins/offline-bundle`, `/checkins/sync`).
+
+Errors are `application/problem+json` with a stable `code`; every response carries an
+`X-Request-ID`. Lists are cursor-paginated (`limit`, `cursor`, `next_cursor`); a cursor the
+API did not return is a 422 `invalid_cursor`.
+"""
 
 # The routes of an on-sale and a door, matched before the ~100 others: the app router tries
 # routes in order, ~1 µs each. Moving them changes no dispatch (tests/test_app.py checks

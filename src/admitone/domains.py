@@ -12,10 +12,11 @@ import importlib
 from types import ModuleType
 
 DOMAINS = (
+    "emails",
     "auth",
     "users",
-    "orgs",
     "access",
+    "orgs",
     "events",
     "passes",
     "orders",
@@ -27,7 +28,6 @@ DOMAINS = (
     "releases",
     "notifications",
     "webhooks",
-    "emails",
     "gateway",
     "web",
 )

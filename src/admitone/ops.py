@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -23,7 +24,16 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/health/ready", responses={503: {"description": "Not ready"}})
+class Readiness(BaseModel):
+    status: str
+    checks: dict[str, Any]
+
+
+@router.get(
+    "/health/ready",
+    response_model=Readiness,
+    responses={503: {"description": "Not ready (same body)", "model": Readiness}},
+)
 def ready(db: Db) -> JSONResponse:
     checks: dict[str, Any] = {}
     ok = True
@@ -52,7 +62,11 @@ class CronNotFound(NotFound):
     message = "No cron has that name."
 
 
-@router.post("/cron/{name}", status_code=202)
+@router.post(
+    "/cron/{name}",
+    status_code=202,
+    responses={401: {"description": "`unauthorized`: not the cron bearer secret."}},
+)
 def trigger_cron(
     name: str, request: Request, db: Db, authorization: Annotated[str | None, Header()] = None
 ) -> dict[str, str]:

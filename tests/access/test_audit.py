@@ -34,7 +34,7 @@ def test_audit_log_pages_newest_first_and_stays_in_its_organization(
         params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
         page = client.get(url, params=params, headers=headers).json()
         for entry in page["items"]:
-            assert entry["action"] == "team.member.invited"
+            assert entry["action"] == "team_member.invited"
             assert entry["actor_user_id"] == world.users["team:owner"].id
             assert entry["organization_id"] == world.org.id
             assert entry["request_id"]
@@ -61,7 +61,7 @@ def test_workspace_and_platform_changes_have_their_own_audit_logs(
     assert invited.status_code == 201
     log = client.get(f"/api/v1/workspaces/{ws['id']}/audit", headers=founder).json()["items"]
     assert [(a["action"], a["workspace_id"]) for a in log] == [
-        ("workspace.member.invited", ws["id"]),
+        ("workspace_member.invited", ws["id"]),
         ("workspace.created", ws["id"]),
     ]
     granted = client.post(
@@ -73,7 +73,7 @@ def test_workspace_and_platform_changes_have_their_own_audit_logs(
     platform = client.get("/api/v1/platform/audit", headers=world.headers["platform:support"])
     newest = platform.json()["items"][0]
     assert (newest["action"], newest["target_id"]) == (
-        "platform.role.granted",
+        "platform_role.granted",
         granted.json()["id"],
     )
     denied = client.get("/api/v1/platform/audit", headers=world.headers["platform:moderator"])

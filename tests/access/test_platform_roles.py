@@ -58,7 +58,7 @@ def test_a_revoked_role_stops_working_on_the_next_request(
     assert revoked.status_code == 204
     assert client.get(audit_url, headers=support).status_code == 404
     with db.session() as s:
-        entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "platform.role.revoked"))
+        entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "platform_role.revoked"))
     assert entry is not None
     assert entry.before == {"user_id": world.users["platform:support"].id, "role": "support"}
     assert entry.request_id == revoked.headers["x-request-id"]
@@ -146,4 +146,4 @@ def test_create_admin_bootstraps_the_first_superadmin_once(cli_env: str) -> None
         engine.dispose()
     assert [u.email for u in users] == ["founder@example.com"]
     assert [(r.user_id, r.role) for r in roles] == [(users[0].id, "superadmin")]
-    assert [(a.action, a.actor_user_id) for a in audit] == [("platform.role.granted", None)]
+    assert [(a.action, a.actor_user_id) for a in audit] == [("platform_role.granted", None)]

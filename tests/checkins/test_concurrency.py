@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import func, select
 
 from admitone.checkins import service as checkins
-from admitone.checkins.checkpoints import default_checkpoint
 from admitone.checkins.models import CheckIn, CheckInScan, Checkpoint
+from admitone.checkins.service.checkpoints import default_checkpoint
 from admitone.core.clock import utcnow
 from admitone.core.db import Database
 from admitone.core.ids import PassId

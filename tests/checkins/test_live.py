@@ -86,7 +86,7 @@ def test_undo_lets_the_pass_in_again_and_is_audited(door: Door) -> None:
         actions = session.scalars(
             select(AuditEntry.action).where(AuditEntry.target_id == accepted["check_in_id"])
         ).all()
-    assert actions == ["checkins.check_in.undone"]
+    assert actions == ["check_in.undone"]
 
 
 def test_undo_of_a_check_in_of_another_event_is_404(door: Door) -> None:

@@ -145,7 +145,7 @@ def test_concurrent_cancels_schedule_the_orders_job_once(committed_db: Database)
                 s.scalars(
                     select(AuditEntry).where(
                         AuditEntry.target_id == event.id,
-                        AuditEntry.action == "events.event.cancelled",
+                        AuditEntry.action == "event.cancelled",
                     )
                 ).all()
             ),

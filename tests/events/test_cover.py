@@ -360,7 +360,7 @@ def test_replacing_the_cover_deletes_the_old_blob_only_after_the_commit(
             )
         )
     )
-    assert actions.count("events.cover.updated") == 2
+    assert actions.count("event_cover.updated") == 2
 
 
 def test_removing_the_cover_returns_the_event_and_deletes_the_blob_after_commit(
@@ -384,7 +384,7 @@ def test_removing_the_cover_returns_the_event_and_deletes_the_blob_after_commit(
     removed = db.query(
         lambda s: s.scalars(
             select(AuditEntry).where(
-                AuditEntry.target_id == event["id"], AuditEntry.action == "events.cover.removed"
+                AuditEntry.target_id == event["id"], AuditEntry.action == "event_cover.removed"
             )
         ).one()
     )

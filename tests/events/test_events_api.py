@@ -363,7 +363,7 @@ def test_patch_changes_only_what_was_sent_and_is_audited(
     entry = db.query(
         lambda s: s.scalars(
             select(AuditEntry).where(
-                AuditEntry.target_id == event["id"], AuditEntry.action == "events.event.updated"
+                AuditEntry.target_id == event["id"], AuditEntry.action == "event.updated"
             )
         ).one()
     )
@@ -443,7 +443,7 @@ def test_publishing_twice_is_a_no_op(
             s.scalars(select(AuditEntry.action).where(AuditEntry.target_id == event["id"]))
         )
     )
-    assert actions.count("events.event.published") == 1
+    assert actions.count("event.published") == 1
 
 
 def test_cancel_schedules_the_orders_job_once(

@@ -96,9 +96,9 @@ def test_patch_changes_only_what_was_sent_and_is_audited(
     assert same.status_code == 200
     entries = _audit(db, slot["id"])
     assert [a for a, _, _ in entries] == [
-        "events.session.created",
-        "events.session.updated",
-        "events.session.updated",
+        "event_session.created",
+        "event_session.updated",
+        "event_session.updated",
     ]
     _, before, after = entries[1]
     assert set(before) == set(after) == {"title", "location", "ends_at"}
@@ -199,7 +199,7 @@ def test_delete_removes_the_session_and_is_audited(
     public = client.get(f"/api/v1/public/events/{event['slug']}").json()
     assert [s["id"] for s in public["sessions"]] == [keep["id"]]
     entries = _audit(db, drop["id"])
-    assert [a for a, _, _ in entries] == ["events.session.created", "events.session.deleted"]
+    assert [a for a, _, _ in entries] == ["event_session.created", "event_session.deleted"]
     _, before, after = entries[1]
     assert before["event_id"] == event["id"]
     assert before["title"] == "Set at +2h"

@@ -357,7 +357,7 @@ def test_tier_changes_are_audited_without_the_access_code(
             )
         ]
     )
-    assert [a for a, _, _ in entries] == ["events.tier.created", "events.tier.updated"]
+    assert [a for a, _, _ in entries] == ["tier.created", "tier.updated"]
     _, before, after = entries[1]
     assert before == {"capacity": 100, "is_hidden": False}
     assert after == {"capacity": 50, "is_hidden": True, "access_code_changed": True}

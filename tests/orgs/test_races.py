@@ -15,7 +15,7 @@ from admitone.access.models import PlatformRole
 from admitone.core.db import Database
 from admitone.core.errors import AppError
 from admitone.orgs import invitations
-from admitone.orgs import service as orgs
+from admitone.orgs import membership as orgs
 from admitone.orgs.models import Invitation, TeamMember
 from admitone.settings import Settings
 from tests.access.helpers import invitation_token

@@ -103,7 +103,7 @@ def test_invitee_accepts_and_joins_the_team_with_the_invited_role(
     audit = client.get(
         f"/api/v1/organizations/{world.org.id}/audit", headers=world.headers[OWNER]
     ).json()["items"]
-    assert [a["action"] for a in audit[:2]] == ["team.member.added", "team.member.invited"]
+    assert [a["action"] for a in audit[:2]] == ["team_member.added", "team_member.invited"]
     assert audit[0]["actor_user_id"] == joiner.id
 
 
@@ -304,7 +304,7 @@ def test_a_removed_member_loses_access_on_the_next_request(
     )
     assert caps.status_code == 404
     audit = client.get(f"{org_url}/audit", headers=world.headers[OWNER]).json()["items"][0]
-    assert audit["action"] == "team.member.removed"
+    assert audit["action"] == "team_member.removed"
     assert audit["before"]["role"] == "viewer"
     assert audit["request_id"] == removed.headers["x-request-id"]
 
@@ -408,6 +408,6 @@ def test_a_member_leaves_the_team_on_their_own_but_the_last_owner_cannot(
         f"/api/v1/organizations/{world.org.id}/audit", headers=world.headers[OWNER]
     ).json()["items"][0]
     assert (audit["action"], audit["actor_user_id"]) == (
-        "team.member.left",
+        "team_member.left",
         world.users["team:door_staff"].id,
     )

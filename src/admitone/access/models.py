@@ -41,7 +41,7 @@ class AuditEntry(Timestamped, Base):
     organization_id: Mapped[OrganizationId | None] = mapped_column(ForeignKey("organizations.id"))
     # Set for workspace-level changes (members, invitations), read at /workspaces/{id}/audit.
     workspace_id: Mapped[WorkspaceId | None] = mapped_column(ForeignKey("workspaces.id"))
-    action: Mapped[str] = mapped_column(String(100))  # dotted: orders.refund.created
+    action: Mapped[str] = mapped_column(String(100))  # noun.past-tense (docs/architecture.md)
     target_type: Mapped[str] = mapped_column(String(40))
     target_id: Mapped[str] = mapped_column(String(64))
     before: Mapped[dict[str, Any] | None]

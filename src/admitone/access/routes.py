@@ -5,23 +5,19 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
-from sqlalchemy.orm import Session
 
 from admitone.access import service as access
-from admitone.access.capabilities import Capability
-from admitone.access.errors import ScopeNotFound
-from admitone.access.models import AuditEntry, PlatformRole
+from admitone.access.models import PlatformRole
 from admitone.access.schemas import (
     AuditEntryOut,
     CapabilitiesOut,
     PlatformRoleIn,
     PlatformRoleOut,
 )
-from admitone.access.service import Scope, require_capability
+from admitone.access.service import Scope
 from admitone.auth.deps import CurrentUser
 from admitone.core.http import Db, Page, Paging
 from admitone.core.ids import OrganizationId, PlatformRoleId, WorkspaceId
-from admitone.orgs.service import next_cursor, parse_cursor
 from admitone.users.models import User
 
 api_router = APIRouter(tags=["access"])
@@ -39,13 +35,7 @@ def my_capabilities(
     """Everything the caller may do in the organization, from all of their roles; 404 when
     they hold no role there."""
 
-    def run(session: Session) -> access.Grant:
-        grant = access.grant_for(session, actor.user_id, Scope.organization(organization_id))
-        if not grant.capabilities:
-            raise ScopeNotFound("No such organization.", resource="organization")
-        return grant
-
-    grant = db.query(run)
+    grant = db.query(access.my_grant, actor.user_id, organization_id)
     return CapabilitiesOut(
         organization_id=organization_id,
         workspace_id=grant.workspace_id,
@@ -67,21 +57,10 @@ def _role_out(row: PlatformRole, user: User) -> PlatformRoleOut:
 
 @api_router.get("/platform/roles", response_model=Page[PlatformRoleOut], responses=_denied)
 def list_platform_roles(db: Db, actor: CurrentUser, paging: Paging) -> Page[PlatformRoleOut]:
-    cursor = parse_cursor(paging.cursor)
-
-    def run(session: Session) -> list[tuple[PlatformRole, User]]:
-        require_capability(
-            session, actor.user_id, Capability.PLATFORM_ROLES_MANAGE, Scope.platform()
-        )
-        return access.platform_roles(session, limit=paging.limit + 1, cursor=cursor)
-
-    rows = db.query(run)
-    more = len(rows) > paging.limit
-    rows = rows[: paging.limit]
-    return Page[PlatformRoleOut](
-        items=[_role_out(r, u) for r, u in rows],
-        next_cursor=next_cursor(rows[-1][0].created_at, rows[-1][0].id) if more else None,
+    rows, cursor = db.query(
+        access.platform_roles, actor.user_id, limit=paging.limit, cursor=paging.cursor
     )
+    return Page[PlatformRoleOut](items=[_role_out(r, u) for r, u in rows], next_cursor=cursor)
 
 
 @api_router.post(
@@ -91,19 +70,14 @@ def list_platform_roles(db: Db, actor: CurrentUser, paging: Paging) -> Page[Plat
     responses={**_denied, 409: {"description": "`role_already_granted`"}},
 )
 def grant_platform_role(db: Db, actor: CurrentUser, body: PlatformRoleIn) -> PlatformRoleOut:
-    def run(session: Session) -> tuple[PlatformRole, User]:
-        require_capability(
-            session, actor.user_id, Capability.PLATFORM_ROLES_MANAGE, Scope.platform()
-        )
-        return access.grant_platform_role(
-            session,
-            actor_user_id=actor.user_id,
-            role=body.role,
-            user_id=body.user_id,
-            email=str(body.email) if body.email else None,
-        )
-
-    return _role_out(*db.mutation(run))
+    row, user = db.mutation(
+        access.grant_role,
+        actor.user_id,
+        role=body.role,
+        user_id=body.user_id,
+        email=str(body.email) if body.email else None,
+    )
+    return _role_out(row, user)
 
 
 @api_router.delete(
@@ -115,31 +89,17 @@ def grant_platform_role(db: Db, actor: CurrentUser, body: PlatformRoleIn) -> Pla
 def revoke_platform_role(
     db: Db, actor: CurrentUser, role_id: Annotated[PlatformRoleId, Path()]
 ) -> Response:
-    def run(session: Session) -> None:
-        require_capability(
-            session, actor.user_id, Capability.PLATFORM_ROLES_MANAGE, Scope.platform()
-        )
-        access.revoke_platform_role(session, actor_user_id=actor.user_id, role_id=role_id)
-
-    db.mutation(run)
+    db.mutation(access.revoke_role, actor.user_id, role_id)
     return Response(status_code=204)
 
 
-def _audit_page(
-    db: Db, actor_id: str, scope: Scope, paging: Paging, **where: str
-) -> Page[AuditEntryOut]:
-    cursor = parse_cursor(paging.cursor)
-
-    def run(session: Session) -> list[AuditEntry]:
-        require_capability(session, actor_id, Capability.AUDIT_READ, scope)
-        return access.audit_entries(session, limit=paging.limit + 1, cursor=cursor, **where)
-
-    rows = db.query(run)
-    more = len(rows) > paging.limit
-    rows = rows[: paging.limit]
+def _audit_page(db: Db, actor_id: str, scope: Scope, paging: Paging) -> Page[AuditEntryOut]:
+    rows, cursor = db.query(
+        access.audit_entries, actor_id, scope, limit=paging.limit, cursor=paging.cursor
+    )
     return Page[AuditEntryOut](
         items=[AuditEntryOut.model_validate(r, from_attributes=True) for r in rows],
-        next_cursor=next_cursor(rows[-1].created_at, rows[-1].id) if more else None,
+        next_cursor=cursor,
     )
 
 
@@ -152,10 +112,7 @@ def organization_audit(
     db: Db, actor: CurrentUser, organization_id: Annotated[OrganizationId, Path()], paging: Paging
 ) -> Page[AuditEntryOut]:
     """Privileged changes in the organization, newest first."""
-    return _audit_page(
-        db, actor.user_id, Scope.organization(organization_id), paging,
-        organization_id=organization_id,
-    )  # fmt: skip
+    return _audit_page(db, actor.user_id, Scope.organization(organization_id), paging)
 
 
 @api_router.get(
@@ -165,9 +122,7 @@ def workspace_audit(
     db: Db, actor: CurrentUser, workspace_id: Annotated[WorkspaceId, Path()], paging: Paging
 ) -> Page[AuditEntryOut]:
     """Workspace-level changes (founding, members, invitations), newest first."""
-    return _audit_page(
-        db, actor.user_id, Scope.workspace(workspace_id), paging, workspace_id=workspace_id
-    )
+    return _audit_page(db, actor.user_id, Scope.workspace(workspace_id), paging)
 
 
 @api_router.get("/platform/audit", response_model=Page[AuditEntryOut], responses=_denied)

@@ -14,7 +14,6 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     String,
-    and_,
     bindparam,
     cast,
     delete,
@@ -46,7 +45,8 @@ from admitone.access.models import AuditEntry, PlatformRole
 from admitone.core.db import DriverStatement, JSONType
 from admitone.core.http import request_id_var
 from admitone.core.ids import AuditEntryId, PlatformRoleId, UserId
-from admitone.events.models import Event
+from admitone.core.pagination import Keyset, SortKey
+from admitone.events.models import PUBLIC_PAGE, Event
 from admitone.orgs.models import Organization, TeamMember, WorkspaceMember
 from admitone.users.models import User
 
@@ -187,6 +187,14 @@ def _roles(
     return where.org_id, where.ws_id, roles
 
 
+def my_grant(session: Session, user_id: str, organization_id: str) -> Grant:
+    """The caller's capabilities in an organization; 404 when they hold no role there."""
+    grant = grant_for(session, user_id, Scope.organization(organization_id))
+    if not grant.capabilities:
+        raise ScopeNotFound("No such organization.", resource="organization")
+    return grant
+
+
 def grant_for(session: Session, user_id: str, scope: Scope) -> Grant:
     """Every capability `user_id` holds in `scope`, from all of their roles.
 
@@ -229,6 +237,68 @@ def require_capability(
     return grant
 
 
+def require_at_event(
+    session: Session, user_id: str, capability: Capability, event_id: str
+) -> Grant:
+    """`require_capability` at an event, except that a caller with no role at an event the
+    public pages show gets 403 `capability_required`: its existence is no secret, and "No
+    such event" would send door staff looking for a wrong id instead of for their role."""
+    grant = grant_for(session, user_id, Scope.event(event_id))
+    if not grant.capabilities:
+        public = session.scalar(select(Event.id).where(Event.id == event_id, *PUBLIC_PAGE))
+        if public is None:
+            raise ScopeNotFound("No such event.", resource="event")
+    grant.require(capability)
+    return grant
+
+
+@dataclass(frozen=True)
+class Guarded:
+    """What `guard` hands a use case: the caller's grant in the scope, and `audit` to write
+    the audit row of the change it then makes (in the same transaction)."""
+
+    session: Session
+    actor_user_id: str
+    scope: Scope
+    grant: Grant
+
+    def require(self, capability: Capability) -> None:
+        self.grant.require(capability)
+
+    def audit(
+        self,
+        action: str,
+        target_type: str,
+        target_id: str,
+        *,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+    ) -> None:
+        """One audit row for the change, placed in the scope's organization (or workspace)
+        log; an update that changed nothing (`before == after`) writes none."""
+        if before is not None and after is not None and before == after:
+            return
+        in_org = self.scope.kind in ("organization", "event")
+        record_audit(
+            self.session,
+            actor_user_id=self.actor_user_id,
+            action=action,
+            target_type=target_type,
+            target_id=target_id,
+            organization_id=self.grant.organization_id if in_org else None,
+            workspace_id=self.grant.workspace_id if self.scope.kind == "workspace" else None,
+            before=before,
+            after=after,
+        )
+
+
+def guard(session: Session, actor_user_id: str, capability: Capability, scope: Scope) -> Guarded:
+    """Check, act, audit: `g = guard(...)` raises like `require_capability`; the use case
+    then acts and calls `g.audit("team_member.removed", "team_member", member.id, ...)`."""
+    grant = require_capability(session, actor_user_id, capability, scope)
+    return Guarded(session, actor_user_id, scope, grant)
+
+
 def record_audit(
     session: Session,
     *,
@@ -241,7 +311,8 @@ def record_audit(
     after: dict[str, Any] | None = None,
     workspace_id: str | None = None,
 ) -> None:
-    """Writes one audit row in the caller's transaction (dotted action: `orders.refund.created`).
+    """Writes one audit row in the caller's transaction. `action` is `noun.past-tense`
+    (`order.refunded`; the list is in docs/architecture.md).
     Give `organization_id` for a change inside an organization (read at its audit route),
     `workspace_id` for a workspace-level one; the request id is taken from the request."""
     session.add(
@@ -278,20 +349,25 @@ def events_of_organization(
 # --- platform roles ----------------------------------------------------------------------
 
 
+ROLES_OLDEST_FIRST = Keyset(
+    SortKey(PlatformRole.created_at, datetime), SortKey(PlatformRole.id, PlatformRoleId)
+)
+AUDIT_NEWEST_FIRST = Keyset(
+    SortKey(AuditEntry.created_at, datetime, descending=True),
+    SortKey(AuditEntry.id, AuditEntryId, descending=True),
+)
+
+
 def platform_roles(
-    session: Session, *, limit: int, cursor: tuple[datetime, str] | None
-) -> list[tuple[PlatformRole, User]]:
+    session: Session, actor_user_id: str, *, limit: int, cursor: str | None
+) -> tuple[list[tuple[PlatformRole, User]], str | None]:
+    """A page of (grant, user), oldest first; needs `platform.roles.manage`."""
+    require_capability(session, actor_user_id, Capability.PLATFORM_ROLES_MANAGE, Scope.platform())
     query = select(PlatformRole, User).join(User, User.id == PlatformRole.user_id)
-    if cursor is not None:
-        created, last_id = cursor
-        query = query.where(
-            or_(
-                PlatformRole.created_at > created,
-                and_(PlatformRole.created_at == created, PlatformRole.id > last_id),
-            )
-        )
-    rows = session.execute(query.order_by(PlatformRole.created_at, PlatformRole.id).limit(limit))
-    return [(r, u) for r, u in rows]
+    rows, next_cursor = ROLES_OLDEST_FIRST.page(
+        session, query, limit=limit, cursor=cursor, scalars=False, key_of=lambda r: r[0]
+    )
+    return [(r, u) for r, u in rows], next_cursor
 
 
 def _find_user(session: Session, *, user_id: str | None, email: str | None) -> User:
@@ -326,12 +402,33 @@ def grant_platform_role(
     record_audit(
         session,
         actor_user_id=actor_user_id,
-        action="platform.role.granted",
+        action="platform_role.granted",
         target_type="platform_role",
         target_id=row.id,
         after={"user_id": user.id, "role": role},
     )
     return row, user
+
+
+def grant_role(
+    session: Session,
+    actor_user_id: str,
+    *,
+    role: str,
+    user_id: str | None,
+    email: str | None,
+) -> tuple[PlatformRole, User]:
+    """A superadmin grants a platform role (`platform.roles.manage`)."""
+    require_capability(session, actor_user_id, Capability.PLATFORM_ROLES_MANAGE, Scope.platform())
+    return grant_platform_role(
+        session, actor_user_id=actor_user_id, role=role, user_id=user_id, email=email
+    )
+
+
+def revoke_role(session: Session, actor_user_id: str, role_id: str) -> None:
+    """A superadmin revokes a platform role (`platform.roles.manage`)."""
+    require_capability(session, actor_user_id, Capability.PLATFORM_ROLES_MANAGE, Scope.platform())
+    revoke_platform_role(session, actor_user_id=actor_user_id, role_id=role_id)
 
 
 def revoke_platform_role(session: Session, *, actor_user_id: str, role_id: str) -> None:
@@ -353,7 +450,7 @@ def revoke_platform_role(session: Session, *, actor_user_id: str, role_id: str) 
     record_audit(
         session,
         actor_user_id=actor_user_id,
-        action="platform.role.revoked",
+        action="platform_role.revoked",
         target_type="platform_role",
         target_id=role_id,
         before={"user_id": target.user_id, "role": target.role},
@@ -386,32 +483,21 @@ def bootstrap_superadmin(session: Session, email: str) -> tuple[User, bool]:
 
 def audit_entries(
     session: Session,
+    actor_user_id: str,
+    scope: Scope,
     *,
-    organization_id: str | None = None,
-    workspace_id: str | None = None,
     limit: int,
-    cursor: tuple[datetime, str] | None,
-) -> list[AuditEntry]:
-    """An organization's or a workspace's audit log (or, with neither, the whole
-    platform's), newest first."""
+    cursor: str | None,
+) -> tuple[list[AuditEntry], str | None]:
+    """A page of the audit log of an organization, a workspace or (platform scope) the
+    whole platform, newest first; needs `audit.read` there."""
+    require_capability(session, actor_user_id, Capability.AUDIT_READ, scope)
     query = select(AuditEntry)
-    if organization_id is not None:
-        query = query.where(AuditEntry.organization_id == organization_id)
-    if workspace_id is not None:
-        query = query.where(AuditEntry.workspace_id == workspace_id)
-    if cursor is not None:
-        created, last_id = cursor
-        query = query.where(
-            or_(
-                AuditEntry.created_at < created,
-                and_(AuditEntry.created_at == created, AuditEntry.id < last_id),
-            )
-        )
-    return list(
-        session.scalars(
-            query.order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc()).limit(limit)
-        )
-    )
+    if scope.kind == "organization":
+        query = query.where(AuditEntry.organization_id == scope.id)
+    elif scope.kind == "workspace":
+        query = query.where(AuditEntry.workspace_id == scope.id)
+    return AUDIT_NEWEST_FIRST.page(session, query, limit=limit, cursor=cursor)
 
 
 # --- what a member may act on ------------------------------------------------------------

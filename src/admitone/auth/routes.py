@@ -214,7 +214,10 @@ def apple(body: AppleSignIn, request: Request, db: Db) -> TokenResponse:
 
 @api_router.post(
     "/apple/notifications",
-    responses={401: {"description": "invalid_notification"}},
+    responses={
+        401: {"description": "invalid_notification"},
+        503: {"description": "`provider_not_configured`, or Apple's keys are unreachable"},
+    },
 )
 def apple_notifications(body: AppleNotification, request: Request, db: Db) -> dict[str, str]:
     """Apple's server-to-server account notifications (consent revoked, account deleted):

@@ -8,12 +8,13 @@ a retried `scan_id` get the same answer.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from admitone.core.db import Base, JSONType, Mutable, Timestamped, id_column
+from admitone.core.db import Base, JSONType, Mutable, Timestamped, enum_check, id_column
 from admitone.core.ids import (
     CheckInId,
     CheckInScanId,
@@ -25,16 +26,28 @@ from admitone.core.ids import (
     UserId,
 )
 
-SCAN_RESULTS = (
-    "accepted",
-    "already_checked_in",
-    "invalid_code",
-    "revoked",
-    "wrong_event",
-    "not_allowed_here",
-    "outside_window",
-    "unpaid",
-)
+
+class ScanResult(StrEnum):
+    """What the door is told about a pass: the one list (CHECK, schemas, services, OpenAPI)."""
+
+    ACCEPTED = "accepted"
+    ALREADY_CHECKED_IN = "already_checked_in"
+    INVALID_CODE = "invalid_code"
+    REVOKED = "revoked"
+    WRONG_EVENT = "wrong_event"
+    NOT_ALLOWED_HERE = "not_allowed_here"
+    OUTSIDE_WINDOW = "outside_window"
+    UNPAID = "unpaid"
+
+
+class Direction(StrEnum):
+    """A passage through a checkpoint: in, or out at a re-entry checkpoint."""
+
+    IN = "in"
+    OUT = "out"
+
+
+SCAN_RESULTS = tuple(ScanResult)
 
 
 class Checkpoint(Mutable, Base):
@@ -79,7 +92,7 @@ class CheckIn(Timestamped, Base):
     __tablename__ = "check_ins"
     __table_args__ = (
         UniqueConstraint("pass_id", "checkpoint_id", "sequence"),
-        CheckConstraint("direction IN ('in','out')", name="direction"),
+        enum_check("direction", Direction),
         Index("ix_check_ins_event_checkpoint", "event_id", "checkpoint_id"),
     )
 
@@ -108,11 +121,7 @@ class CheckInScan(Timestamped, Base):
     __tablename__ = "check_in_scans"
     __table_args__ = (
         Index("ix_check_in_scans_event_created", "event_id", "created_at"),
-        CheckConstraint(
-            "result IN ('accepted','already_checked_in','invalid_code','revoked','wrong_event',"
-            "'not_allowed_here','outside_window','unpaid')",
-            name="result",
-        ),
+        enum_check("result", ScanResult),
     )
 
     id: Mapped[CheckInScanId] = id_column()

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+from admitone.checkins.models import Direction, ScanResult
 from admitone.core.ids import (
     CheckInId,
     CheckInScanId,
@@ -16,17 +17,6 @@ from admitone.core.ids import (
     PassId,
     TicketTierId,
 )
-
-ScanResult = Literal[
-    "accepted",
-    "already_checked_in",
-    "invalid_code",
-    "revoked",
-    "wrong_event",
-    "not_allowed_here",
-    "outside_window",
-    "unpaid",
-]
 
 
 class CheckpointIn(BaseModel):
@@ -101,7 +91,7 @@ class ScanOut(BaseModel):
     scan_id: str | None
     checkpoint_id: CheckpointId
     scanned_at: datetime
-    direction: Literal["in", "out"] | None = Field(
+    direction: Direction | None = Field(
         description="For an accepted scan: an entry, or an exit at a re-entry checkpoint."
     )
     check_in_id: CheckInId | None
@@ -192,7 +182,7 @@ class BundleCheckIn(BaseModel):
     pass_id: PassId
     checkpoint_id: CheckpointId
     sequence: int
-    direction: Literal["in", "out"]
+    direction: Direction
     scanned_at: datetime
     is_undone: bool
 

@@ -36,10 +36,15 @@ from sqlalchemy import (
     Engine,
     MetaData,
     String,
+    Table,
     create_engine,
     event,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -460,3 +465,10 @@ class DriverStatement:
             make(*(v if p is None else p(v) for p, v in zip(results, raw, strict=True)))
             for raw in fetched
         ]
+
+
+def insert_for(session: Session, target: type[Any] | Table) -> PgInsert | SqliteInsert:
+    """An INSERT that knows `ON CONFLICT` on the session's database."""
+    if session.get_bind().dialect.name == "postgresql":
+        return pg_insert(target)
+    return sqlite_insert(target)

@@ -44,7 +44,15 @@ _STATUS_CODES = {
 }
 
 
-def problem_response(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+# Where the middleware leaves the request id in the ASGI scope, for the 500 handler: that
+# one runs in Starlette's outermost middleware, after ours has returned.
+SCOPE_REQUEST_ID = "admitone.request_id"
+
+
+def problem_body(
+    status: int, code: str, detail: str, rid: str | None, **extra: Any
+) -> dict[str, Any]:
+    """Every problem's shape: a human `title`, the stable `code` apart (RFC 9457)."""
     body = {
         "type": f"https://admitone.dev/problems/{code}",
         "title": code.replace("_", " ").capitalize(),
@@ -53,10 +61,25 @@ def problem_response(status: int, code: str, detail: str, **extra: Any) -> JSONR
         "detail": detail,
         **extra,
     }
-    rid = request_id_var.get()
     if rid:
         body["request_id"] = rid
+    return body
+
+
+def problem_response(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+    body = problem_body(status, code, detail, request_id_var.get(), **extra)
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def allowed_methods(app: Any, path: str) -> list[str]:
+    """Every method some route serves at `path` (the flat route table has one route per
+    method set, so a 405 from the first match alone would name too few)."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path) and getattr(route, "methods", None):
+            methods |= set(route.methods)
+    return sorted(methods)
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -95,11 +118,16 @@ def install_error_handlers(app: FastAPI) -> None:
         resp = problem_response(exc.status_code, code, detail)
         if exc.headers:
             resp.headers.update(exc.headers)
+        if exc.status_code == 405:
+            resp.headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
         return resp
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
-        return problem_response(500, "internal_error", "Something went wrong on our side.")
+        rid = request.scope.get(SCOPE_REQUEST_ID)
+        body = problem_body(500, "internal_error", "Something went wrong on our side.", rid)
+        headers = {"X-Request-ID": rid} if rid else None
+        return JSONResponse(body, status_code=500, media_type=PROBLEM, headers=headers)
 
     async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
         # The database went away (restart, failover, a cut connection) or stayed locked
@@ -199,6 +227,7 @@ class RequestContextMiddleware:
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
         rid = incoming if _SAFE_RID.match(incoming) else str(ULID())
         token = request_id_var.set(rid)
+        scope[SCOPE_REQUEST_ID] = rid
         limit, code, detail = self._limit(scope)
         declared = dict(scope.get("headers") or []).get(b"content-length")
         try:
@@ -267,16 +296,7 @@ class _BodyTooLarge(Exception):
 async def _send_json(
     send: Send, status: int, code: str, detail: str, rid: str, *, close: bool = False
 ) -> None:
-    body = json.dumps(
-        {
-            "type": f"https://admitone.dev/problems/{code}",
-            "title": code,
-            "status": status,
-            "code": code,
-            "detail": detail,
-            "request_id": rid,
-        }
-    ).encode()
+    body = json.dumps(problem_body(status, code, detail, rid)).encode()
     await send(
         {
             "type": "http.response.start",
@@ -349,7 +369,17 @@ class PageParams(BaseModel):
 
 def page_params(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="`next_cursor` of the previous page; any other value is a 422 "
+            "`invalid_cursor`.",
+            # A well-formed cursor of the wrong shape (`["x","y"]`): the fuzzer sends it to
+            # every list, which must refuse it with 422, never a 500 (docs/contract.md).
+            examples=["WyJ4IiwgInkiXQ=="],
+        ),
+    ] = None,
 ) -> PageParams:
     return PageParams(limit=limit, cursor=cursor)
 

@@ -55,7 +55,12 @@ class PrefixedId(str):
             validate,
             core_schema.str_schema(max_length=len(cls.prefix) + 27),
             serialization=core_schema.plain_serializer_function_ser_schema(str),
-            metadata={"pydantic_js_updates": {"examples": [f"{cls.prefix}_{'0' * 26}"]}},
+            metadata={
+                "pydantic_js_updates": {
+                    "pattern": cls._pattern.pattern,
+                    "examples": [f"{cls.prefix}_{'0' * 26}"],
+                }
+            },
         )
 
 

@@ -19,10 +19,10 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, Protocol, cast
 
 from sqlalchemy import (
-    CheckConstraint,
     Index,
     String,
     Table,
@@ -38,18 +38,29 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from admitone.core.clock import utcnow
-from admitone.core.db import Base, Database, Mutable, id_column
+from admitone.core.db import Base, Database, Mutable, enum_check, id_column
 from admitone.core.ids import JobId
 
 log = logging.getLogger(__name__)
 
-JOB_STATUSES = ("queued", "running", "done", "dead")
+
+class JobStatus(StrEnum):
+    """A job's state: queued (due at `run_at`), running (leased until `locked_until`), done,
+    or dead (out of attempts)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    DEAD = "dead"
+
+
+JOB_STATUSES = tuple(JobStatus)
 
 
 class Job(Mutable, Base):
     __tablename__ = "jobs"
     __table_args__ = (
-        CheckConstraint("status IN ('queued','running','done','dead')", name="status"),
+        enum_check("status", JobStatus),
         # Claims scan this in run_at order; done and dead jobs stay out of it.
         Index(
             "ix_jobs_pending",
@@ -62,7 +73,7 @@ class Job(Mutable, Base):
     id: Mapped[JobId] = id_column()
     name: Mapped[str] = mapped_column(String(100))
     args: Mapped[dict[str, Any]]
-    status: Mapped[str] = mapped_column(String(10), default="queued")
+    status: Mapped[str] = mapped_column(String(10), default=JobStatus.QUEUED.value)
     # When a queued job is due; while it runs, when its lease ends (then it is due again).
     run_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(default=0)
@@ -152,7 +163,7 @@ def schedule(
         "id": JobId.new(),
         "name": name,
         "args": args or {},
-        "status": "queued",
+        "status": JobStatus.QUEUED.value,
         "run_at": due,
         "attempts": 0,
         "max_attempts": max_attempts or (spec.max_attempts if spec else 10),
@@ -214,8 +225,8 @@ def claim(
         due = (
             select(Job.id)
             .where(
-                ((Job.status == "queued") & (Job.run_at <= now))
-                | ((Job.status == "running") & (Job.locked_until < now))
+                ((Job.status == JobStatus.QUEUED) & (Job.run_at <= now))
+                | ((Job.status == JobStatus.RUNNING) & (Job.locked_until < now))
             )
             .order_by(Job.run_at)
             .limit(limit)
@@ -226,7 +237,7 @@ def claim(
             update(Job)
             .where(Job.id.in_(due.scalar_subquery()))
             .values(
-                status="running",
+                status=JobStatus.RUNNING.value,
                 locked_until=now + lease,
                 locked_by=worker_id,
                 attempts=Job.attempts + 1,
@@ -249,9 +260,13 @@ def _finish(
             session.execute(
                 JOBS.update()
                 .where(
-                    JOBS.c.id.in_(done), JOBS.c.locked_by == worker_id, JOBS.c.status == "running"
+                    JOBS.c.id.in_(done),
+                    JOBS.c.locked_by == worker_id,
+                    JOBS.c.status == JobStatus.RUNNING,
                 )
-                .values(status="done", finished_at=now, locked_until=None, updated_at=now)
+                .values(
+                    status=JobStatus.DONE.value, finished_at=now, locked_until=None, updated_at=now
+                )
             )
         for claimed, error in failed:
             dead = claimed.attempts >= claimed.max_attempts
@@ -260,10 +275,10 @@ def _finish(
                 .where(
                     JOBS.c.id == claimed.id,
                     JOBS.c.locked_by == worker_id,
-                    JOBS.c.status == "running",
+                    JOBS.c.status == JobStatus.RUNNING,
                 )
                 .values(
-                    status="dead" if dead else "queued",
+                    status=JobStatus.DEAD.value if dead else JobStatus.QUEUED.value,
                     run_at=now if dead else now + backoff(claimed.attempts),
                     locked_until=None,
                     last_error=error[-4000:],
@@ -366,7 +381,7 @@ def drain(
 def oldest_due_age(session: Session) -> float | None:
     """Seconds since the oldest queued job became due (worker lag), or None."""
     oldest = session.scalar(
-        select(func.min(Job.run_at)).where(Job.status == "queued", Job.run_at <= utcnow())
+        select(func.min(Job.run_at)).where(Job.status == JobStatus.QUEUED, Job.run_at <= utcnow())
     )
     return None if oldest is None else (utcnow() - oldest).total_seconds()
 
@@ -423,7 +438,7 @@ def purge_finished(session: Session, older_than: timedelta) -> int:
     """Deletes done jobs older than `older_than` (cron unique keys age out with them)."""
     result = session.execute(
         delete(Job)
-        .where(Job.status == "done", Job.finished_at < utcnow() - older_than)
+        .where(Job.status == JobStatus.DONE, Job.finished_at < utcnow() - older_than)
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)

@@ -21,12 +21,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, or_
-from sqlalchemy.orm import QueryableAttribute, Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from admitone.core.errors import Invalid
+from admitone.core.ids import PrefixedId
 
 CursorValue = datetime | str | int
+AnySelect = Select[*tuple[Any, ...]]
 MAX_CURSOR_STRING = 200
 
 
@@ -39,8 +41,8 @@ class InvalidCursor(Invalid):
 class SortKey:
     """One column of a list's order, with the Python type its cursor value must have."""
 
-    column: ColumnElement[Any] | QueryableAttribute[Any]
-    kind: type[datetime] | type[str] | type[int]
+    column: ColumnElement[Any] | InstrumentedAttribute[Any]
+    kind: type[datetime] | type[str] | type[int]  # str: any string; a PrefixedId: that id
     descending: bool = False
     # How to read this key from a returned item; default: the column's name as an attribute
     # (an ORM entity, or a Row with that label).
@@ -87,6 +89,11 @@ def _typed(value: Any, kind: type) -> CursorValue:
         return value
     if not isinstance(value, str) or len(value) > MAX_CURSOR_STRING:
         raise InvalidCursor()
+    if issubclass(kind, PrefixedId):  # a typed id: the right prefix and shape, or refused
+        try:
+            return kind.parse(value)
+        except ValueError as exc:
+            raise InvalidCursor() from exc
     return value
 
 
@@ -128,7 +135,7 @@ class Keyset:
     def order_by(self) -> list[Any]:
         return [k.column.desc() if k.descending else k.column.asc() for k in self.keys]
 
-    def apply(self, query: Select[Any], cursor: str | None, limit: int) -> Select[Any]:
+    def apply(self, query: AnySelect, cursor: str | None, limit: int) -> AnySelect:
         """`query` ordered, past the cursor, and limited to one row more than a page (to
         know whether another page follows)."""
         position = self.decode(cursor)
@@ -149,7 +156,7 @@ class Keyset:
     def page(
         self,
         session: Session,
-        query: Select[Any],
+        query: AnySelect,
         *,
         limit: int,
         cursor: str | None,

@@ -6,13 +6,16 @@ import base64
 import hashlib
 import hmac
 import json
+from datetime import datetime
 from typing import Any
 
 from cryptography.fernet import Fernet
-from sqlalchemy import func, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from admitone.core import jobs
+from admitone.core.ids import EmailDeliveryId
+from admitone.core.pagination import Keyset, SortKey
 from admitone.emails.models import EmailDelivery
 from admitone.settings import Settings
 
@@ -63,3 +66,22 @@ def forget_recipient(session: Session, email: str) -> None:
         .values(recipient="deleted", subject=None, text_body=None, html_body=None)
         .execution_options(synchronize_session=False)
     )
+
+
+MAILBOX_NEWEST_FIRST = Keyset(
+    SortKey(EmailDelivery.sent_at, datetime, descending=True),
+    SortKey(EmailDelivery.id, EmailDeliveryId, descending=True),
+)
+
+
+def mailbox(
+    session: Session, to: str | None, *, limit: int, cursor: str | None
+) -> tuple[list[EmailDelivery], str | None]:
+    """The dev mailbox: e-mails sent (with their text), newest first, optionally to one
+    address."""
+    stmt = select(EmailDelivery).where(
+        EmailDelivery.status == "sent", EmailDelivery.text_body.is_not(None)
+    )
+    if to:
+        stmt = stmt.where(func.lower(EmailDelivery.recipient) == to.strip().lower())
+    return MAILBOX_NEWEST_FIRST.page(session, stmt, limit=limit, cursor=cursor)

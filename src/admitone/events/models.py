@@ -111,3 +111,12 @@ class TicketTier(Mutable, Base):
     access_code_hash: Mapped[str | None] = mapped_column(String(64))
     is_paused: Mapped[bool] = mapped_column(default=False)
     position: Mapped[int] = mapped_column(default=0)
+
+
+# What the public pages show (and so what anyone may know exists): published once, and
+# listed or reachable by link.
+PUBLIC_PAGE = (
+    Event.visibility.in_(("public", "unlisted")),
+    Event.status.in_(("published", "cancelled", "ended")),
+    Event.published_at.is_not(None),
+)

@@ -3,7 +3,7 @@
 The token is 32 random bytes, stored only as its SHA-256 and e-mailed (sealed in the job
 row) inside the caller's transaction. Acceptance is one conditional UPDATE on "still
 pending and not expired", so a token works once even when two accepts race; creating an
-invitation and joining happen under the target's row lock (see `orgs.service`).
+invitation and joining happen under the target's row lock (see `orgs.membership`).
 """
 
 from __future__ import annotations
@@ -32,20 +32,21 @@ from admitone.orgs.errors import (
     InvitationRevoked,
     InvitationUsed,
 )
-from admitone.orgs.models import Invitation, TeamMember, WorkspaceMember
-from admitone.orgs.service import (
-    Cursor,
-    after,
+from admitone.orgs.membership import (
+    Page,
     get_organization,
     get_workspace,
     lock_organization,
     lock_workspace,
     normalize_email,
+    oldest_first,
 )
+from admitone.orgs.models import Invitation, TeamMember, WorkspaceMember
 from admitone.settings import Settings
 from admitone.users.models import User
 
 INVITATION_TTL = timedelta(days=7)
+INVITATIONS = oldest_first(Invitation, InvitationId)
 RESEND_INTERVAL = timedelta(minutes=1)
 
 
@@ -179,21 +180,14 @@ def invitations_of(
     organization_id: str | None = None,
     workspace_id: str | None = None,
     limit: int,
-    cursor: Cursor,
-) -> list[Invitation]:
+    cursor: str | None,
+) -> Page:
     target = (
         Invitation.organization_id == organization_id
         if organization_id is not None
         else Invitation.workspace_id == workspace_id
     )
-    return list(
-        session.scalars(
-            select(Invitation)
-            .where(target, after(Invitation.created_at, Invitation.id, cursor))
-            .order_by(Invitation.created_at, Invitation.id)
-            .limit(limit)
-        )
-    )
+    return INVITATIONS.page(session, select(Invitation).where(target), limit=limit, cursor=cursor)
 
 
 _PENDING = and_(Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None))

@@ -1,4 +1,4 @@
-"""The current user: `GET|PATCH|DELETE /me` and `GET /me/memberships`."""
+"""The current user: `GET|PATCH|DELETE /me` (`GET /me/memberships` is in `orgs`)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ from sqlalchemy.orm import Session
 
 from admitone.auth.deps import CurrentUser, session_gate
 from admitone.core.http import Db
-from admitone.emails import service as emails
 from admitone.users import service as users
 from admitone.users.models import User
-from admitone.users.schemas import Me, MeUpdate, MyMemberships
+from admitone.users.schemas import Me, MeUpdate
 
 api_router = APIRouter(prefix="/me", tags=["me"])
 
@@ -47,21 +46,6 @@ def delete_me(actor: CurrentUser, request: Request, db: Db) -> Response:
     """Deletes the account: personal data is erased, every sign-in method unlinked and
     every session ended; orders stay in the organizers' books."""
 
-    def _delete(session: Session) -> list[str]:
-        email, revoked = users.delete_account(session, actor.user_id)
-        if email:
-            emails.forget_recipient(session, email)
-        return revoked
-
-    revoked = db.mutation(_delete)
+    revoked = db.mutation(users.delete_me, actor.user_id)
     session_gate(request.app).forget(*revoked)
     return Response(status_code=204)
-
-
-@api_router.get("/memberships")
-def my_memberships(actor: CurrentUser, db: Db) -> MyMemberships:
-    """The workspaces and organizations the caller belongs to, with their role."""
-    found = db.query(users.list_memberships, actor.user_id)
-    return MyMemberships.model_validate(
-        {"workspaces": found.workspaces, "organizations": found.organizations}
-    )

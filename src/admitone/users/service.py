@@ -3,7 +3,6 @@ memberships, and account deletion (anonymise, keep the rows orders point at)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
@@ -17,7 +16,7 @@ from admitone.auth.models import AuthAccount
 from admitone.core.clock import utcnow
 from admitone.core.files import File
 from admitone.core.ids import AuthAccountId, UserId
-from admitone.orgs.models import Organization, TeamMember, Workspace, WorkspaceMember
+from admitone.emails.service import forget_recipient
 from admitone.users.errors import AccountDeleted, InvalidAvatar
 from admitone.users.models import User
 
@@ -189,43 +188,10 @@ def delete_account(session: Session, user_id: str) -> tuple[str | None, list[str
     return email, revoked
 
 
-@dataclass(frozen=True)
-class Memberships:
-    workspaces: list[dict[str, Any]]
-    organizations: list[dict[str, Any]]
-
-
-def list_memberships(session: Session, user_id: str) -> Memberships:
-    workspaces = session.execute(
-        select(Workspace.id, Workspace.name, WorkspaceMember.role, WorkspaceMember.created_at)
-        .join(WorkspaceMember, WorkspaceMember.workspace_id == Workspace.id)
-        .where(WorkspaceMember.user_id == user_id)
-        .order_by(WorkspaceMember.created_at, Workspace.id)
-    ).all()
-    organizations = session.execute(
-        select(
-            Organization.id,
-            Organization.name,
-            Organization.slug,
-            Organization.workspace_id,
-            TeamMember.role,
-            TeamMember.event_ids,
-        )
-        .join(TeamMember, TeamMember.organization_id == Organization.id)
-        .where(TeamMember.user_id == user_id)
-        .order_by(TeamMember.created_at, Organization.id)
-    ).all()
-    return Memberships(
-        workspaces=[{"workspace_id": w.id, "name": w.name, "role": w.role} for w in workspaces],
-        organizations=[
-            {
-                "organization_id": o.id,
-                "name": o.name,
-                "slug": o.slug,
-                "workspace_id": o.workspace_id,
-                "role": o.role,
-                "event_ids": o.event_ids,
-            }
-            for o in organizations
-        ],
-    )
+def delete_me(session: Session, user_id: str) -> list[str]:
+    """Deletes the account (see `delete_account`) and forgets its address in the mail log;
+    returns the ended sessions' ids."""
+    email, revoked = delete_account(session, user_id)
+    if email:
+        forget_recipient(session, email)
+    return revoked

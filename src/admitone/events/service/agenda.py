@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -14,7 +12,6 @@ from admitone.access.capabilities import Capability
 from admitone.access.service import record_audit
 from admitone.checkins.models import Checkpoint
 from admitone.core.ids import EventId, EventSessionId, UserId
-from admitone.core.pagination import encode_cursor
 from admitone.events import errors
 from admitone.events.models import Event, EventSession, TicketTier, ticket_tier_sessions
 from admitone.events.schemas import (
@@ -22,7 +19,7 @@ from admitone.events.schemas import (
     SessionUpdate,
 )
 from admitone.events.service.lifecycle import (
-    past_cursor,
+    by_start,
 )
 from admitone.events.service.rules import (
     as_utc,
@@ -30,20 +27,13 @@ from admitone.events.service.rules import (
     check_schedule,
     ensure_editable,
     guard_event,
-    jsonable,
     snapshot,
 )
 
 # --- sessions (agenda slots) ------------------------------------------------------------
 
 
-def page_by_position(
-    rows: Sequence[Any], limit: int, key: tuple[str, str]
-) -> tuple[list[Any], str | None]:
-    if len(rows) <= limit:
-        return list(rows), None
-    last = rows[limit - 1]
-    return list(rows[:limit]), encode_cursor(*(jsonable(getattr(last, k)) for k in key))
+SESSIONS_BY_START = by_start(EventSession, EventSessionId)
 
 
 def list_sessions(
@@ -51,11 +41,7 @@ def list_sessions(
 ) -> tuple[list[EventSession], str | None]:
     guard_event(session, user_id, Capability.EVENT_READ, event_id)
     query = select(EventSession).where(EventSession.event_id == event_id)
-    query = past_cursor(query, EventSession, cursor)
-    rows = session.scalars(
-        query.order_by(EventSession.starts_at, EventSession.id).limit(limit + 1)
-    ).all()
-    return page_by_position(rows, limit, ("starts_at", "id"))
+    return SESSIONS_BY_START.page(session, query, limit=limit, cursor=cursor)
 
 
 def _check_within_event(event: Event, starts_at: datetime, ends_at: datetime) -> None:
@@ -85,7 +71,7 @@ def add_session(
     record_audit(
         session,
         actor_user_id=user_id,
-        action="events.session.created",
+        action="event_session.created",
         target_type="event_session",
         target_id=slot.id,
         organization_id=event.organization_id,
@@ -142,7 +128,7 @@ def update_session(
     audit_changes(
         session,
         actor_user_id=user_id,
-        action="events.session.updated",
+        action="event_session.updated",
         target_type="event_session",
         target_id=slot.id,
         organization_id=event.organization_id,
@@ -208,7 +194,7 @@ def delete_session(session: Session, user_id: UserId, session_id: EventSessionId
     record_audit(
         session,
         actor_user_id=user_id,
-        action="events.session.deleted",
+        action="event_session.deleted",
         target_type="event_session",
         target_id=session_id,
         organization_id=event.organization_id,

@@ -12,9 +12,8 @@ from sqlalchemy.orm import Session
 
 from admitone.core.clock import utcnow
 from admitone.core.ids import EventSessionId, OrganizationId
-from admitone.core.pagination import encode_cursor
 from admitone.events import errors
-from admitone.events.models import Event, EventSession, TicketTier
+from admitone.events.models import PUBLIC_PAGE, Event, EventSession, TicketTier
 from admitone.events.schemas import (
     Money,
     PublicEventOut,
@@ -25,10 +24,9 @@ from admitone.events.schemas import (
     Venue,
 )
 from admitone.events.service.lifecycle import (
-    past_cursor,
+    EVENTS_BY_START,
 )
 from admitone.events.service.rules import (
-    PUBLIC_PAGE,
     hash_access_code,
 )
 from admitone.events.service.tiers import (
@@ -143,13 +141,9 @@ def public_events(
         query = query.where(Event.title.icontains(q, autoescape=True))
     if organization_id is not None:
         query = query.where(Event.organization_id == organization_id)
-    query = past_cursor(query, Event, cursor)
-    rows = session.execute(query.order_by(Event.starts_at, Event.id).limit(limit + 1)).all()
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1][0]
-        next_cursor = encode_cursor(last.starts_at.isoformat(), last.id)
+    rows, next_cursor = EVENTS_BY_START.page(
+        session, query, limit=limit, cursor=cursor, scalars=False, key_of=lambda r: r[0]
+    )
     lowest = _lowest_prices(session, [event.id for event, _ in rows], now)
     return [
         PublicEventSummary(

@@ -20,8 +20,8 @@ from admitone.core.files import File
 from admitone.core.ids import EventId, FileId, OrganizationId, UserId
 from admitone.core.images import CleanImage, clean_image
 from admitone.events import errors
-from admitone.events.models import Event
-from admitone.events.service.rules import PUBLIC_PAGE, ensure_editable, guard_event
+from admitone.events.models import PUBLIC_PAGE, Event
+from admitone.events.service.rules import ensure_editable, guard_event
 
 COVER_MAX_PIXELS = 40_000_000
 COVER_MAX_SIDE = 2400
@@ -74,7 +74,7 @@ def set_cover(
     record_audit(
         session,
         actor_user_id=user_id,
-        action="events.cover.updated",
+        action="event_cover.updated",
         target_type="event",
         target_id=event.id,
         organization_id=event.organization_id,
@@ -102,7 +102,7 @@ def remove_cover(session: Session, user_id: UserId, event_id: EventId) -> Event:
     record_audit(
         session,
         actor_user_id=user_id,
-        action="events.cover.removed",
+        action="event_cover.removed",
         target_type="event",
         target_id=event.id,
         organization_id=event.organization_id,

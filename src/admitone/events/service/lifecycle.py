@@ -6,7 +6,7 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -15,7 +15,7 @@ from admitone.access.service import Grant, Scope, record_audit, require_capabili
 from admitone.core import jobs
 from admitone.core.clock import utcnow
 from admitone.core.ids import EventId, OrganizationId, UserId
-from admitone.core.pagination import InvalidCursor, decode_cursor, encode_cursor
+from admitone.core.pagination import Keyset, SortKey
 from admitone.events import errors
 from admitone.events.models import Event, EventSession, TicketTier
 from admitone.events.schemas import (
@@ -105,7 +105,7 @@ def create_event(
     record_audit(
         session,
         actor_user_id=user_id,
-        action="events.event.created",
+        action="event.created",
         target_type="event",
         target_id=event.id,
         organization_id=organization_id,
@@ -114,28 +114,12 @@ def create_event(
     return event
 
 
-def decode_event_cursor(cursor: str | None) -> tuple[datetime, str] | None:
-    values = decode_cursor(cursor)
-    if values is None:
-        return None
-    try:
-        starts_at, event_id = values
-        return datetime.fromisoformat(starts_at).astimezone(UTC), str(event_id)
-    except (TypeError, ValueError) as exc:
-        raise InvalidCursor() from exc
+def by_start(model: Any, id_type: type[str]) -> Keyset:
+    """Lists of events and sessions: by start time, then id."""
+    return Keyset(SortKey(model.starts_at, datetime), SortKey(model.id, id_type))
 
 
-def past_cursor(query: Any, model: Any, cursor: str | None) -> Any:
-    """`query` (ordered by `model.starts_at, model.id`) after the position `cursor` names."""
-    after = decode_event_cursor(cursor)
-    if after is None:
-        return query
-    return query.where(
-        or_(
-            model.starts_at > after[0],
-            and_(model.starts_at == after[0], model.id > after[1]),
-        )
-    )
+EVENTS_BY_START = by_start(Event, EventId)
 
 
 def list_events(
@@ -156,12 +140,7 @@ def list_events(
         query = query.where(Event.id.in_(sorted(grant.event_ids)))
     if status is not None:
         query = query.where(Event.status == status)
-    query = past_cursor(query, Event, cursor)
-    rows = list(session.scalars(query.order_by(Event.starts_at, Event.id).limit(limit + 1)))
-    if len(rows) <= limit:
-        return rows, None
-    last = rows[limit - 1]
-    return rows[:limit], encode_cursor(last.starts_at.isoformat(), last.id)
+    return EVENTS_BY_START.page(session, query, limit=limit, cursor=cursor)
 
 
 def get_event(session: Session, user_id: UserId, event_id: EventId) -> Event:
@@ -243,7 +222,7 @@ def update_event(session: Session, user_id: UserId, event_id: EventId, body: Eve
     audit_changes(
         session,
         actor_user_id=user_id,
-        action="events.event.updated",
+        action="event.updated",
         target_type="event",
         target_id=event.id,
         organization_id=event.organization_id,
@@ -282,7 +261,7 @@ def publish_event(session: Session, user_id: UserId, event_id: EventId) -> Event
     record_audit(
         session,
         actor_user_id=user_id,
-        action="events.event.published",
+        action="event.published",
         target_type="event",
         target_id=event.id,
         organization_id=event.organization_id,
@@ -318,7 +297,7 @@ def cancel_event(session: Session, user_id: UserId, event_id: EventId) -> Event:
     record_audit(
         session,
         actor_user_id=user_id,
-        action="events.event.cancelled",
+        action="event.cancelled",
         target_type="event",
         target_id=event.id,
         organization_id=event.organization_id,

@@ -141,8 +141,3 @@ def ensure_editable(event: Event) -> None:
 
 # The events the public page shows: public or unlisted, published (also once cancelled or
 # ended, so a buyer's link keeps working). The public cover image follows the same rule.
-PUBLIC_PAGE = (
-    Event.visibility.in_(("public", "unlisted")),
-    Event.status.in_(("published", "cancelled", "ended")),
-    Event.published_at.is_not(None),
-)

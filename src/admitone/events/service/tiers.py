@@ -5,22 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from admitone.access.capabilities import Capability
 from admitone.access.service import record_audit
 from admitone.core.clock import utcnow
 from admitone.core.ids import EventId, EventSessionId, TicketTierId, UserId
-from admitone.core.pagination import InvalidCursor, decode_cursor
+from admitone.core.pagination import Keyset, SortKey
 from admitone.events import errors
 from admitone.events.models import Event, EventSession, TicketTier, ticket_tier_sessions
 from admitone.events.schemas import (
     TierCreate,
     TierUpdate,
-)
-from admitone.events.service.agenda import (
-    page_by_position,
 )
 from admitone.events.service.rules import (
     as_utc,
@@ -38,6 +35,9 @@ from admitone.events.service.rules import (
 class TierView:
     tier: TicketTier
     session_ids: list[str]
+
+
+TIERS_BY_POSITION = Keyset(SortKey(TicketTier.position, int), SortKey(TicketTier.id, TicketTierId))
 
 
 def tier_session_ids(session: Session, tier_ids: Iterable[str]) -> dict[str, list[str]]:
@@ -61,20 +61,7 @@ def list_tiers(
 ) -> tuple[list[TierView], str | None]:
     guard_event(session, user_id, Capability.EVENT_READ, event_id)
     query = select(TicketTier).where(TicketTier.event_id == event_id)
-    values = decode_cursor(cursor)
-    if values is not None:
-        try:
-            position, tier_id = int(values[0]), str(values[1])
-        except (TypeError, ValueError, IndexError) as exc:
-            raise InvalidCursor() from exc
-        query = query.where(
-            or_(
-                TicketTier.position > position,
-                and_(TicketTier.position == position, TicketTier.id > tier_id),
-            )
-        )
-    rows = session.scalars(query.order_by(TicketTier.position, TicketTier.id).limit(limit + 1))
-    page, next_cursor = page_by_position(rows.all(), limit, ("position", "id"))
+    page, next_cursor = TIERS_BY_POSITION.page(session, query, limit=limit, cursor=cursor)
     links = tier_session_ids(session, (t.id for t in page))
     return [TierView(t, links[t.id]) for t in page], next_cursor
 
@@ -184,7 +171,7 @@ def add_tier(
     record_audit(
         session,
         actor_user_id=user_id,
-        action="events.tier.created",
+        action="tier.created",
         target_type="ticket_tier",
         target_id=tier.id,
         organization_id=event.organization_id,
@@ -257,7 +244,7 @@ def update_tier(
         record_audit(
             session,
             actor_user_id=user_id,
-            action="events.tier.updated",
+            action="tier.updated",
             target_type="ticket_tier",
             target_id=tier.id,
             organization_id=event.organization_id,

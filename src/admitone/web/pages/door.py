@@ -22,9 +22,9 @@ from sse_starlette import EventSourceResponse
 from admitone.access.capabilities import Capability
 from admitone.access.service import Scope, events_with_capability, require_capability
 from admitone.auth.deps import Actor
-from admitone.checkins import reads
 from admitone.checkins import service as checkins
 from admitone.checkins.schemas import ScanIn, SyncIn
+from admitone.checkins.service import stats as reads
 from admitone.core.errors import Unauthorized
 from admitone.core.http import Db
 from admitone.core.ids import EventId

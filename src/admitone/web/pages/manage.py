@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from admitone.access.capabilities import Capability
 from admitone.access.service import Scope, events_with_capability, grant_for, require_capability
 from admitone.auth.deps import Actor
-from admitone.checkins import reads as checkin_reads
+from admitone.checkins.service import door as checkin_door
+from admitone.checkins.service import stats as checkin_stats_service
 from admitone.checkout import cancel_order, event_orders, refund_order
 from admitone.core.errors import AppError
 from admitone.core.http import Db, app_settings
@@ -47,7 +48,7 @@ def _overview(session: Session, actor: Actor) -> list[dict[str, Any]]:
     sales = event_sales(session, [e.id for e in found])
     rows = []
     for event in found:
-        stats = checkin_reads.checkin_stats(session, event.id)
+        stats = checkin_stats_service.checkin_stats(session, event.id)
         rows.append(
             {
                 "event": event,
@@ -193,8 +194,10 @@ async def _refused(
 
 
 def _door_rows(session: Session, actor: Actor, event_id: EventId) -> list[dict[str, Any]]:
-    require_capability(session, actor.user_id, Capability.CHECKIN_SCAN, Scope.event(event_id))
-    return checkin_reads.door_list(session, event_id, None, limit=100_000, after=None)
+    rows, _ = checkin_door.door_list(
+        session, actor.user_id, event_id, None, limit=100_000, cursor=None
+    )
+    return rows
 
 
 @router.get("/manage/events/{event_id}/door-list.csv", response_model=None)

@@ -1,9 +1,8 @@
-"""Tenancy use cases: workspaces, organizations, team and workspace members
+"""The rules of membership: workspaces, organizations, team and workspace members
 (invitations are in `orgs.invitations`).
 
-These functions hold the rules of membership; they do not check the caller's capabilities
-(routes compose them with `access.require_capability` and `access.record_audit`, since
-`access` comes after `orgs` in the dependency order).
+These functions do not check the caller's capabilities nor write the audit log: the use
+cases in `orgs.service` do (check, act, audit), calling these.
 
 Race-freedom: every change to who belongs to an organization (or a workspace) first locks
 that organization's (workspace's) row, so "at least one owner remains" and "one pending
@@ -16,10 +15,11 @@ from __future__ import annotations
 import re
 import secrets
 import unicodedata
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, true
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,7 +29,7 @@ from admitone.core.ids import (
     WorkspaceId,
     WorkspaceMemberId,
 )
-from admitone.core.pagination import InvalidCursor, decode_cursor, encode_cursor
+from admitone.core.pagination import Keyset, SortKey
 from admitone.orgs.errors import (
     LastOwner,
     MemberNotFound,
@@ -40,19 +40,22 @@ from admitone.orgs.errors import (
 from admitone.orgs.models import Organization, TeamMember, Workspace, WorkspaceMember
 from admitone.users.models import User
 
-Cursor = tuple[datetime, str] | None
+Page = tuple[list[Any], str | None]
+
+
+def oldest_first(model: Any, id_type: type[str]) -> Keyset:
+    """The order of every tenancy list: (created_at, id), oldest first."""
+    return Keyset(SortKey(model.created_at, datetime), SortKey(model.id, id_type))
+
+
+WORKSPACES = oldest_first(Workspace, WorkspaceId)
+WORKSPACE_MEMBERS = oldest_first(WorkspaceMember, WorkspaceMemberId)
+ORGANIZATIONS = oldest_first(Organization, OrganizationId)
+TEAM_MEMBERS = oldest_first(TeamMember, TeamMemberId)
 
 
 def normalize_email(email: str) -> str:
     return email.strip().lower()
-
-
-def after(column_created: Any, column_id: Any, cursor: Cursor) -> ColumnElement[bool]:
-    """Keyset condition for lists ordered by (created_at, id): the rows after `cursor`."""
-    if cursor is None:
-        return true()
-    created, last_id = cursor
-    return or_(column_created > created, and_(column_created == created, column_id > last_id))
 
 
 # --- workspaces --------------------------------------------------------------------------
@@ -79,19 +82,17 @@ def get_workspace(session: Session, workspace_id: str) -> Workspace:
     return ws
 
 
-def workspaces_of_user(
-    session: Session, user_id: str, *, limit: int, cursor: Cursor
-) -> list[tuple[Workspace, str]]:
-    rows = session.execute(
+def workspaces_of_user(session: Session, user_id: str, *, limit: int, cursor: str | None) -> Page:
+    """A page of (workspace, the user's role there)."""
+    query = (
         select(Workspace, WorkspaceMember.role)
         .join(WorkspaceMember, WorkspaceMember.workspace_id == Workspace.id)
-        .where(
-            WorkspaceMember.user_id == user_id, after(Workspace.created_at, Workspace.id, cursor)
-        )
-        .order_by(Workspace.created_at, Workspace.id)
-        .limit(limit)
+        .where(WorkspaceMember.user_id == user_id)
     )
-    return [(ws, role) for ws, role in rows]
+    rows, next_cursor = WORKSPACES.page(
+        session, query, limit=limit, cursor=cursor, scalars=False, key_of=lambda r: r[0]
+    )
+    return [(ws, role) for ws, role in rows], next_cursor
 
 
 def workspace_role(session: Session, workspace_id: str, user_id: str) -> str | None:
@@ -103,19 +104,18 @@ def workspace_role(session: Session, workspace_id: str, user_id: str) -> str | N
 
 
 def workspace_members(
-    session: Session, workspace_id: str, *, limit: int, cursor: Cursor
-) -> list[tuple[WorkspaceMember, User]]:
-    rows = session.execute(
+    session: Session, workspace_id: str, *, limit: int, cursor: str | None
+) -> Page:
+    """A page of (member, user)."""
+    query = (
         select(WorkspaceMember, User)
         .join(User, User.id == WorkspaceMember.user_id)
-        .where(
-            WorkspaceMember.workspace_id == workspace_id,
-            after(WorkspaceMember.created_at, WorkspaceMember.id, cursor),
-        )
-        .order_by(WorkspaceMember.created_at, WorkspaceMember.id)
-        .limit(limit)
+        .where(WorkspaceMember.workspace_id == workspace_id)
     )
-    return [(m, u) for m, u in rows]
+    rows, next_cursor = WORKSPACE_MEMBERS.page(
+        session, query, limit=limit, cursor=cursor, scalars=False, key_of=lambda r: r[0]
+    )
+    return [(m, u) for m, u in rows], next_cursor
 
 
 def lock_workspace(session: Session, workspace_id: str) -> Workspace:
@@ -211,20 +211,17 @@ def get_organization(session: Session, organization_id: str) -> Organization:
 
 
 def organizations_of_user(
-    session: Session, user_id: str, *, workspace_id: str | None, limit: int, cursor: Cursor
-) -> list[Organization]:
+    session: Session, user_id: str, *, workspace_id: str | None, limit: int, cursor: str | None
+) -> Page:
     """Organizations where the user is on the team, or in a workspace they belong to."""
     team = select(TeamMember.organization_id).where(TeamMember.user_id == user_id)
     spaces = select(WorkspaceMember.workspace_id).where(WorkspaceMember.user_id == user_id)
     query = select(Organization).where(
-        or_(Organization.id.in_(team), Organization.workspace_id.in_(spaces)),
-        after(Organization.created_at, Organization.id, cursor),
+        or_(Organization.id.in_(team), Organization.workspace_id.in_(spaces))
     )
     if workspace_id is not None:
         query = query.where(Organization.workspace_id == workspace_id)
-    return list(
-        session.scalars(query.order_by(Organization.created_at, Organization.id).limit(limit))
-    )
+    return ORGANIZATIONS.page(session, query, limit=limit, cursor=cursor)
 
 
 def organization_view(org: Organization) -> dict[str, Any]:
@@ -251,20 +248,17 @@ def update_organization(
 # --- team members ------------------------------------------------------------------------
 
 
-def team_members(
-    session: Session, organization_id: str, *, limit: int, cursor: Cursor
-) -> list[tuple[TeamMember, User]]:
-    rows = session.execute(
+def team_members(session: Session, organization_id: str, *, limit: int, cursor: str | None) -> Page:
+    """A page of (member, user)."""
+    query = (
         select(TeamMember, User)
         .join(User, User.id == TeamMember.user_id)
-        .where(
-            TeamMember.organization_id == organization_id,
-            after(TeamMember.created_at, TeamMember.id, cursor),
-        )
-        .order_by(TeamMember.created_at, TeamMember.id)
-        .limit(limit)
+        .where(TeamMember.organization_id == organization_id)
     )
-    return [(m, u) for m, u in rows]
+    rows, next_cursor = TEAM_MEMBERS.page(
+        session, query, limit=limit, cursor=cursor, scalars=False, key_of=lambda r: r[0]
+    )
+    return [(m, u) for m, u in rows], next_cursor
 
 
 def lock_organization(session: Session, organization_id: str) -> Organization:
@@ -339,20 +333,48 @@ def remove_team_member(session: Session, member: TeamMember) -> None:
     session.execute(delete(TeamMember).where(TeamMember.id == member.id))
 
 
-def parse_cursor(cursor: str | None) -> Cursor:
-    """The (created_at, id) position a list cursor carries; 422 `invalid_cursor` otherwise."""
-    values = decode_cursor(cursor)
-    if values is None:
-        return None
-    try:
-        created, last_id = values
-        position = datetime.fromisoformat(created)
-    except (TypeError, ValueError) as exc:
-        raise InvalidCursor() from exc
-    if not isinstance(last_id, str) or position.tzinfo is None:
-        raise InvalidCursor()
-    return position, last_id
+# --- the caller's memberships (GET /me/memberships) ------------------------------------
 
 
-def next_cursor(created_at: datetime, row_id: str) -> str:
-    return encode_cursor(created_at.isoformat(), row_id)
+@dataclass(frozen=True)
+class Memberships:
+    workspaces: list[dict[str, Any]]
+    organizations: list[dict[str, Any]]
+
+
+def list_memberships(session: Session, user_id: str) -> Memberships:
+    """Every workspace and organization the user belongs to, with their role (bounded by
+    the user's memberships, so not paginated)."""
+    workspaces = session.execute(
+        select(Workspace.id, Workspace.name, WorkspaceMember.role, WorkspaceMember.created_at)
+        .join(WorkspaceMember, WorkspaceMember.workspace_id == Workspace.id)
+        .where(WorkspaceMember.user_id == user_id)
+        .order_by(WorkspaceMember.created_at, Workspace.id)
+    ).all()
+    organizations = session.execute(
+        select(
+            Organization.id,
+            Organization.name,
+            Organization.slug,
+            Organization.workspace_id,
+            TeamMember.role,
+            TeamMember.event_ids,
+        )
+        .join(TeamMember, TeamMember.organization_id == Organization.id)
+        .where(TeamMember.user_id == user_id)
+        .order_by(TeamMember.created_at, Organization.id)
+    ).all()
+    return Memberships(
+        workspaces=[{"workspace_id": w.id, "name": w.name, "role": w.role} for w in workspaces],
+        organizations=[
+            {
+                "organization_id": o.id,
+                "name": o.name,
+                "slug": o.slug,
+                "workspace_id": o.workspace_id,
+                "role": o.role,
+                "event_ids": o.event_ids,
+            }
+            for o in organizations
+        ],
+    )

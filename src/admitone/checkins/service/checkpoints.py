@@ -1,5 +1,5 @@
 """Checkpoints (check-in lists): the default one made on first use, creating and changing
-the others."""
+the others. `list_for_door`, `add` and `change` are the use cases (capability, audit)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, select
-from sqlalchemy.dialects.postgresql import Insert as PgInsert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from admitone.access.capabilities import Capability
+from admitone.access.service import Scope, guard
 from admitone.checkins.errors import (
     CheckpointNotFound,
     InvalidWindow,
@@ -21,16 +19,12 @@ from admitone.checkins.errors import (
     UnknownTier,
 )
 from admitone.checkins.models import Checkpoint
+from admitone.checkins.schemas import CheckpointOut
 from admitone.core.clock import utcnow
-from admitone.core.ids import CheckpointId
+from admitone.core.db import insert_for
+from admitone.core.errors import Invalid
+from admitone.core.ids import CheckpointId, EventId, UserId
 from admitone.events.models import EventSession, TicketTier
-
-
-def insert_for(session: Session, target: type[Any] | Table) -> PgInsert | SqliteInsert:
-    """An INSERT that knows `ON CONFLICT` on the session's database."""
-    if session.get_bind().dialect.name == "postgresql":
-        return pg_insert(target)
-    return sqlite_insert(target)
 
 
 def default_checkpoint(session: Session, event_id: str) -> Checkpoint:
@@ -153,3 +147,39 @@ def update_checkpoint(
         setattr(checkpoint, key, value)
     session.flush()
     return checkpoint
+
+
+def checkpoint_view(checkpoint: Checkpoint) -> dict[str, Any]:
+    """The checkpoint as the API shows it (its audit snapshots)."""
+    return CheckpointOut.model_validate(checkpoint, from_attributes=True).model_dump(mode="json")
+
+
+def list_for_door(session: Session, actor_id: UserId, event_id: EventId) -> list[Checkpoint]:
+    """`checkin.scan`; a mutation, because the default checkpoint is made on first use."""
+    guard(session, actor_id, Capability.CHECKIN_SCAN, Scope.event(event_id))
+    return list_checkpoints(session, event_id)
+
+
+def add(session: Session, actor_id: UserId, event_id: EventId, spec: CheckpointSpec) -> Checkpoint:
+    g = guard(session, actor_id, Capability.CHECKIN_MANAGE, Scope.event(event_id))
+    created = create_checkpoint(session, event_id, spec)
+    g.audit("checkpoint.created", "checkpoint", created.id, after=checkpoint_view(created))
+    return created
+
+
+def change(
+    session: Session, actor_id: UserId, checkpoint_id: CheckpointId, changes: dict[str, Any]
+) -> Checkpoint:
+    for key in ("name", "allows_reentry"):
+        if key in changes and changes[key] is None:
+            raise Invalid(f"`{key}` cannot be null.", field=key)
+    found = session.get(Checkpoint, checkpoint_id)
+    if found is None:
+        raise CheckpointNotFound()
+    g = guard(session, actor_id, Capability.CHECKIN_MANAGE, Scope.event(found.event_id))
+    before = checkpoint_view(found)
+    updated = update_checkpoint(session, found, changes)
+    g.audit(
+        "checkpoint.updated", "checkpoint", found.id, before=before, after=checkpoint_view(updated)
+    )
+    return updated

@@ -1,16 +1,21 @@
-"""Read side of the door: live stats, the door list, the offline bundle and the scan log."""
+"""The door's reads: the door list, the scan log and the offline bundle (`checkin.scan`)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, case, cast, distinct, func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
-from admitone.checkins.models import CheckIn, CheckInScan, Checkpoint
-from admitone.checkins.service import PAID_ORDER_STATUSES, list_checkpoints
+from admitone.access.capabilities import Capability
+from admitone.access.service import Scope, require_capability
+from admitone.checkins.models import CheckIn, CheckInScan
+from admitone.checkins.service.checkpoints import list_checkpoints
+from admitone.checkins.service.model import PAID_ORDER_STATUSES
 from admitone.core.clock import utcnow
+from admitone.core.ids import CheckInScanId, EventId, PassId, UserId
+from admitone.core.pagination import Keyset, SortKey
 from admitone.events.models import TicketTier
 from admitone.orders.models import Order
 from admitone.passes.codes import QR_PREFIX, event_public_key, normalize_code
@@ -25,95 +30,25 @@ def _effective() -> Any:
     return CheckIn.undone_at.is_(None)
 
 
-def checkin_stats(session: Session, event_id: str) -> dict[str, Any]:
-    """`{checked_in, expected, by_tier, by_checkpoint}`. A person counts once however many
-    checkpoints or re-entries they went through (distinct passes with an entry); `inside`
-    counts, per re-entry checkpoint, passes whose last passage was an entry."""
-    tiers = session.execute(
-        select(TicketTier.id, TicketTier.name)
-        .where(TicketTier.event_id == event_id)
-        .order_by(TicketTier.position, TicketTier.created_at, TicketTier.id)
-    ).all()
-    expected = dict(
-        session.execute(
-            select(Pass.tier_id, func.count())
-            .where(Pass.event_id == event_id, Pass.status == "valid")
-            .group_by(Pass.tier_id)
-        ).all()
-    )
-    entered = (
-        select(CheckIn.pass_id)
-        .where(CheckIn.event_id == event_id, CheckIn.direction == "in", _effective())
-        .distinct()
-        .subquery()
-    )
-    checked_in = dict(
-        session.execute(
-            select(Pass.tier_id, func.count())
-            .join(entered, entered.c.pass_id == Pass.id)
-            .group_by(Pass.tier_id)
-        ).all()
-    )
-    balance = (
-        select(
-            CheckIn.checkpoint_id,
-            CheckIn.pass_id,
-            func.sum(case((CheckIn.direction == "in", 1), else_=-1)).label("net"),
-        )
-        .where(CheckIn.event_id == event_id, _effective())
-        .group_by(CheckIn.checkpoint_id, CheckIn.pass_id)
-        .subquery()
-    )
-    per_checkpoint = {
-        row[0]: (row[1], row[2])
-        for row in session.execute(
-            select(
-                balance.c.checkpoint_id,
-                func.count(),
-                func.sum(cast(balance.c.net > 0, Integer)),
-            ).group_by(balance.c.checkpoint_id)
-        )
-    }
-    entries = dict(
-        session.execute(
-            select(CheckIn.checkpoint_id, func.count(distinct(CheckIn.pass_id)))
-            .where(CheckIn.event_id == event_id, CheckIn.direction == "in", _effective())
-            .group_by(CheckIn.checkpoint_id)
-        ).all()
-    )
-    checkpoints = session.execute(
-        select(Checkpoint.id, Checkpoint.name, Checkpoint.allows_reentry)
-        .where(Checkpoint.event_id == event_id)
-        .order_by(Checkpoint.is_default.desc(), Checkpoint.created_at, Checkpoint.id)
-    ).all()
-    return {
-        "event_id": event_id,
-        "checked_in": sum(checked_in.values()),
-        "expected": sum(expected.values()),
-        "by_tier": [
-            {
-                "tier_id": tid,
-                "name": name,
-                "checked_in": checked_in.get(tid, 0),
-                "expected": expected.get(tid, 0),
-            }
-            for tid, name in tiers
-        ],
-        "by_checkpoint": [
-            {
-                "checkpoint_id": cid,
-                "name": name,
-                "checked_in": entries.get(cid, 0),
-                "inside": int(per_checkpoint.get(cid, (0, 0))[1] or 0) if reentry else None,
-            }
-            for cid, name, reentry in checkpoints
-        ],
-    }
+_SORT_NAME = func.coalesce(Pass.attendee_name, "")
+DOOR_LIST_ORDER = Keyset(
+    SortKey(_SORT_NAME, str, attribute="sort_name"), SortKey(Pass.id, PassId, attribute="pass_id")
+)
+SCAN_LOG_ORDER = Keyset(
+    SortKey(CheckInScan.created_at, datetime, descending=True),
+    SortKey(CheckInScan.id, CheckInScanId, descending=True),
+)
 
 
 def door_list(
-    session: Session, event_id: str, query: str | None, *, limit: int, after: tuple[str, str] | None
-) -> list[dict[str, Any]]:
+    session: Session,
+    actor_id: UserId,
+    event_id: EventId,
+    query: str | None,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
     """Passes of the event matching a name, e-mail (attendee or buyer) or code, sorted by
     attendee name, with when each was first admitted anywhere."""
     first_in = (
@@ -122,7 +57,7 @@ def door_list(
         .group_by(CheckIn.pass_id)
         .subquery()
     )
-    sort_name = func.coalesce(Pass.attendee_name, "")
+    require_capability(session, actor_id, Capability.CHECKIN_SCAN, Scope.event(event_id))
     stmt = (
         select(
             Pass.id,
@@ -135,7 +70,8 @@ def door_list(
             Order.status,
             Order.buyer_email,
             first_in.c.at,
-            sort_name.label("sort_name"),
+            _SORT_NAME.label("sort_name"),
+            Pass.id.label("pass_id"),
         )
         .join(TicketTier, TicketTier.id == Pass.tier_id)
         .join(Order, Order.id == Pass.order_id)
@@ -154,11 +90,10 @@ def door_list(
         if code is not None:
             conditions.append(Pass.code == code)
         stmt = stmt.where(or_(*conditions))
-    if after is not None:
-        name, last_id = after
-        stmt = stmt.where(or_(sort_name > name, (sort_name == name) & (Pass.id > last_id)))
-    rows = session.execute(stmt.order_by(sort_name, Pass.id).limit(limit)).all()
-    return [
+    rows, next_cursor = DOOR_LIST_ORDER.page(
+        session, stmt, limit=limit, cursor=cursor, scalars=False
+    )
+    items = [
         {
             "pass_id": r[0],
             "code": r[1],
@@ -169,18 +104,19 @@ def door_list(
             "status": r[6] if r[7] in PAID_ORDER_STATUSES or r[6] == "revoked" else "unpaid",
             "buyer_email": r[8],
             "checked_in_at": r[9],
-            "sort_name": r[10],
         }
         for r in rows
     ]
+    return items, next_cursor
 
 
 def offline_bundle(
-    session: Session, secret: bytes, event_id: str, since: datetime | None
+    session: Session, secret: bytes, actor_id: UserId, event_id: EventId, since: datetime | None
 ) -> dict[str, Any]:
     """What a scanner needs to admit without a network: the event's public key, the
     checkpoints, every pass with the fields a door needs, and the check-ins so far. With
     `since` (a previous bundle's version) only what changed since then (with an overlap)."""
+    require_capability(session, actor_id, Capability.CHECKIN_SCAN, Scope.event(event_id))
     version = utcnow()
     checkpoints = list_checkpoints(session, event_id)
     passes = (
@@ -260,27 +196,17 @@ def offline_bundle(
 
 def scan_log(
     session: Session,
-    event_id: str,
+    actor_id: UserId,
+    event_id: EventId,
     *,
     conflicts_only: bool,
     limit: int,
-    after: tuple[str, str] | None,
-) -> list[CheckInScan]:
+    cursor: str | None,
+) -> tuple[list[CheckInScan], str | None]:
     """The event's scans, newest first; with `conflicts_only`, those the door team should
     look at (offline conflicts, passes revoked after an offline admission)."""
+    require_capability(session, actor_id, Capability.CHECKIN_SCAN, Scope.event(event_id))
     stmt = select(CheckInScan).where(CheckInScan.event_id == event_id)
     if conflicts_only:
         stmt = stmt.where(CheckInScan.needs_review)
-    if after is not None:
-        at = datetime.fromisoformat(after[0])
-        stmt = stmt.where(
-            or_(
-                CheckInScan.created_at < at,
-                (CheckInScan.created_at == at) & (CheckInScan.id < after[1]),
-            )
-        )
-    return list(
-        session.scalars(
-            stmt.order_by(CheckInScan.created_at.desc(), CheckInScan.id.desc()).limit(limit)
-        )
-    )
+    return SCAN_LOG_ORDER.page(session, stmt, limit=limit, cursor=cursor)
