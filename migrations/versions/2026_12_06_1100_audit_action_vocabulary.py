@@ -5,7 +5,7 @@ before (`orders.refund.created`, `team.member.invited`, ...) becomes its `noun.p
 name (`order.refunded`, `team_member.invited`, ...). Data only; no schema change.
 
 Revision ID: audit_action_vocabulary
-Revises: dfeea01d937d
+Revises: notifications_and_webhooks
 Create Date: 2026-12-06 19:30:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "audit_action_vocabulary"
-down_revision: str | None = "dfeea01d937d"
+down_revision: str | None = "notifications_and_webhooks"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

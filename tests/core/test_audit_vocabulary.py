@@ -17,7 +17,7 @@ MIGRATION = ROOT / "migrations/versions/2026_12_06_1100_audit_action_vocabulary.
 ARCHITECTURE = ROOT / "docs/architecture.md"
 # Renamed in code on the house-orders branch (same names, see the migration); the lead
 # empties this after merging both branches.
-RENAMED_ON_ANOTHER_BRANCH = {"orders"}
+RENAMED_ON_ANOTHER_BRANCH: set[str] = set()
 NOUN_PAST_TENSE = re.compile(r"^[a-z][a-z_]*\.[a-z]+ed$|^[a-z][a-z_]*\.(left|resent|undone)$")
 
 
