@@ -36,7 +36,7 @@ def _queue_one(db: Database) -> str:
     db.mutation(
         lambda s: queue_email(
             s,
-            to="buyer@example.test",
+            to="buyer@example.com",
             template="sign_in_code",
             context={"code": "424242", "minutes": 10},
         )
