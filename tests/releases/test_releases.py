@@ -19,7 +19,7 @@ from admitone.app import create_app
 from admitone.core import jobs as job_queue
 from admitone.core.db import Database
 from admitone.core.jobs import Job
-from admitone.releases import service
+from admitone.notifications.models import Notification
 from admitone.releases.models import DeploymentEvent, Release
 from admitone.settings import ReleaseSettings, Settings
 from tests.factories import auth_headers, grant_platform_role, make_user
@@ -158,13 +158,25 @@ def test_an_older_event_arriving_late_does_not_roll_the_status_back(
 
 
 def test_a_failed_deployment_notifies_release_managers_by_job(
-    hook_client: TestClient, db: Database
+    hook_client: TestClient, db: Database, settings: Settings
 ) -> None:
+    def manager(session: Any) -> str:
+        user = make_user(session)
+        grant_platform_role(session, user, "release_manager")
+        return str(user.id)
+
+    manager_id = db.mutation(manager)
     hook_client.post(HOOK, json=current("crashed"))
     jobs = db.query(lambda s: list(s.scalars(select(Job).where(Job.name.like("notifications.%")))))
-    assert [(j.name, j.args["status"]) for j in jobs] == [
-        (service.NOTIFY_DEPLOYMENT_FAILED, "CRASHED")
+    assert [(j.args["kind"], j.args["data"]["status"]) for j in jobs] == [
+        ("deployment_failed", "CRASHED")
     ]
+    assert jobs[0].args["audience"] == {"platform_role": "release_manager"}
+    job_queue.drain(db, settings)
+    inbox = db.query(
+        lambda s: list(s.scalars(select(Notification).where(Notification.user_id == manager_id)))
+    )
+    assert [n.kind for n in inbox] == ["deployment_failed"]
 
 
 class _GraphQL(BaseHTTPRequestHandler):

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from admitone.access.capabilities import Capability
 from admitone.access.service import Scope, record_audit, require_capability
-from admitone.core import jobs
+from admitone.core import jobs, outbox
 from admitone.core.clock import utcnow
 from admitone.core.db import dialect_insert
 from admitone.core.ids import DeploymentEventId, ReleaseId, UserId
@@ -31,9 +31,6 @@ from admitone.releases.models import (
 )
 from admitone.releases.railway import DeploymentNotice, read_notice
 
-# The job producers schedule for release managers (DESIGN §13: deployment failed); the
-# notifications domain handles it. Scheduled by name: releases never imports it.
-NOTIFY_DEPLOYMENT_FAILED = "notifications.deployment_failed"
 RECHECK_JOB = "releases.recheck"
 MAX_RAW_BODY = 256 * 1024
 
@@ -97,11 +94,18 @@ def ingest_deployment_event(session: Session, raw: bytes, *, recheck: bool) -> I
         .execution_options(synchronize_session=False)
     )
     if notice.status in FAILED_STATUSES:
-        jobs.schedule(
+        outbox.notify(
             session,
-            NOTIFY_DEPLOYMENT_FAILED,
-            {"release_id": release.id, "status": notice.status.value},
-            unique_key=f"deployment-failed:{release.id}",
+            "deployment_failed",
+            platform_role="release_manager",
+            data={
+                "release_id": release.id,
+                "status": notice.status.value,
+                "service": release.service_name or "",
+                "environment": release.environment_name or "",
+                "commit": (release.commit_sha or "")[:12],
+                "message": (release.message or "")[:200],
+            },
         )
     if recheck:
         jobs.schedule(session, RECHECK_JOB, {"event_id": event_id})

@@ -46,21 +46,33 @@ class SmtpTransport:
         s = self.settings
         try:
             # The job runs in a worker thread with no event loop of its own.
-            asyncio.run(
-                aiosmtplib.send(
-                    # Flattened here with POLICY: aiosmtplib's own flattening would use the
-                    # 78-character SMTP policy.
-                    to_mime(message).as_bytes(policy=POLICY.clone(linesep="\r\n")),
-                    sender=parseaddr(message.sender)[1],
-                    recipients=[message.to],
-                    hostname=s.smtp_host,
-                    port=s.smtp_port,
-                    username=s.smtp_username,
-                    password=s.smtp_password.get_secret_value() if s.smtp_password else None,
-                    start_tls=s.smtp_starttls,
-                    timeout=s.timeout_seconds,
-                )
-            )
+            asyncio.run(self._deliver(message))
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise MailError(f"SMTP delivery to {s.smtp_host}:{s.smtp_port} failed: {exc}") from exc
         return Sent(provider_message_id=message.message_id)
+
+    async def _deliver(self, message: Message) -> None:
+        s = self.settings
+        client = aiosmtplib.SMTP(
+            hostname=s.smtp_host,
+            port=s.smtp_port,
+            username=s.smtp_username,
+            password=s.smtp_password.get_secret_value() if s.smtp_password else None,
+            start_tls=s.smtp_starttls,
+            timeout=s.timeout_seconds,
+        )
+        await client.connect()
+        try:
+            await client.sendmail(
+                parseaddr(message.sender)[1],
+                [message.to],
+                # Flattened here with POLICY: aiosmtplib's own flattening would use the
+                # 78-character SMTP policy (it broke List-Unsubscribe URLs).
+                to_mime(message).as_bytes(policy=POLICY.clone(linesep="\r\n")),
+            )
+        finally:
+            # Once DATA is answered the message is the server's. No QUIT: waiting for its
+            # answer adds nothing to the delivery and, on a slow or silent server, held the
+            # send unrecorded for up to `timeout_seconds`; a worker killed then re-sent an
+            # accepted message (tests/faults/test_worker_killed.py).
+            client.close()

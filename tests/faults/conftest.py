@@ -1,0 +1,182 @@
+"""Fault harness: real `admitone` processes on a scratch PostgreSQL database, killed with
+SIGKILL, and a real SMTP server (aiosmtpd) that can stall at a chosen point of the
+conversation.
+
+The database is the session's migrated scratch database (`engine` in tests/conftest.py);
+`committed_db` empties it after each test. Processes get their settings from ADMITONE_*
+variables, as they would in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import Engine
+
+ADMITONE = str(Path(sys.executable).with_name("admitone"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Polls `check` until it returns something truthy; fails naming `what` after `timeout`
+    (a bound, not a timing assertion: a loaded box only makes it slower)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.1)
+
+
+@dataclass
+class StallingSmtp:
+    """An SMTP server that accepts mail, and can stall once: `stall="data"` holds the first
+    DATA before answering it (the message is not accepted until the 250 is sent), and
+    `stall="quit"` accepts the first message at once, then holds the QUIT that follows.
+    `down=True` refuses every transaction with 421 (a server that is unavailable)."""
+
+    port: int
+    stall: str | None = None
+    down: bool = False
+    delivered: list[Message] = field(default_factory=list)
+    aborted: int = 0  # DATA transactions whose client vanished before the 250
+    refused: int = 0
+    stalling: threading.Event = field(default_factory=threading.Event)
+    _release: threading.Event = field(default_factory=threading.Event)
+
+    async def _hold(self, server: Any) -> bool:
+        """Waits until released; False when the client went away meanwhile."""
+        self.stalling.set()
+        while not self._release.is_set():
+            transport = getattr(server, "transport", None)
+            if transport is None or transport.is_closing():
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if self.down:
+            self.refused += 1
+            return "421 Service not available, closing transmission channel"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.stall == "data":
+            self.stall = None
+            try:
+                alive = await self._hold(server)
+            except asyncio.CancelledError:
+                alive = False
+            if not alive:
+                self.aborted += 1
+                raise asyncio.CancelledError
+        self.delivered.append(message_from_bytes(envelope.content))
+        return "250 Message accepted for delivery"
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.stall == "quit" and self.delivered:
+            self.stall = None
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._hold(server)
+        return "221 Bye"
+
+    def release(self) -> None:
+        self._release.set()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[StallingSmtp]:
+    server = StallingSmtp(port=free_port())
+    controller = Controller(server, hostname="127.0.0.1", port=server.port)
+    controller.start()
+    yield server
+    server.release()
+    controller.stop()
+
+
+@dataclass
+class Processes:
+    """`admitone` subprocesses sharing one environment; all killed at teardown."""
+
+    env: dict[str, str]
+    log_dir: Path
+    started: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start(self, *args: str, **extra_env: str) -> subprocess.Popen[bytes]:
+        log = (self.log_dir / f"{args[0]}-{len(self.started)}.log").open("wb")
+        proc = subprocess.Popen(
+            [ADMITONE, *args],
+            env={**self.env, **extra_env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.started.append(proc)
+        return proc
+
+    def kill(self, proc: subprocess.Popen[bytes]) -> None:
+        """SIGKILL: no handler runs, nothing is released or flushed (a crash, an OOM kill)."""
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}"
+            for p in sorted(self.log_dir.glob("*.log"))
+        )
+
+    def stop_all(self) -> None:
+        for proc in self.started:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+
+
+@pytest.fixture
+def processes(
+    database_url: str, engine: Engine, tmp_path: Path, committed_db: Any
+) -> Iterator[Processes]:
+    """Depends on `engine` (the database is migrated) and `committed_db` (emptied after)."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("ADMITONE_", "WEB_CONCURRENCY"))
+    }
+    env.update(
+        ADMITONE_ENV="dev",
+        ADMITONE_DATABASE_URL=database_url,
+        ADMITONE_SECRET_KEY="fault-test-secret-key-0123456789abcdef",
+        ADMITONE_VAR_DIR=str(tmp_path / "var"),
+        ADMITONE_RUN_WORKER_IN_PROCESS="false",
+        PYTHONUNBUFFERED="1",
+    )
+    procs = Processes(env=env, log_dir=tmp_path)
+    try:
+        yield procs
+    finally:
+        procs.stop_all()
