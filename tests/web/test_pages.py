@@ -147,6 +147,20 @@ def test_event_page_shows_the_event_escaped_and_buys_through_the_dev_checkout(
     assert client.get(bare).status_code == 401
     # The order page needs its token (or the buyer signed in).
     assert client.get(order_url.split("?")[0] + "?token=nope").status_code == 404
+    # Each pass offers its ticket PDF and both wallets, each opened by the order's token.
+    pdf = re.findall(r'href="(/api/v1/passes/[^"]+/ticket\.pdf\?token=[^"]+)"', order.text)
+    apple = re.findall(r'href="(/support/v1/passes/[^"]+/wallet\.pkpass\?token=[^"]+)"', order.text)
+    google = re.findall(r'href="(/support/v1/passes/[^"]+/wallet/google\?[^"]+)"', order.text)
+    assert len(pdf) == len(apple) == len(google) == 2
+    ticket = client.get(pdf[0].replace("&amp;", "&"))
+    assert ticket.status_code == 200
+    assert ticket.content.startswith(b"%PDF")
+    pkpass = client.get(apple[0].replace("&amp;", "&"))
+    assert pkpass.status_code == 200
+    assert pkpass.headers["content-type"] == "application/vnd.apple.pkpass"
+    save = client.get(google[0].replace("&amp;", "&"), follow_redirects=False)
+    assert save.status_code == 303
+    assert save.headers["location"].startswith("https://pay.google.com/gp/v/save/")
 
 
 def test_unknown_event_page_is_404(client: TestClient, db: Database) -> None:

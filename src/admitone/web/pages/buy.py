@@ -199,8 +199,8 @@ def _pass_routes(request: Request) -> dict[str, bool]:
     paths = {getattr(r, "path", "") for r in request.app.routes}
     return {
         "pdf": "/api/v1/passes/{pass_id}/ticket.pdf" in paths,
-        "apple": "/api/v1/passes/{pass_id}/wallet/apple" in paths,
-        "google": "/api/v1/passes/{pass_id}/wallet/google" in paths,
+        "apple": "/support/v1/passes/{pass_id}/wallet.pkpass" in paths,
+        "google": "/support/v1/passes/{pass_id}/wallet/google" in paths,
     }
 
 
