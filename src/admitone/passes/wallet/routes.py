@@ -59,7 +59,12 @@ class DeviceLogs(BaseModel):
 
 @support_router.post(
     BASE + "/devices/{device_id}/registrations/{pass_type_id}/{serial}",
-    responses={201: {"description": "Registered."}, 200: {"description": "Already."}, **_responses},
+    response_class=Response,
+    responses={
+        201: {"description": "Registered (no body)."},
+        200: {"description": "Already registered (no body)."},
+        **_responses,
+    },
 )
 def register_device(
     request: Request,
@@ -81,7 +86,9 @@ def register_device(
 
 
 @support_router.delete(
-    BASE + "/devices/{device_id}/registrations/{pass_type_id}/{serial}", responses=_responses
+    BASE + "/devices/{device_id}/registrations/{pass_type_id}/{serial}",
+    response_class=Response,
+    responses={200: {"description": "Unregistered (no body)."}, **_responses},
 )
 def unregister_device(
     request: Request,
@@ -169,7 +176,11 @@ def latest_pass(
     )
 
 
-@support_router.post(BASE + "/log")
+@support_router.post(
+    BASE + "/log",
+    response_class=Response,
+    responses={200: {"description": "Logged (no body)."}},
+)
 def device_log(body: DeviceLogs) -> Response:
     """Wallet reports problems with our passes here; they go to the server log."""
     for line in body.logs:
