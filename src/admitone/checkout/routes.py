@@ -253,3 +253,11 @@ def event_orders(
         limit=paging.limit,
         cursor=paging.cursor,
     )
+
+
+# The pass documents an order's token opens (QR, ticket PDFs, wallet files), transfers and
+# badges: a module of their own, mounted with these routes.
+from admitone.checkout import pass_routes as _passes  # noqa: E402
+
+api_router.routes.extend(_passes.api_router.routes)
+support_router = _passes.support_router

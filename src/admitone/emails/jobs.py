@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from admitone.core.clock import utcnow
 from admitone.core.ids import EmailDeliveryId
 from admitone.core.jobs import JobContext, job
-from admitone.emails.attachments import attachments_for, links_for, tickets_to_attach
+from admitone.emails.extras import extras_for
 from admitone.emails.models import EmailDelivery
 from admitone.emails.render import Rendered, render
 from admitone.emails.service import unseal
@@ -135,8 +135,10 @@ def send_email(ctx: JobContext, /, **args: Any) -> None:
         return
     try:
         opened = unseal(ctx.settings, context)
-        tickets = ctx.db.query(tickets_to_attach, ctx.settings, template, opened)
-        opened |= links_for(ctx.settings, template, opened, tickets)
+        extras = extras_for(template)
+        loaded = ctx.db.query(extras.load, ctx.settings, opened) if extras else None
+        if extras:
+            opened |= extras.links(ctx.settings, opened, loaded)
         rendered = render(template, opened)
         message = Message(
             sender=mail.sender,
@@ -145,7 +147,7 @@ def send_email(ctx: JobContext, /, **args: Any) -> None:
             text=rendered.text,
             html=rendered.html,
             message_id=message_id_for(ctx.job_id, mail.sender),
-            attachments=attachments_for(ctx.settings, template, tickets),
+            attachments=extras.files(ctx.settings, loaded) if extras else (),
             headers=headers,
         )
         sent = transport.send(message)

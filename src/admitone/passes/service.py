@@ -12,6 +12,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from admitone.access.capabilities import Capability
+from admitone.access.errors import ScopeNotFound
+from admitone.access.service import Scope, require_capability
 from admitone.core.clock import utcnow
 from admitone.core.db import publish
 from admitone.core.ids import EventId, OrderId, OrderItemId, PassId, TicketTierId, UserId
@@ -196,3 +199,16 @@ def pass_view(settings: Settings, p: Pass) -> dict[str, Any]:
         "attendee_name": p.attendee_name,
         "status": p.status,
     }
+
+
+def visible_pass(session: Session, user_id: UserId, pass_id: PassId) -> Pass:
+    """The pass when the caller holds it or may read its event; 404 otherwise, so that a
+    stranger cannot learn that a pass id exists."""
+    found = get_pass(session, pass_id)
+    if found.holder_user_id == user_id:
+        return found
+    try:
+        require_capability(session, user_id, Capability.EVENT_READ, Scope.event(found.event_id))
+    except ScopeNotFound as exc:
+        raise PassNotFound() from exc
+    return found

@@ -5,14 +5,16 @@ event's pass settings.
 Who may read a pass's documents: its holder, the order's buyer (signed in, or holding the
 order token as `?token=` or `X-Order-Token`), or a member with `order.read` on the event.
 Anyone else gets 404, so a stranger cannot learn that a pass id exists. The access check
-lives here because routes compose domains: it asks the orders domain whether a token is
-the order's.
+lives in `checkout`, above orders and passes: it asks the orders domain whether a token is
+the order's. The pass's QR code (`qr.svg`) is here for the same reason.
 """
 
 from __future__ import annotations
 
+import io
 from typing import Annotated, Any
 
+import segno
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, EmailStr, Field
@@ -23,6 +25,7 @@ from admitone.access.errors import ScopeNotFound
 from admitone.access.service import Scope, require_capability
 from admitone.auth.deps import Actor, CurrentUser, OptionalUser
 from admitone.checkout import transfer
+from admitone.core.errors import Unauthorized
 from admitone.core.http import Db, app_settings
 from admitone.core.ids import BadgeRunId, EventId, OrderId, PassId, TicketTierId
 from admitone.integrations.storage import storage_for
@@ -402,4 +405,47 @@ def set_pass_settings(
             transfer_cutoff_minutes=body.transfer_cutoff_minutes,
             badge_layout=body.badge_layout,
         )
+    )
+
+
+@api_router.get(
+    "/passes/{pass_id}/qr.svg",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/svg+xml": {}}},
+        404: {"description": "No such pass (`pass_not_found`)."},
+    },
+)
+def get_pass_qr(
+    request: Request,
+    db: Db,
+    actor: OptionalUser,
+    pass_id: PassPath,
+    token: Annotated[str | None, Query(max_length=100)] = None,
+) -> Response:
+    """The pass's QR code. Signed in: as `GET /passes/{id}`; or with `?token=` the order
+    token of the pass's order (what an anonymous buyer's order page holds)."""
+    settings = request.app.state.settings
+
+    if actor is None and token is None:
+        raise Unauthorized()
+
+    def _read(session: Session) -> Pass:
+        if actor is not None:
+            return passes.visible_pass(session, actor.user_id, pass_id)
+        found = passes.get_pass(session, pass_id)
+        if not orders.token_matches(settings, found.order_id, token):
+            raise PassNotFound()
+        return found
+
+    found = db.query(_read)
+    payload = passes.pass_qr(request.app.state.settings, found)
+    # Medium error correction survives a scuffed phone screen; the payload is byte mode.
+    qr = segno.make_qr(payload, error="m")
+    out = io.BytesIO()
+    qr.save(out, kind="svg", scale=4, border=4, xmldecl=True, svgns=True, title="Pass QR code")
+    return Response(
+        out.getvalue(),
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "private, max-age=300"},
     )

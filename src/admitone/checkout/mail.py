@@ -1,6 +1,8 @@
-"""Files attached to an e-mail, made by the send job (never by the mutation that queued it):
-the order confirmation carries the order's tickets as one PDF, the transferred pass e-mail
-the pass's ticket and its Apple Wallet pass. A template without an entry here has no attachments."""
+"""What the ticket e-mails carry, registered with `emails.extras` (made by the send job,
+never by the mutation that queued the message): the order confirmation carries the order's
+tickets as one PDF and buttons for the PDF and both wallets; the transferred pass e-mail
+carries the pass's ticket and its Apple Wallet pass. Lives in `checkout`, above orders and
+passes, so that `emails` imports neither."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from admitone.core.ids import OrderId, PassId
+from admitone.emails import extras
 from admitone.integrations.mail import Attachment
 from admitone.integrations.wallet.apple import PKPASS_TYPE
 from admitone.orders import service as orders
@@ -40,18 +43,8 @@ def _pass_ticket(session: Session, settings: Settings, ctx: dict[str, Any]) -> l
         return []
 
 
-_TICKETS: dict[str, Callable[[Session, Settings, dict[str, Any]], list[Any]]] = {
-    "order_confirmation": _order_tickets,
-    "pass_transferred": _pass_ticket,
-}
-
-
-def tickets_to_attach(
-    session: Session, settings: Settings, template: str, context: dict[str, Any]
-) -> list[pdf.Ticket]:
-    """The tickets the e-mail carries (a read; rendering happens outside the transaction)."""
-    load = _TICKETS.get(template)
-    return load(session, settings, context) if load else []
+def _tickets_files(template: str) -> Callable[[Settings, list[pdf.Ticket]], tuple[Attachment, ...]]:
+    return lambda settings, tickets: attachments_for(settings, template, tickets)
 
 
 def attachments_for(
@@ -97,3 +90,25 @@ def links_for(
             for t in tickets
         ],
     }
+
+
+def register() -> None:
+    """Registers both ticket e-mails' extras (called from `checkout/jobs.py`)."""
+    extras.register(
+        "order_confirmation",
+        extras.Extras(
+            load=_order_tickets,
+            links=lambda settings, context, tickets: links_for(
+                settings, "order_confirmation", context, tickets
+            ),
+            files=_tickets_files("order_confirmation"),
+        ),
+    )
+    extras.register(
+        "pass_transferred",
+        extras.Extras(
+            load=_pass_ticket,
+            links=lambda settings, context, tickets: {},
+            files=_tickets_files("pass_transferred"),
+        ),
+    )
