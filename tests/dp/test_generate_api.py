@@ -223,3 +223,23 @@ def test_a_campaign_closed_while_a_dp_renders_refuses_the_record(
     )  # fmt: skip
     with pytest.raises(errors.CampaignNotOpen):
         db.mutation(record_dp, output, dp)
+
+
+def test_the_word_lists_decide_a_dps_fate_in_one_place(client: TestClient, world: World) -> None:
+    c, t, slug = world.campaign["id"], world.template["id"], world.campaign["slug"]
+    blocked = generate(client, c, t, texts={"name": "B1tch"}, share_to_hub=True)
+    assert blocked.status_code == 422
+    assert blocked.json()["code"] == "text_blocked"
+    doubtful = generate(client, c, t, texts={"name": "Anal Ysis"}, share_to_hub=True)
+    assert doubtful.status_code == 201, doubtful.text
+    body = doubtful.json()
+    assert body["status"] == "pending_review"
+    assert body["moderation"]["verdict"] == "review"
+    # Private to its owner until a moderator decides: not in the gallery, no public image.
+    assert client.get(f"/api/v1/public/dp-campaigns/{slug}/gallery").json()["items"] == []
+    assert client.get(f"/api/v1/public/dps/{body['id']}/image").status_code == 404
+    own = client.get(f"/api/v1/dps/{body['id']}", headers={"X-DP-Token": body["dp_token"]})
+    assert own.status_code == 200
+    town = generate(client, c, t, texts={"name": "Scunthorpe United"}, share_to_hub=True)
+    assert town.status_code == 201
+    assert town.json()["status"] == "visible"

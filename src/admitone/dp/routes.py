@@ -451,6 +451,7 @@ def generate(
         photo=photo,
         texts=service.parse_texts(raw),
         share_to_hub=share_to_hub,
+        moderation=settings.moderation,
     )
     return dp_out(settings, made.dp, made.dp_token)
 

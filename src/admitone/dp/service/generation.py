@@ -38,7 +38,7 @@ from admitone.dp.service.templates import PREPARED
 from admitone.integrations.storage import Storage, StorageError
 from admitone.orders.models import Order
 from admitone.passes.models import Pass
-from admitone.settings import DpSettings
+from admitone.settings import DpSettings, ModerationSettings
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +156,7 @@ def generate_dp(
     photo: bytes,
     texts: dict[str, str],
     share_to_hub: bool,
+    moderation: ModerationSettings | None = None,
 ) -> Generated:
     """The use case (module docstring). An anonymous caller may send the `dp_token` of its
     earlier DPs to keep them under one token; else it gets a new one."""
@@ -169,7 +170,8 @@ def generate_dp(
         max_pixels=limits.max_photo_pixels,
         cover=layout.photo.size,
     )
-    decision = safety.decide(image, plan.texts)
+    checks = safety.checks_for(moderation) if moderation is not None else None
+    decision = safety.decide(image, plan.texts, checks)
     safety.refuse_blocked(decision)
     rendered = render_dp(frame, layout, image, plan.texts)
     dp_id = GeneratedDpId.new()

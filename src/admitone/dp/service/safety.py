@@ -1,9 +1,11 @@
 """The one place that decides a generated DP's fate from its photo and its texts.
 
-Every check answers allow / review / block; the strictest answer wins. Today there are no
-checks, so everything is allowed; the safety work (DESIGN §11: a perceptual-hash block-list,
-an image classifier, a word list) adds them to `CHECKS` without touching generation, the
-gallery or the share page, which read only the outcome: `status_for(verdict)`.
+Every check answers allow / review / block; the strictest answer wins. `checks_for` names
+the checks the settings turn on: today the word lists over every text field (the
+`moderation` domain's `check_text`: a blocked word refuses the DP with `text_blocked`, a
+doubtful one keeps it private for review). The image checks (block-list, classifier) are
+built in `moderation` but not yet wired here; generation, the gallery and the share page
+read only the outcome (`status_for(verdict)`), so adding them changes nothing else.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from PIL import Image
 
 from admitone.dp import errors
 from admitone.dp.models import DpStatus, Verdict
+from admitone.moderation import service as moderation
+from admitone.settings import ModerationSettings
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,23 @@ class Decision:
 
 Check = Callable[[Image.Image, Mapping[str, str]], Decision]
 CHECKS: list[Check] = []
+
+
+def checks_for(settings: ModerationSettings) -> list[Check]:
+    """The checks these settings turn on."""
+    if not settings.text_check:
+        return []
+
+    def words(photo: Image.Image, texts: Mapping[str, str]) -> Decision:
+        verdicts = [moderation.check_text(settings, text) for text in texts.values() if text]
+        strictest = max((v.decision.rank for v in verdicts), default=0)
+        verdict = [Verdict.ALLOW, Verdict.REVIEW, Verdict.BLOCK][strictest]
+        reasons = [r for v in verdicts for r in v.reasons]
+        return Decision(verdict, list(dict.fromkeys(reasons)), "text")
+
+    return [words]
+
+
 _RANK = {Verdict.ALLOW: 0, Verdict.REVIEW: 1, Verdict.BLOCK: 2}
 
 
