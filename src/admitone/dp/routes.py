@@ -9,13 +9,12 @@ import json
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Header, Path, Query, Request, Response, UploadFile
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
 
 from admitone.auth.deps import CurrentUser, OptionalUser
 from admitone.core.files import File as StoredFile
-from admitone.core.http import Db, Page, Paging, app_settings, etag_matches, upload_limit
-from admitone.core.ids import DpCampaignId, DpTemplateId, EventId, FileId, GeneratedDpId
+from admitone.core.http import Db, Page, Paging, app_settings, upload_limit
+from admitone.core.ids import DpTemplateId, FileId
 from admitone.core.images import read_limited
 from admitone.dp import errors, service
 from admitone.dp.models import DpCampaign, DpTemplate, GeneratedDp
@@ -25,9 +24,6 @@ from admitone.dp.schemas import (
     CampaignOut,
     CampaignUpdate,
     DpOut,
-    GalleryItem,
-    HubCampaign,
-    HubSort,
     Moderation,
     Prefill,
     PublicCampaignOut,
@@ -38,26 +34,26 @@ from admitone.dp.schemas import (
     TemplateOut,
     TemplateUpdate,
 )
-from admitone.integrations.storage import BlobNotFound, Storage, StorageError, storage_for
+from admitone.integrations.storage import StorageError
 from admitone.settings import Settings
 
 log = logging.getLogger(__name__)
 
-api_router = APIRouter(tags=["dp"])
+from admitone.dp.views import (  # noqa: E402
+    IMAGE_RESPONSES,
+    CampaignPath,
+    DpPath,
+    DpToken,
+    EventPath,
+    SlugPath,
+    TemplatePath,
+    base_url,
+    image_response,
+    share_url,
+    storage_of,
+)
 
-EventPath = Annotated[EventId, Path(description="An event id (`evt_...`).")]
-CampaignPath = Annotated[DpCampaignId, Path(description="A DP campaign id (`dpc_...`).")]
-TemplatePath = Annotated[DpTemplateId, Path(description="A DP template id (`dpt_...`).")]
-DpPath = Annotated[GeneratedDpId, Path(description="A generated DP id (`dpg_...`).")]
-SlugPath = Annotated[str, Path(max_length=120)]
-DpToken = Annotated[
-    str | None,
-    Header(
-        alias="X-DP-Token",
-        max_length=100,
-        description="The `dp_token` an anonymous generate returned (instead of signing in).",
-    ),
-]
+api_router = APIRouter(tags=["dp"])
 
 
 def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -76,18 +72,6 @@ def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 _GUARDED = _responses(401, 403, 404)
 _CHANGE = _responses(401, 403, 404, 409, 422)
-_IMAGE: dict[int | str, dict[str, Any]] = {
-    200: {"description": "The image.", "content": {"image/jpeg": {}, "image/png": {}}},
-    304: {"description": "`If-None-Match` names the current image."},
-}
-
-
-def _base(settings: Settings) -> str:
-    return settings.base_url.rstrip("/")
-
-
-def _storage(request: Request) -> Storage:
-    return storage_for(app_settings(request))
 
 
 def campaign_out(settings: Settings, c: DpCampaign) -> CampaignOut:
@@ -99,7 +83,7 @@ def campaign_out(settings: Settings, c: DpCampaign) -> CampaignOut:
         description=c.description,
         verified_only=c.verified_only,
         status=c.status,
-        page_url=f"{_base(settings)}/dp/{c.slug}",
+        page_url=f"{base_url(settings)}/dp/{c.slug}",
         published_at=c.published_at,
         closed_at=c.closed_at,
         created_at=c.created_at,
@@ -114,14 +98,14 @@ def template_out(settings: Settings, t: DpTemplate) -> TemplateOut:
         name=t.name,
         position=t.position,
         layout=t.layout,
-        preview_url=f"{_base(settings)}/api/v1/dp-templates/{t.id}/preview",
+        preview_url=f"{base_url(settings)}/api/v1/dp-templates/{t.id}/preview",
         created_at=t.created_at,
         updated_at=t.updated_at,
     )
 
 
 def dp_out(settings: Settings, dp: GeneratedDp, dp_token: str | None = None) -> DpOut:
-    base = _base(settings)
+    base = base_url(settings)
     visible = dp.status == "visible" and dp.output_file_id is not None
     return DpOut(
         id=dp.id,
@@ -141,10 +125,6 @@ def dp_out(settings: Settings, dp: GeneratedDp, dp_token: str | None = None) -> 
         created_at=dp.created_at,
         dp_token=dp_token,
     )
-
-
-def share_url(settings: Settings, code: str) -> str:
-    return f"{_base(settings)}/dp/s/{code}?ref={code}"
 
 
 # --- campaigns ---------------------------------------------------------------------------
@@ -267,7 +247,7 @@ def add_template(
         size_bytes=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
     )
-    storage = _storage(request)
+    storage = storage_of(request)
     try:
         storage.put(stored.storage_key, data, stored.content_type)
     except StorageError as exc:
@@ -317,7 +297,7 @@ def delete_template(db: Db, actor: CurrentUser, template_id: TemplatePath) -> Re
 
 @api_router.get(
     "/dp-templates/{template_id}/preview", response_class=Response,
-    responses={**_IMAGE, **_GUARDED},
+    responses={**IMAGE_RESPONSES, **_GUARDED},
 )  # fmt: skip
 def template_preview(
     request: Request, db: Db, actor: CurrentUser, template_id: TemplatePath
@@ -334,7 +314,7 @@ def template_preview(
 
 @api_router.get(
     "/public/dp-templates/{template_id}/preview", response_class=Response,
-    responses={**_IMAGE, 404: {"description": "No template of a public campaign."}},
+    responses={**IMAGE_RESPONSES, 404: {"description": "No template of a public campaign."}},
 )  # fmt: skip
 def public_template_preview(request: Request, db: Db, template_id: TemplatePath) -> Response:
     template, frame_file = db.query(service.public_template, template_id)
@@ -348,7 +328,7 @@ def public_template_preview(request: Request, db: Db, template_id: TemplatePath)
 
 def _blob(request: Request, stored: StoredFile) -> bytes:
     try:
-        return _storage(request).get(stored.storage_key)
+        return storage_of(request).get(stored.storage_key)
     except StorageError as exc:
         log.exception("file %s could not be read", stored.id)
         raise errors.StorageUnavailable() from exc
@@ -358,7 +338,7 @@ def _blob(request: Request, stored: StoredFile) -> bytes:
 
 
 def public_campaign_out(settings: Settings, found: service.PublicCampaign) -> PublicCampaignOut:
-    base = _base(settings)
+    base = base_url(settings)
     c, e = found.campaign, found.event
     return PublicCampaignOut(
         id=c.id,
@@ -442,7 +422,7 @@ def generate(
         raise errors.InvalidTexts("The texts are not valid JSON.") from exc
     made = service.generate_dp(
         db,
-        _storage(request),
+        storage_of(request),
         settings.dp,
         campaign_id=campaign_id,
         template_id=template_id,
@@ -469,7 +449,9 @@ def get_dp(
 
 
 @api_router.get(
-    "/dps/{dp_id}/image", response_class=Response, responses={**_IMAGE, **_responses(401, 404)}
+    "/dps/{dp_id}/image",
+    response_class=Response,
+    responses={**IMAGE_RESPONSES, **_responses(401, 404)},
 )
 def get_dp_image(
     request: Request,
@@ -487,7 +469,7 @@ def get_dp_image(
     )
     if download:
         service.count(db, campaign_id, "downloads", app_settings(request).dp.counters_flush_seconds)
-    return _image(request, stored, "private, no-cache", if_none_match, download=download)
+    return image_response(request, stored, "private, no-cache", if_none_match, download=download)
 
 
 @api_router.delete(
@@ -509,119 +491,7 @@ def my_dps(request: Request, db: Db, actor: CurrentUser, paging: Paging) -> Page
     return Page(items=[dp_out(settings, d) for d in rows], next_cursor=next_cursor)
 
 
-# --- hub ---------------------------------------------------------------------------------
+# The public hub (campaign listing, galleries, public DP images): a module of its own.
+from admitone.dp import hub_routes as _hub  # noqa: E402
 
-
-@api_router.get(
-    "/public/dp-hub",
-    response_model=Page[HubCampaign],
-    responses={422: {"description": "A bad query or cursor (`invalid_cursor`)."}},
-)
-def dp_hub(
-    request: Request,
-    db: Db,
-    paging: Paging,
-    q: Annotated[str | None, Query(max_length=100)] = None,
-    sort: Annotated[HubSort, Query()] = "newest",
-) -> Page[HubCampaign]:
-    """Published campaigns: `newest` first, or `trending` (most DPs made in the last 7 days)."""
-    rows, next_cursor = db.query(
-        service.hub,
-        q=(q or "").strip() or None,
-        sort=sort,
-        limit=paging.limit,
-        cursor=paging.cursor,
-    )
-    base = _base(app_settings(request))
-    items = [
-        HubCampaign(
-            id=r.campaign.id,
-            title=r.campaign.title,
-            slug=r.campaign.slug,
-            description=r.campaign.description,
-            event=PublicEventRef(
-                id=r.event.id,
-                title=r.event.title,
-                slug=r.event.slug,
-                starts_at=r.event.starts_at,
-                url=f"{base}/events/{r.event.slug}",
-            ),
-            page_url=f"{base}/dp/{r.campaign.slug}",
-            recent_generations=r.recent,
-            published_at=r.campaign.published_at,
-        )
-        for r in rows
-    ]
-    return Page(items=items, next_cursor=next_cursor)
-
-
-@api_router.get(
-    "/public/dp-campaigns/{slug}/gallery",
-    response_model=Page[GalleryItem],
-    responses={404: {"description": "No published campaign has this slug."}},
-)
-def dp_gallery(request: Request, db: Db, slug: SlugPath, paging: Paging) -> Page[GalleryItem]:
-    """The campaign's allowed DPs whose owners opted in, newest first."""
-    rows, next_cursor = db.query(service.gallery, slug, limit=paging.limit, cursor=paging.cursor)
-    settings = app_settings(request)
-    base = _base(settings)
-    items = [
-        GalleryItem(
-            id=d.id,
-            image_url=f"{base}/api/v1/public/dps/{d.id}/image",
-            share_url=share_url(settings, d.share_code),
-            verified=d.is_verified,
-            width=d.width,
-            height=d.height,
-            created_at=d.created_at,
-        )
-        for d in rows
-    ]
-    return Page(items=items, next_cursor=next_cursor)
-
-
-@api_router.get(
-    "/public/dps/{dp_id}/image",
-    response_class=Response,
-    responses={**_IMAGE, 404: {"description": "No public DP (deleted, taken down, in review)."}},
-)
-def public_dp_image(
-    request: Request,
-    db: Db,
-    dp_id: DpPath,
-    download: Annotated[bool, Query()] = False,
-    if_none_match: Annotated[str | None, Header(max_length=2000)] = None,
-) -> Response:
-    """A visible DP's picture (what its share page shows); 404 once deleted or taken down.
-    Cached one minute, so a takedown reaches shared caches within a minute."""
-    campaign_id, stored = db.query(service.public_dp_image, dp_id)
-    if download:
-        service.count(db, campaign_id, "downloads", app_settings(request).dp.counters_flush_seconds)
-    return _image(request, stored, "public, max-age=60", if_none_match, download=download)
-
-
-def _image(
-    request: Request,
-    stored: StoredFile,
-    cache_control: str,
-    if_none_match: str | None,
-    *,
-    download: bool = False,
-) -> Response:
-    etag = f'"{stored.sha256}"'
-    headers = {"ETag": etag, "Cache-Control": cache_control, "X-Content-Type-Options": "nosniff"}
-    if download:
-        extension = "png" if stored.content_type == "image/png" else "jpg"
-        headers["Content-Disposition"] = f'attachment; filename="dp.{extension}"'
-    if etag_matches(if_none_match, etag):
-        return Response(status_code=304, headers=headers)
-    try:
-        chunks = _storage(request).stream(stored.storage_key)
-    except BlobNotFound as exc:
-        log.error("file %s has no blob at %s", stored.id, stored.storage_key)
-        raise errors.DpNotFound() from exc
-    except StorageError as exc:
-        log.exception("file %s could not be read", stored.id)
-        raise errors.StorageUnavailable() from exc
-    headers["Content-Length"] = str(stored.size_bytes)
-    return StreamingResponse(chunks, media_type=stored.content_type, headers=headers)
+api_router.routes.extend(_hub.api_router.routes)
