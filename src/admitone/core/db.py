@@ -203,18 +203,6 @@ def is_retryable(exc: BaseException) -> bool:
 Callback = Callable[[], None]
 
 
-def dialect_insert(session: Session) -> Any:
-    """The dialect's own `insert` (with `on_conflict_do_nothing` / `on_conflict_do_update`)
-    for the database the session talks to: PostgreSQL's or SQLite's."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert
-
-
 def after_commit(session: Session, callback: Callback) -> None:
     """Runs `callback` once the mutation that owns `session` has committed."""
     session.info.setdefault("after_commit", []).append(callback)

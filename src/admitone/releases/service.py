@@ -17,7 +17,7 @@ from admitone.access.capabilities import Capability
 from admitone.access.service import Scope, record_audit, require_capability
 from admitone.core import jobs, outbox
 from admitone.core.clock import utcnow
-from admitone.core.db import dialect_insert
+from admitone.core.db import insert_for
 from admitone.core.ids import DeploymentEventId, ReleaseId, UserId
 from admitone.core.pagination import Keyset, SortKey
 from admitone.releases import errors
@@ -126,7 +126,7 @@ def _record_event(
     """The new event's id, or None when this (deployment, status) was already received."""
     event_id = DeploymentEventId.new()
     inserted = session.execute(
-        dialect_insert(session)(DeploymentEvent)
+        insert_for(session, DeploymentEvent)
         .values(
             id=event_id,
             deployment_id=deployment_id,
@@ -150,7 +150,7 @@ def _apply(session: Session, notice: DeploymentNotice, source: ReleaseSource) ->
     event is not older than the one that set the current status (out-of-order delivery)."""
     now = utcnow()
     session.execute(
-        dialect_insert(session)(Release)
+        insert_for(session, Release)
         .values(
             id=ReleaseId.new(),
             deployment_id=notice.deployment_id,

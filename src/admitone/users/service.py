@@ -6,23 +6,18 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from admitone.auth import service as auth
 from admitone.auth.errors import EmailNotVerified
 from admitone.auth.models import AuthAccount
 from admitone.core.clock import utcnow
+from admitone.core.db import insert_for
 from admitone.core.files import File
 from admitone.core.ids import AuthAccountId, UserId
 from admitone.emails.service import forget_recipient
 from admitone.users.errors import AccountDeleted, InvalidAvatar
 from admitone.users.models import User
-
-
-def _insert(session: Session) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 def link_identity(
@@ -53,7 +48,7 @@ def link_identity(
         if not email or not email_verified:
             raise EmailNotVerified()
         session.execute(
-            _insert(session)(User)
+            insert_for(session, User)
             .values(
                 id=UserId.new(),
                 email=email,
@@ -67,7 +62,7 @@ def link_identity(
         user_id = session.scalar(select(User.id).where(User.email == email))
         assert user_id is not None
         session.execute(
-            _insert(session)(AuthAccount)
+            insert_for(session, AuthAccount)
             .values(
                 id=AuthAccountId.new(),
                 user_id=user_id,
