@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,17 @@ from tests.factories import make_event, make_organization, make_tier, make_user
 from tests.web.conftest import Served
 
 XSS = "<img src=x onerror=alert(1)>"
+
+
+def wait_until(page: Any, expression: str, timeout: float = 60.0) -> None:
+    """Polls `expression` from the test side. Playwright's `wait_for_function` compiles its
+    predicate with eval inside the page when it has to poll, which the pages' strict CSP
+    (no 'unsafe-eval') refuses; `evaluate` runs through the browser's protocol instead."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {expression}")
+        page.wait_for_timeout(100)
 
 
 def no_sideways_scroll(page: Any) -> None:
@@ -78,8 +90,9 @@ def test_buyer_buys_two_tickets_and_door_staff_admits_one_once(
     page.get_by_role("button", name="Approve").click()
     page.wait_for_url(re.compile(r".*/orders/ord_[0-9A-Z]+\?token=.*"))
     page.wait_for_selector("img.qr")
-    page.wait_for_function(
-        "Array.from(document.querySelectorAll('img.qr')).every(i => i.complete && i.naturalWidth)"
+    wait_until(
+        page,
+        "Array.from(document.querySelectorAll('img.qr')).every(i => i.complete && i.naturalWidth)",
     )
     assert "Paid." in page.inner_text("#order-status")
     no_sideways_scroll(page)
@@ -117,7 +130,7 @@ def test_buyer_buys_two_tickets_and_door_staff_admits_one_once(
         assert "Accepted" in door.inner_text("#result")
         assert "Ada Obi" in door.inner_text("#result") or "VIP" in door.inner_text("#result")
         shoot(door, "door-accepted")
-        door.wait_for_function("document.getElementById('count-in').textContent === '1'")
+        wait_until(door, "document.getElementById('count-in').textContent === '1'")
         door.get_by_role("button", name="Next scan").click()
         door.get_by_label("Code").fill(code)
         door.get_by_role("button", name="Check in").click()
