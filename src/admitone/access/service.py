@@ -10,22 +10,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any, Literal
 
 from sqlalchemy import (
+    CompoundSelect,
+    Select,
     String,
     bindparam,
     cast,
     delete,
     literal,
     null,
-    or_,
     select,
     union_all,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from admitone.access import scopes
 from admitone.access.capabilities import (
     LIMITED_ROLE_KEEPS,
     PLATFORM_ROLES,
@@ -46,8 +49,6 @@ from admitone.core.db import DriverStatement, JSONType
 from admitone.core.http import request_id_var
 from admitone.core.ids import AuditEntryId, PlatformRoleId, UserId
 from admitone.core.pagination import Keyset, SortKey
-from admitone.events.models import PUBLIC_PAGE, Event
-from admitone.orgs.models import Organization, TeamMember, WorkspaceMember
 from admitone.users.models import User
 
 ScopeKind = Literal["platform", "workspace", "organization", "event"]
@@ -100,59 +101,79 @@ class Grant:
             )
 
 
-# Built once: these run on every privileged request, and building a SELECT costs more
-# Python time than executing its cached compiled form. They run on the session's connection
-# (Core): plain column reads need none of the ORM's per-statement setup.
-_ORG_WORKSPACE = select(Organization.workspace_id).where(Organization.id == bindparam("org_id"))
-# NULLs typed as JSON: PostgreSQL cannot unite text with jsonb, and the union's result type
-# (from its first SELECT) decides that SQLite's JSON text is decoded.
-_NO_LIMIT = cast(null(), JSONType)
-_PLATFORM_ROLES = select(
-    literal("platform").label("kind"), PlatformRole.role, _NO_LIMIT.label("event_ids")
-).where(PlatformRole.user_id == bindparam("user_id"))
-_WORKSPACE_ROLES = select(literal("workspace"), WorkspaceMember.role, _NO_LIMIT).where(
-    WorkspaceMember.workspace_id == bindparam("ws_id"),
-    WorkspaceMember.user_id == bindparam("user_id"),
-)
-_TEAM_ROLES = select(literal("team"), TeamMember.role, TeamMember.event_ids).where(
-    TeamMember.organization_id == bindparam("org_id"),
-    TeamMember.user_id == bindparam("user_id"),
-)
-_ROLES_BY_REACH = {
-    "platform": union_all(_PLATFORM_ROLES),
-    "workspace": union_all(_PLATFORM_ROLES, _WORKSPACE_ROLES),
-    "organization": union_all(_PLATFORM_ROLES, _WORKSPACE_ROLES, _TEAM_ROLES),
-}
-# Event scope (every scan, every organizer read of an event) in one round trip: the roles
-# reach the event through subqueries, and a `scope` row carries the event's organization
-# and workspace, absent when there is no such event.
-_NO_ID = cast(null(), String)
-_EVENT_ORG = select(Event.organization_id).where(Event.id == bindparam("event_id"))
-_EVENT_WS = select(Organization.workspace_id).where(Organization.id == _EVENT_ORG.scalar_subquery())
-_ROLES_AT_EVENT = DriverStatement(
-    union_all(
+# Built once (on first use, from the columns orgs and events register: access/scopes.py):
+# these run on every privileged request, and building a SELECT costs more Python time than
+# executing its cached compiled form. They run on the session's connection (Core): plain
+# column reads need none of the ORM's per-statement setup.
+@dataclass(frozen=True)
+class _Statements:
+    org_workspace: Select[Any]
+    roles_by_reach: dict[str, CompoundSelect[Any]]
+    roles_at_event: DriverStatement
+    public_event: Select[Any]
+
+
+@cache
+def _statements() -> _Statements:
+    o = scopes.organizations()
+    e = scopes.events()
+    # NULLs typed as JSON: PostgreSQL cannot unite text with jsonb, and the union's result
+    # type (from its first SELECT) decides that SQLite's JSON text is decoded.
+    no_limit = cast(null(), JSONType)
+    platform_roles = select(
+        literal("platform").label("kind"), PlatformRole.role, no_limit.label("event_ids")
+    ).where(PlatformRole.user_id == bindparam("user_id"))
+    workspace_roles = select(literal("workspace"), o.workspace_member_role, no_limit).where(
+        o.workspace_member_workspace_id == bindparam("ws_id"),
+        o.workspace_member_user_id == bindparam("user_id"),
+    )
+    team_roles = select(literal("team"), o.team_member_role, o.team_member_event_ids).where(
+        o.team_member_organization_id == bindparam("org_id"),
+        o.team_member_user_id == bindparam("user_id"),
+    )
+    # Event scope (every scan, every organizer read of an event) in one round trip: the
+    # roles reach the event through subqueries, and a `scope` row carries the event's
+    # organization and workspace, absent when there is no such event.
+    no_id = cast(null(), String)
+    event_org = select(e.event_organization_id).where(e.event_id == bindparam("event_id"))
+    event_ws = select(o.organization_workspace_id).where(
+        o.organization_id == event_org.scalar_subquery()
+    )
+    roles_at_event = union_all(
         select(
             literal("platform").label("kind"),
             PlatformRole.role,
-            _NO_LIMIT.label("event_ids"),
-            _NO_ID.label("org_id"),
-            _NO_ID.label("ws_id"),
+            no_limit.label("event_ids"),
+            no_id.label("org_id"),
+            no_id.label("ws_id"),
         ).where(PlatformRole.user_id == bindparam("user_id")),
-        select(literal("workspace"), WorkspaceMember.role, _NO_LIMIT, _NO_ID, _NO_ID).where(
-            WorkspaceMember.workspace_id == _EVENT_WS.scalar_subquery(),
-            WorkspaceMember.user_id == bindparam("user_id"),
+        select(literal("workspace"), o.workspace_member_role, no_limit, no_id, no_id).where(
+            o.workspace_member_workspace_id == event_ws.scalar_subquery(),
+            o.workspace_member_user_id == bindparam("user_id"),
         ),
-        select(literal("team"), TeamMember.role, TeamMember.event_ids, _NO_ID, _NO_ID).where(
-            TeamMember.organization_id == _EVENT_ORG.scalar_subquery(),
-            TeamMember.user_id == bindparam("user_id"),
+        select(literal("team"), o.team_member_role, o.team_member_event_ids, no_id, no_id).where(
+            o.team_member_organization_id == event_org.scalar_subquery(),
+            o.team_member_user_id == bindparam("user_id"),
         ),
         select(
-            literal("scope"), _NO_ID, _NO_LIMIT, Event.organization_id, Organization.workspace_id
-        )
-        .join(Organization, Organization.id == Event.organization_id)
-        .where(Event.id == bindparam("event_id")),
+            literal("scope"), no_id, no_limit, e.event_organization_id, o.organization_workspace_id
+        ).where(e.event_id == bindparam("event_id"), o.organization_id == e.event_organization_id),
     )
-)
+    return _Statements(
+        org_workspace=select(o.organization_workspace_id).where(
+            o.organization_id == bindparam("org_id")
+        ),
+        roles_by_reach={
+            "platform": union_all(platform_roles),
+            "workspace": union_all(platform_roles, workspace_roles),
+            "organization": union_all(platform_roles, workspace_roles, team_roles),
+        },
+        roles_at_event=DriverStatement(roles_at_event),
+        public_event=select(e.event_id).where(e.event_id == bindparam("event_id"), *e.public_page),
+    )
+
+
+scopes.on_registration(_statements.cache_clear)
 
 
 def _resolve(session: Session, scope: Scope) -> tuple[str | None, str | None]:
@@ -162,7 +183,7 @@ def _resolve(session: Session, scope: Scope) -> tuple[str | None, str | None]:
         return None, None
     if scope.kind == "workspace":
         return None, scope.id
-    ws = session.connection().scalar(_ORG_WORKSPACE, {"org_id": scope.id})
+    ws = session.connection().scalar(_statements().org_workspace, {"org_id": scope.id})
     if ws is None:
         raise ScopeNotFound("No such organization.", resource="organization")
     return scope.id, ws
@@ -176,10 +197,10 @@ def _roles(
         org_id, ws_id = _resolve(session, scope)
         reach = "organization" if org_id is not None else "workspace" if ws_id else "platform"
         params = {"user_id": user_id, "ws_id": ws_id, "org_id": org_id}
-        found = session.connection().execute(_ROLES_BY_REACH[reach], params)
+        found = session.connection().execute(_statements().roles_by_reach[reach], params)
         return org_id, ws_id, [(str(r[0]), str(r[1]), r[2]) for r in found]
     params = {"user_id": user_id, "event_id": scope.id}
-    rows = _ROLES_AT_EVENT.rows(session, params)
+    rows = _statements().roles_at_event.rows(session, params)
     where = next((r for r in rows if r.kind == "scope"), None)
     if where is None:
         raise ScopeNotFound("No such event.", resource="event")
@@ -245,7 +266,7 @@ def require_at_event(
     such event" would send door staff looking for a wrong id instead of for their role."""
     grant = grant_for(session, user_id, Scope.event(event_id))
     if not grant.capabilities:
-        public = session.scalar(select(Event.id).where(Event.id == event_id, *PUBLIC_PAGE))
+        public = session.scalar(_statements().public_event, {"event_id": event_id})
         if public is None:
             raise ScopeNotFound("No such event.", resource="event")
     grant.require(capability)
@@ -337,10 +358,11 @@ def events_of_organization(
     """Which of `event_ids` are events of the organization (to validate a role's limit)."""
     if not event_ids:
         return set()
+    e = scopes.events()
     return set(
         session.scalars(
-            select(Event.id).where(
-                Event.organization_id == organization_id, Event.id.in_(event_ids)
+            select(e.event_id).where(
+                e.event_organization_id == organization_id, e.event_id.in_(event_ids)
             )
         )
     )
@@ -498,35 +520,3 @@ def audit_entries(
     elif scope.kind == "workspace":
         query = query.where(AuditEntry.workspace_id == scope.id)
     return AUDIT_NEWEST_FIRST.page(session, query, limit=limit, cursor=cursor)
-
-
-# --- what a member may act on ------------------------------------------------------------
-
-
-def events_with_capability(
-    session: Session, user_id: str, capability: Capability, *, limit: int = 50
-) -> list[Event]:
-    """Events (not cancelled, not ended) of the organizations the user is a team or
-    workspace member of where they hold `capability` (for the door and manage pages),
-    soonest first; each checked with `grant_for`, the rule every route uses."""
-    team_orgs = select(TeamMember.organization_id).where(TeamMember.user_id == user_id)
-    ws_orgs = select(Organization.id).where(
-        Organization.workspace_id.in_(
-            select(WorkspaceMember.workspace_id).where(WorkspaceMember.user_id == user_id)
-        )
-    )
-    candidates = session.scalars(
-        select(Event)
-        .where(
-            or_(Event.organization_id.in_(team_orgs), Event.organization_id.in_(ws_orgs)),
-            Event.status.in_(("draft", "published")),
-        )
-        .order_by(Event.starts_at, Event.id)
-        .limit(limit * 4)
-    ).all()
-    found = [
-        e
-        for e in candidates
-        if capability in grant_for(session, user_id, Scope.event(e.id)).capabilities
-    ]
-    return found[:limit]

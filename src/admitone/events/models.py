@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from admitone.access.scopes import EventColumns, register_events
 from admitone.core.db import Base, MinorUnits, Mutable, id_column
 from admitone.core.ids import EventId, EventSessionId, FileId, OrganizationId, TicketTierId
 
@@ -119,4 +120,14 @@ PUBLIC_PAGE = (
     Event.visibility.in_(("public", "unlisted")),
     Event.status.in_(("published", "cancelled", "ended")),
     Event.published_at.is_not(None),
+)
+
+# access resolves an event scope to its organization, and tells door staff of a public
+# event apart from strangers; it sits below events, so it reads these registered columns.
+register_events(
+    EventColumns(
+        event_id=Event.id,
+        event_organization_id=Event.organization_id,
+        public_page=PUBLIC_PAGE,
+    )
 )

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from admitone.access.scopes import OrganizationColumns, register_organizations
 from admitone.core.db import Base, JSONType, Mutable, id_column
 from admitone.core.ids import (
     EventId,
@@ -105,3 +106,20 @@ class Invitation(Mutable, Base):
     accepted_at: Mapped[datetime | None]
     accepted_by_user_id: Mapped[UserId | None] = mapped_column(ForeignKey("users.id"))
     revoked_at: Mapped[datetime | None]
+
+
+# access resolves roles from these tables, and sits below orgs: it reads them through the
+# columns registered here (access/scopes.py).
+register_organizations(
+    OrganizationColumns(
+        organization_id=Organization.id,
+        organization_workspace_id=Organization.workspace_id,
+        workspace_member_workspace_id=WorkspaceMember.workspace_id,
+        workspace_member_user_id=WorkspaceMember.user_id,
+        workspace_member_role=WorkspaceMember.role,
+        team_member_organization_id=TeamMember.organization_id,
+        team_member_user_id=TeamMember.user_id,
+        team_member_role=TeamMember.role,
+        team_member_event_ids=TeamMember.event_ids,
+    )
+)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from sse_starlette import EventSourceResponse
 
 from admitone.access.capabilities import Capability
-from admitone.access.service import Scope, events_with_capability, require_capability
+from admitone.access.service import Scope, require_capability
 from admitone.auth.deps import Actor
 from admitone.checkins import service as checkins
 from admitone.checkins.schemas import ScanIn, SyncIn
@@ -30,6 +30,7 @@ from admitone.core.http import Db
 from admitone.core.ids import EventId
 from admitone.core.realtime import stream_query
 from admitone.events.models import Event
+from admitone.events.service.reach import events_with_capability
 from admitone.web.render import redirect, render_page
 from admitone.web.session import browser_actor, check_csrf
 

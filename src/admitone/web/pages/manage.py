@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from sqlalchemy.orm import Session
 
 from admitone.access.capabilities import Capability
-from admitone.access.service import Scope, events_with_capability, grant_for, require_capability
+from admitone.access.service import Scope, grant_for, require_capability
 from admitone.auth.deps import Actor
 from admitone.checkins.service import door as checkin_door
 from admitone.checkins.service import stats as checkin_stats_service
@@ -24,6 +24,7 @@ from admitone.core.errors import AppError
 from admitone.core.http import Db, app_settings
 from admitone.core.ids import EventId, OrderId
 from admitone.events.models import Event
+from admitone.events.service.reach import events_with_capability
 from admitone.orders.models import Order
 from admitone.orders.schemas import RefundIn
 from admitone.orders.service.exports import _cell as csv_cell
