@@ -25,6 +25,7 @@ from admitone.core.ids import (
     TicketTierId,
     UserId,
 )
+from admitone.events.session_uses import SessionUse, register_session_use
 
 
 class ScanResult(StrEnum):
@@ -138,3 +139,15 @@ class CheckInScan(Timestamped, Base):
     needs_review: Mapped[bool] = mapped_column(default=False)
     flags: Mapped[list[str]] = mapped_column(JSONType, default=list)
     response: Mapped[dict[str, Any]]
+
+
+# Deleting an agenda session refuses while a checkpoint points at it (events sits below
+# checkins, so it reads this registered table: events/session_uses.py).
+register_session_use(
+    SessionUse(
+        key="checkpoint_ids",
+        id=Checkpoint.id,
+        event_id=Checkpoint.event_id,
+        session_id=Checkpoint.session_id,
+    )
+)

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from admitone.access.capabilities import Capability
 from admitone.access.service import record_audit
-from admitone.checkins.models import Checkpoint
 from admitone.core.ids import EventId, EventSessionId, UserId
 from admitone.events import errors
 from admitone.events.models import Event, EventSession, TicketTier, ticket_tier_sessions
@@ -29,6 +28,7 @@ from admitone.events.service.rules import (
     guard_event,
     snapshot,
 )
+from admitone.events.session_uses import session_uses
 
 # --- sessions (agenda slots) ------------------------------------------------------------
 
@@ -153,9 +153,11 @@ def delete_session(session: Session, user_id: UserId, session_id: EventSessionId
         .join(TicketTier, TicketTier.id == ticket_tier_sessions.c.tier_id)
         .where(TicketTier.event_id == event.id, ticket_tier_sessions.c.session_id == session_id)
     )
-    checkpoints = select(Checkpoint.id).where(
-        Checkpoint.event_id == event.id, Checkpoint.session_id == session_id
-    )
+    uses = session_uses()
+    others = [
+        ~select(use.id).where(use.event_id == event.id, use.session_id == session_id).exists()
+        for use in uses
+    ]
     deleted = 0
     try:
         with session.begin_nested():
@@ -164,7 +166,7 @@ def delete_session(session: Session, user_id: UserId, session_id: EventSessionId
                 .where(
                     EventSession.id == session_id,
                     ~tier_links.exists(),
-                    ~checkpoints.exists(),
+                    *others,
                 )
                 .execution_options(synchronize_session=False)
             )
@@ -181,14 +183,16 @@ def delete_session(session: Session, user_id: UserId, session_id: EventSessionId
                 )
             )
         )
-        checkpoint_ids = sorted(
-            session.scalars(select(Checkpoint.id).where(Checkpoint.session_id == session_id))
-        )
+        used_by = {
+            use.key: sorted(session.scalars(select(use.id).where(use.session_id == session_id)))
+            for use in uses
+        }
+        checkpoint_ids = used_by.get("checkpoint_ids", [])
         raise errors.SessionInUse(
             f"Used by {len(tier_ids)} ticket tier(s) and {len(checkpoint_ids)} check-in "
             "checkpoint(s); change or remove them first.",
             tier_ids=tier_ids,
-            checkpoint_ids=checkpoint_ids,
+            **used_by,
         )
     session.expunge(slot)
     record_audit(
