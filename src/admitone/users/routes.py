@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from admitone.auth.deps import CurrentUser, session_gate
 from admitone.core.http import Db
 from admitone.users import service as users
+from admitone.users import sign_in_routes
 from admitone.users.models import User
 from admitone.users.schemas import Me, MeUpdate
 
@@ -49,3 +50,7 @@ def delete_me(actor: CurrentUser, request: Request, db: Db) -> Response:
     revoked = db.mutation(users.delete_me, actor.user_id)
     session_gate(request.app).forget(*revoked)
     return Response(status_code=204)
+
+
+# The sign-in routes that answer with the account (their paths stay under /auth).
+api_router.routes.extend(sign_in_routes.router.routes)
