@@ -3,16 +3,13 @@ unsubscribe page a mail client or a person reaches without signing in."""
 
 from __future__ import annotations
 
-import html
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
-from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 from sse_starlette import EventSourceResponse
 
 from admitone.auth.deps import CurrentUser
-from admitone.core.errors import AppError
 from admitone.core.http import Db, Page, Paging, app_settings
 from admitone.core.ids import NotificationId, OrderId
 from admitone.core.realtime import stream_query
@@ -34,10 +31,8 @@ from admitone.notifications.schemas import (
     UnreadCount,
     preferences_out,
 )
-from admitone.web.render import PAGE_HEADERS
 
 api_router = APIRouter(tags=["notifications"])
-web_router = APIRouter(tags=["notifications"], include_in_schema=False)
 
 NotificationPath = Annotated[NotificationId, Path(description="A notification id (`ntf_...`).")]
 _401: dict[int | str, dict[str, Any]] = {401: {"description": "Not signed in (`unauthorized`)."}}
@@ -154,53 +149,3 @@ def resend_verify(request: Request, db: Db, body: ResendVerifyIn) -> Resent:
     """With the right code, the confirmations of the address's paid orders go out again."""
     result = db.mutation(resend.verify_code, app_settings(request), str(body.email), body.code)
     return Resent(resent=resend.require_verified(result))
-
-
-TokenPath = Annotated[str, Path(max_length=300)]
-
-
-def _page(title: str, paragraph: str, form_action: str | None, status: int = 200) -> HTMLResponse:
-    form = (
-        f'<form method="post" action="{html.escape(form_action)}">'
-        '<button type="submit">Unsubscribe</button></form>'
-        if form_action
-        else ""
-    )
-    body = (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{html.escape(title)}</title></head><body><main>"
-        f"<h1>{html.escape(title)}</h1><p>{html.escape(paragraph)}</p>{form}</main></body></html>"
-    )
-    return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
-
-
-@web_router.get("/unsubscribe/{token}", response_class=HTMLResponse)
-def unsubscribe_page(request: Request, token: TokenPath) -> HTMLResponse:
-    """Confirms before unsubscribing: link scanners fetch GETs, so only a POST changes."""
-    try:
-        _, kind = service.unsubscribe_target(app_settings(request), token)
-    except AppError:
-        return _page("Link not valid", "This unsubscribe link is not valid.", None, 404)
-    label = kind.value.replace("_", " ")
-    return _page(
-        "Unsubscribe",
-        f"Stop e-mails about: {label}? Other notifications are not affected.",
-        f"/unsubscribe/{token}",
-    )
-
-
-@web_router.post("/unsubscribe/{token}", response_class=HTMLResponse)
-def unsubscribe(
-    request: Request,
-    db: Db,
-    token: TokenPath,
-) -> HTMLResponse:
-    """RFC 8058 one-click (the mail client POSTs `List-Unsubscribe=One-Click`) or the
-    confirm page's button: the token alone authorises turning off that one kind."""
-    try:
-        kind = db.mutation(service.unsubscribe, app_settings(request), token)
-    except AppError:
-        return _page("Link not valid", "This unsubscribe link is not valid.", None, 404)
-    label = kind.value.replace("_", " ")
-    return _page("Unsubscribed", f"You will no longer get e-mails about: {label}.", None)
