@@ -6,12 +6,10 @@ and takes no new DPs, but its page and its DPs' share pages stay up.
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from admitone.access.capabilities import Capability
@@ -20,6 +18,7 @@ from admitone.access.service import Scope, record_audit, require_capability
 from admitone.core.clock import utcnow
 from admitone.core.ids import DpCampaignId, EventId, UserId
 from admitone.core.pagination import Keyset, SortKey
+from admitone.core.slugs import insert_with_unique_slug
 from admitone.dp import errors
 from admitone.dp.models import CampaignStatus, DpCampaign, DpTemplate, TemplateStatus
 from admitone.dp.schemas import CampaignCreate, CampaignUpdate
@@ -56,7 +55,14 @@ def create_campaign(
         verified_only=body.verified_only,
         status=CampaignStatus.DRAFT,
     )
-    _insert_with_unique_slug(session, campaign, body.slug)
+    insert_with_unique_slug(
+        session,
+        campaign,
+        DpCampaign.slug,
+        base=slugify(campaign.title),
+        requested=body.slug,
+        taken=lambda _exhausted: errors.SlugTaken(),
+    )
     record_audit(
         session,
         actor_user_id=user_id,
@@ -67,41 +73,6 @@ def create_campaign(
         after={"event_id": event_id, **_snapshot(campaign, ("title", "slug", "verified_only"))},
     )
     return campaign
-
-
-def _insert_with_unique_slug(session: Session, campaign: DpCampaign, requested: str | None) -> None:
-    """A slug taken by a concurrent insert is caught by the unique constraint inside a
-    savepoint and another candidate is tried."""
-    if requested is not None:
-        campaign.slug = requested
-        try:
-            with session.begin_nested():
-                session.add(campaign)
-        except IntegrityError as exc:
-            raise errors.SlugTaken() from exc
-        return
-    base = slugify(campaign.title)
-    taken = set(
-        session.scalars(
-            select(DpCampaign.slug).where(
-                or_(DpCampaign.slug == base, DpCampaign.slug.like(f"{base}-%"))
-            )
-        )
-    )
-    candidate = next(
-        c for c in (base, *(f"{base}-{n}" for n in range(2, len(taken) + 3))) if c not in taken
-    )
-    for _ in range(8):
-        campaign.slug = candidate
-        try:
-            with session.begin_nested():
-                session.add(campaign)
-            return
-        except IntegrityError:
-            if campaign in session:
-                session.expunge(campaign)
-            candidate = f"{base}-{secrets.token_hex(3)}"
-    raise errors.SlugTaken()
 
 
 def list_campaigns(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import unicodedata
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -15,7 +14,7 @@ from sqlalchemy.orm import Session
 from admitone.access.capabilities import Capability
 from admitone.access.errors import ScopeNotFound
 from admitone.access.service import Grant, Scope, require_capability
-from admitone.core import jobs
+from admitone.core import jobs, slugs
 from admitone.core.files import File
 from admitone.core.ids import DpCampaignId, DpTemplateId, UserId
 from admitone.dp import errors
@@ -78,13 +77,8 @@ def ensure_open_for_changes(campaign: DpCampaign) -> None:
 
 
 def slugify(title: str) -> str:
-    """ASCII, lower case, words joined by `-`, at most 60 characters; `dp` when nothing of
-    the title survives (a title in a non-Latin script)."""
-    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
-    if len(slug) > 60:
-        slug = slug[:60].rsplit("-", 1)[0] or slug[:60]
-    return slug or "dp"
+    """The slug a campaign gets from its title (`dp` when nothing of it survives)."""
+    return slugs.slugify(title, "dp")
 
 
 def new_share_code() -> str:

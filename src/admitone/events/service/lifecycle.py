@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -16,6 +15,7 @@ from admitone.core import jobs
 from admitone.core.clock import utcnow
 from admitone.core.ids import EventId, OrganizationId, UserId
 from admitone.core.pagination import Keyset, SortKey
+from admitone.core.slugs import insert_with_unique_slug
 from admitone.events import errors
 from admitone.events.models import Event, EventSession, TicketTier
 from admitone.events.schemas import (
@@ -36,40 +36,6 @@ from admitone.events.service.rules import (
 )
 
 # --- events -----------------------------------------------------------------------------
-
-
-def _insert_with_unique_slug(session: Session, event: Event, requested: str | None) -> None:
-    """Inserts `event` under a free slug. A slug taken by a concurrent insert is caught by the
-    unique constraint inside a savepoint and another candidate is tried."""
-    if requested is not None:
-        event.slug = requested
-        try:
-            with session.begin_nested():
-                session.add(event)
-        except IntegrityError as exc:
-            raise errors.SlugTaken() from exc
-        return
-    base = slugify(event.title)
-    taken = set(
-        session.scalars(
-            select(Event.slug).where(or_(Event.slug == base, Event.slug.like(f"{base}-%")))
-        )
-    )
-    candidate = next(
-        c for c in (base, *(f"{base}-{n}" for n in range(2, len(taken) + 3))) if c not in taken
-    )
-    for _ in range(8):
-        event.slug = candidate
-        try:
-            with session.begin_nested():
-                session.add(event)
-            return
-        except IntegrityError:
-            # Someone took it between our read and our insert: fall back to a random suffix.
-            if event in session:
-                session.expunge(event)
-            candidate = f"{base}-{secrets.token_hex(3)}"
-    raise errors.SlugTaken("Could not find a free slug; pass one explicitly.")
 
 
 def create_event(
@@ -101,7 +67,16 @@ def create_event(
         cover_file_id=body.cover_file_id,
         reservation_minutes=body.reservation_minutes,
     )
-    _insert_with_unique_slug(session, event, body.slug)
+    insert_with_unique_slug(
+        session,
+        event,
+        Event.slug,
+        base=slugify(event.title),
+        requested=body.slug,
+        taken=lambda exhausted: errors.SlugTaken(
+            "Could not find a free slug; pass one explicitly." if exhausted else None
+        ),
+    )
     record_audit(
         session,
         actor_user_id=user_id,

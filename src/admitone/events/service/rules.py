@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
-import unicodedata
 import zoneinfo
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -18,6 +16,7 @@ from sqlalchemy.orm import Session
 from admitone.access.capabilities import Capability
 from admitone.access.errors import ScopeNotFound
 from admitone.access.service import Scope, record_audit, require_capability
+from admitone.core import slugs
 from admitone.events import errors
 from admitone.events.currencies import is_currency
 from admitone.events.models import Event
@@ -53,13 +52,8 @@ def validate_currency(code: str) -> str:
 
 
 def slugify(title: str) -> str:
-    """ASCII, lower case, words joined by `-`, at most 60 characters; `event` when nothing of
-    the title survives (a title in a non-Latin script)."""
-    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
-    if len(slug) > 60:
-        slug = slug[:60].rsplit("-", 1)[0] or slug[:60]
-    return slug or "event"
+    """The slug an event gets from its title (`event` when nothing of it survives)."""
+    return slugs.slugify(title, "event")
 
 
 def hash_access_code(secret: bytes, code: str) -> str:
