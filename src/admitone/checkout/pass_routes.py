@@ -12,10 +12,11 @@ the order's. The pass's QR code (`qr.svg`) is here for the same reason.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import segno
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, EmailStr, Field
 from sqlalchemy.orm import Session
@@ -114,43 +115,56 @@ def _pdf(body: bytes, filename: str) -> Response:
     )
 
 
-@api_router.get("/passes/{pass_id}/ticket.pdf", response_class=Response, responses=PDF_RESPONSES)
-def pass_ticket_pdf(
+@dataclass(frozen=True)
+class Reader:
+    """Who asks for a pass's or an order's documents: the signed-in caller, if any, and the
+    order token (`?token=` or `X-Order-Token`), if any; `readable_pass` decides."""
+
+    settings: Settings
+    actor: Actor | None
+    token: str | None
+
+
+def _reader(
     request: Request,
-    db: Db,
     actor: OptionalUser,
-    pass_id: PassPath,
     token: TokenQuery = None,
     x_order_token: TokenHeader = None,
-) -> Response:
+) -> Reader:
+    return Reader(app_settings(request), actor, token or x_order_token)
+
+
+DocumentReader = Annotated[Reader, Depends(_reader)]
+
+
+def pass_tickets(
+    session: Session, reader: Reader, pass_id: PassId, *, wallet_link: bool = False
+) -> list[pdf.Ticket]:
+    """The pass as a ticket, for a reader who may read it (else 404); `wallet_link` also
+    records that it was saved to Google Wallet (its changes are sent there from then on)."""
+    found = readable_pass(session, reader.settings, pass_id, reader.actor, reader.token)
+    if wallet_link:
+        wallet.link_google(session, found.id)
+    return pdf.tickets_for(session, reader.settings, [found])
+
+
+def order_tickets(session: Session, reader: Reader, order_id: OrderId) -> list[pdf.Ticket]:
+    """Every pass of the order as a ticket, for a reader who may read the order."""
+    order = readable_order(session, reader.settings, order_id, reader.actor, reader.token)
+    return pdf.tickets_for(session, reader.settings, passes.passes_for_order(session, order.id))
+
+
+@api_router.get("/passes/{pass_id}/ticket.pdf", response_class=Response, responses=PDF_RESPONSES)
+def pass_ticket_pdf(db: Db, reader: DocumentReader, pass_id: PassPath) -> Response:
     """The pass's ticket as a one-page PDF (A5)."""
-    settings = app_settings(request)
-
-    def _load(session: Session) -> list[pdf.Ticket]:
-        found = readable_pass(session, settings, pass_id, actor, token or x_order_token)
-        return pdf.tickets_for(session, settings, [found])
-
-    tickets = db.query(_load)
+    tickets = db.query(pass_tickets, reader, pass_id)
     return _pdf(pdf.render_tickets(tickets, title="Ticket"), pdf.ticket_filename(tickets[0].code))
 
 
 @api_router.get("/orders/{order_id}/tickets.pdf", response_class=Response, responses=PDF_RESPONSES)
-def order_tickets_pdf(
-    request: Request,
-    db: Db,
-    actor: OptionalUser,
-    order_id: OrderPath,
-    token: TokenQuery = None,
-    x_order_token: TokenHeader = None,
-) -> Response:
+def order_tickets_pdf(db: Db, reader: DocumentReader, order_id: OrderPath) -> Response:
     """Every pass of the order, one page each (404 `order_not_found` before it has passes)."""
-    settings = app_settings(request)
-
-    def _load(session: Session) -> list[pdf.Ticket]:
-        order = readable_order(session, settings, order_id, actor, token or x_order_token)
-        return pdf.tickets_for(session, settings, passes.passes_for_order(session, order.id))
-
-    tickets = db.query(_load)
+    tickets = db.query(order_tickets, reader, order_id)
     if not tickets:
         raise OrderNotFound()
     return _pdf(pdf.render_tickets(tickets), f"tickets-{order_id}.pdf")
@@ -168,24 +182,11 @@ class GoogleSaveLink(BaseModel):
     response_class=Response,
     responses={200: {"content": {PKPASS_TYPE: {}}}, **PDF_RESPONSES},
 )
-def apple_wallet_pass(
-    request: Request,
-    db: Db,
-    actor: OptionalUser,
-    pass_id: PassPath,
-    token: TokenQuery = None,
-    x_order_token: TokenHeader = None,
-) -> Response:
+def apple_wallet_pass(db: Db, reader: DocumentReader, pass_id: PassPath) -> Response:
     """The pass as a signed Apple Wallet `.pkpass`."""
-    settings = app_settings(request)
-
-    def _load(session: Session) -> list[pdf.Ticket]:
-        found = readable_pass(session, settings, pass_id, actor, token or x_order_token)
-        return pdf.tickets_for(session, settings, [found])
-
-    [ticket] = db.query(_load)
+    [ticket] = db.query(pass_tickets, reader, pass_id)
     return Response(
-        issue.pkpass(settings, ticket),
+        issue.pkpass(reader.settings, ticket),
         media_type=PKPASS_TYPE,
         headers={
             "Content-Disposition": f'attachment; filename="{ticket.code}.pkpass"',
@@ -198,25 +199,15 @@ def apple_wallet_pass(
     "/passes/{pass_id}/wallet/google", response_model=GoogleSaveLink, responses=PDF_RESPONSES
 )
 def google_wallet_link(
-    request: Request,
     db: Db,
-    actor: OptionalUser,
+    reader: DocumentReader,
     pass_id: PassPath,
-    token: TokenQuery = None,
-    x_order_token: TokenHeader = None,
     redirect: Annotated[bool, Query(description="303 to the link (for e-mail buttons).")] = False,
 ) -> Any:
     """The "Save to Google Wallet" link: the pass's EventTicketObject (and its event's
     class) in an RS256 JWT. From then on the pass's changes are sent to Google."""
-    settings = app_settings(request)
-
-    def _load(session: Session) -> list[pdf.Ticket]:
-        found = readable_pass(session, settings, pass_id, actor, token or x_order_token)
-        wallet.link_google(session, found.id)
-        return pdf.tickets_for(session, settings, [found])
-
-    [ticket] = db.mutation(_load)
-    url = issue.google_save_url(settings, ticket)
+    [ticket] = db.mutation(pass_tickets, reader, pass_id, wallet_link=True)
+    url = issue.google_save_url(reader.settings, ticket)
     if redirect:
         return RedirectResponse(url, status_code=303)
     return GoogleSaveLink(save_url=url)
