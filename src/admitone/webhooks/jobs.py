@@ -9,10 +9,15 @@ from typing import Any
 
 import httpx
 
+from admitone.core import outbox
 from admitone.core.jobs import JobContext, job
 from admitone.core.outbox import EMIT_JOB
 from admitone.webhooks.delivery import attempt_delivery, emit
-from admitone.webhooks.service import DELIVER_JOB
+from admitone.webhooks.service import DELIVER_JOB, subscribed_types
+
+# Producers skip an event no endpoint subscribes to (registered here: every app and worker
+# loads the `jobs` modules, and producers never import `webhooks`).
+outbox.set_subscriptions(subscribed_types)
 
 _local = threading.local()
 
