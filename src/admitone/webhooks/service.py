@@ -298,8 +298,21 @@ def new_delivery(
     )
     session.add(delivery)
     session.flush()
-    jobs.schedule(session, DELIVER_JOB, {"delivery_id": delivery.id})
+    wake_endpoint(session, endpoint_id)
     return delivery
+
+
+def wake_endpoint(session: Session, endpoint_id: str, *, at: datetime | None = None) -> None:
+    """(Re-)queues the endpoint's one delivery job (`webhooks.deliver`) for `at` (now):
+    it delivers every due delivery of the endpoint in batches when it runs."""
+    jobs.schedule(
+        session,
+        DELIVER_JOB,
+        {"endpoint_id": endpoint_id},
+        run_at=at,
+        unique_key=f"{DELIVER_JOB}:{endpoint_id}",
+        rearm=True,
+    )
 
 
 def replay_delivery(
