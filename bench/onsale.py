@@ -69,7 +69,12 @@ def seed(url: str) -> dict[str, Any]:
         event = make_event(s, org, currency="NGN", reservation_minutes=30)
         hot = make_tier(s, event, name="Hot", capacity=10**9, max_per_order=10)
         many = [make_tier(s, event, name=f"T{i}", capacity=10**9) for i in range(50)]
-        ids = {"event_id": event.id, "hot": [hot.id], "many": [t.id for t in many]}
+        ids = {
+            "event_id": event.id,
+            "organization_id": org.id,
+            "hot": [hot.id],
+            "many": [t.id for t in many],
+        }
     engine.dispose()
     return ids
 
@@ -304,6 +309,25 @@ def summarize(lats: list[float], wall: float, errors: int, cpu: float) -> dict[s
 # --- driver ---------------------------------------------------------------------------------
 
 
+def set_webhook_endpoint(url: str, organization_id: str, enabled: bool) -> None:
+    """An enabled endpoint subscribed to every event for the organization, or none. The
+    servers' cached subscriptions (core.outbox) last 5 s: the caller waits them out."""
+    with psycopg.connect(libpq(url), autocommit=True) as conn:
+        conn.execute("DELETE FROM webhook_endpoints")
+        if enabled:
+            conn.execute(
+                "INSERT INTO webhook_endpoints (id, organization_id, url, events, status,"
+                " secret_sealed, created_at, updated_at) VALUES (%s, %s, %s, %s, 'enabled',"
+                " 'not-used', now(), now())",
+                (
+                    "whe_01BENCHAAAAAAAAAAAAAAAAAA",
+                    organization_id,
+                    "https://hooks.example.com/x",
+                    json.dumps(["*"]),
+                ),
+            )
+
+
 def main() -> None:
     stop_all_on_sigterm()
     ap = argparse.ArgumentParser()
@@ -313,6 +337,12 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default=None, help="write the JSON result here too")
+    ap.add_argument(
+        "--webhooks",
+        action="store_true",
+        help="also run the app with an enabled webhook endpoint for the organization "
+        "(`app+webhooks`: every order emits `order.placed`)",
+    )
     args = ap.parse_args()
 
     url = create_database(args.pg, DB_NAME)
@@ -333,12 +363,20 @@ def main() -> None:
             proc = start_server(url, args.workers, var_dir, PORT)
             try:
                 for mode, tiers in modes.items():
-                    reset(url)
-                    http_load(ids, tiers, args.clients, 1.0, proc.pid)  # warm-up
-                    r = http_load(ids, tiers, args.clients, args.duration, proc.pid)
-                    r.update(check(url))
-                    raw.setdefault(("app", mode), []).append(r)
-                    print(rep, "app", mode, json.dumps(r), flush=True)
+                    whos = ["app", "app+webhooks"] if args.webhooks else ["app"]
+                    if rep % 2:
+                        whos.reverse()
+                    for who in whos:
+                        if args.webhooks:
+                            hooked = who == "app+webhooks"
+                            set_webhook_endpoint(url, ids["organization_id"], hooked)
+                            time.sleep(5.5)  # the servers' cached subscriptions expire
+                        reset(url)
+                        http_load(ids, tiers, args.clients, 1.0, proc.pid)  # warm-up
+                        r = http_load(ids, tiers, args.clients, args.duration, proc.pid)
+                        r.update(check(url))
+                        raw.setdefault((who, mode), []).append(r)
+                        print(rep, who, mode, json.dumps(r), flush=True)
             finally:
                 stop_server(proc)
     finally:
@@ -374,6 +412,15 @@ def main() -> None:
         "repeats": args.repeats,
         "rows": rows,
     }
+    if args.webhooks:
+        result["webhooks_cpu_ratio"] = {
+            mode: round(
+                (med(raw[("app+webhooks", mode)], "cpu_ms_per_order") or 0)
+                / (med(raw[("app", mode)], "cpu_ms_per_order") or 1),
+                3,
+            )
+            for mode in modes
+        }
     print(json.dumps(result, indent=1))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1))

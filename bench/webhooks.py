@@ -7,12 +7,15 @@ In one run, on SQLite (a temporary file) or PostgreSQL (a scratch database):
   * a local receiver (stdlib ThreadingHTTPServer, HTTP/1.1 keep-alive) on a random loopback
     port answers 200 to every POST;
   * `app`: N `order.paid` messages stored with their deliveries to one endpoint (what the
-    `webhooks.emit` jobs do; not timed), then one worker (`jobs.drain`: claim batches +
-    `webhooks.deliver`: load, unseal the secret, sign, resolve and check the address, POST,
-    record status and timing) delivers all N;
+    `webhooks.emit` jobs do; not timed), then one worker (`jobs.drain` running the
+    endpoint's `webhooks.deliver` job: per batch of 25, claim the due deliveries, unseal the
+    secret, then per delivery sign, resolve and check the address, POST; record every
+    status and timing in one transaction) delivers all N;
   * `bare`: one `httpx.Client` posting the same N bodies, each signed (Standard Webhooks
     HMAC) just before sending, to the same receiver; nothing recorded.
-Repeats interleave the two and report medians and the ratio app/bare (target >= 0.5).
+Repeats interleave the two and report medians, the ratio app/bare (target >= 0.5), the
+median of each pair's ratio (steadier on a loaded box), and this process's CPU time per
+delivery (worker and receiver threads; PostgreSQL's own CPU is not counted).
 """
 
 from __future__ import annotations
@@ -97,7 +100,7 @@ def _order(i: int) -> dict[str, Any]:
     }
 
 
-def run_app(db: Database, settings: Settings, org_id: str, n: int) -> float:
+def run_app(db: Database, settings: Settings, org_id: str, n: int) -> tuple[float, float]:
     created = utcnow().isoformat()
 
     def emit_all(session: Any) -> None:
@@ -107,9 +110,9 @@ def run_app(db: Database, settings: Settings, org_id: str, n: int) -> float:
             emit(session, {**args, "created_at": created, "data": _order(i)})
 
     db.mutation(emit_all)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     jobs.drain(db, settings, worker_id="bench", limit=50, max_rounds=10_000)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     done = db.query(
         lambda s: s.scalar(
             select(func.count())
@@ -119,10 +122,10 @@ def run_app(db: Database, settings: Settings, org_id: str, n: int) -> float:
     )
     assert done is not None, "no deliveries"
     assert done % n == 0, f"{done} deliveries succeeded"
-    return n / elapsed
+    return n / elapsed, cpu * 1000 / n
 
 
-def run_bare(url: str, secret: str, n: int) -> float:
+def run_bare(url: str, secret: str, n: int) -> tuple[float, float]:
     bodies = [
         json.dumps(
             {"id": f"msg_{i}", "type": "order.paid", "created_at": "x", "data": _order(i)},
@@ -130,7 +133,7 @@ def run_bare(url: str, secret: str, n: int) -> float:
         ).encode()
         for i in range(n)
     ]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with httpx.Client() as client:
         for i, body in enumerate(bodies):
             ts = int(time.time())
@@ -146,7 +149,7 @@ def run_bare(url: str, secret: str, n: int) -> float:
             )
             r.read()
             assert r.status_code == 200
-    return n / (time.perf_counter() - started)
+    return n / (time.perf_counter() - started), (time.process_time() - cpu) * 1000 / n
 
 
 def main() -> None:
@@ -180,11 +183,16 @@ def main() -> None:
                     s, settings, owner.id, org.id, url=url, events=["*"], description=None
                 )
                 org_id, secret = org.id, made.secret
-            app_rates, bare_rates = [], []
+            app_rates, bare_rates, app_cpu, bare_cpu = [], [], [], []
             for _ in range(args.repeats):
-                bare_rates.append(run_bare(url, secret, args.events))
-                app_rates.append(run_app(db, settings, org_id, args.events))
+                rate, cpu = run_bare(url, secret, args.events)
+                bare_rates.append(rate)
+                bare_cpu.append(cpu)
+                rate, cpu = run_app(db, settings, org_id, args.events)
+                app_rates.append(rate)
+                app_cpu.append(cpu)
             app, bare = statistics.median(app_rates), statistics.median(bare_rates)
+            ratios = [a / b for a, b in zip(app_rates, bare_rates, strict=True)]
             print(
                 json.dumps(
                     {
@@ -193,6 +201,10 @@ def main() -> None:
                         "app_deliveries_per_s": round(app, 1),
                         "bare_httpx_per_s": round(bare, 1),
                         "ratio": round(app / bare, 3),
+                        "ratio_per_pair_median": round(statistics.median(ratios), 3),
+                        # CPU of this process (worker + receiver threads; not PostgreSQL's)
+                        "app_cpu_ms_per_delivery": round(statistics.median(app_cpu), 3),
+                        "bare_cpu_ms_per_post": round(statistics.median(bare_cpu), 3),
                         "runs": {
                             "app": [round(x, 1) for x in app_rates],
                             "bare": [round(x, 1) for x in bare_rates],

@@ -188,7 +188,9 @@ def test_a_pass_used_at_the_door_is_not_transferable(
 
 
 @pytest.mark.postgres
-def test_two_concurrent_transfers_of_one_pass_one_wins(committed_db: Database) -> None:
+def test_two_concurrent_transfers_of_one_pass_one_wins(
+    committed_db: Database, settings: Settings
+) -> None:
     with committed_db.session() as s:
         owner = make_user(s)
         org = make_organization(s, owner)
@@ -204,6 +206,7 @@ def test_two_concurrent_transfers_of_one_pass_one_wins(committed_db: Database) -
         try:
             committed_db.mutation(
                 transfer.transfer_pass,
+                settings=settings,
                 actor_user_id=owner_id,
                 pass_id=pass_id,
                 email=f"friend{i}@example.com",

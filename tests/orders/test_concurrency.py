@@ -171,7 +171,7 @@ def test_payment_after_expiry_races_buyers_and_is_never_double_sold(
         with time_machine.travel(utcnow() + timedelta(minutes=20), tick=True):
             event = dev.build_event(pay.reference, "succeeded", pay.amount, "NGN")
             body, headers = dev.sign_webhook(event)
-            assert committed_db.mutation(orders.expire_order, late)
+            assert committed_db.mutation(orders.expire_order, settings, late)
 
             def act(
                 i: int,
@@ -225,7 +225,7 @@ def test_expiry_racing_its_payment_ends_paid_exactly_once(
                 lambda i, b=body, h=headers, o=order_id: (
                     payments.process_webhook(committed_db, settings, "dev", b, h).outcome
                     if i == 0
-                    else committed_db.mutation(orders.expire_order, o)
+                    else committed_db.mutation(orders.expire_order, settings, o)
                 ),
             )
         assert not any(isinstance(r, AppError | Exception) for r in results), results

@@ -13,14 +13,16 @@ from typing import Any
 import pytest
 import time_machine
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from admitone.core import outbox
+from admitone.core import jobs, outbox
 from admitone.core.clock import utcnow
 from admitone.core.db import Database
+from admitone.core.jobs import Job
 from admitone.notifications.models import Notification
 from admitone.settings import Settings
+from admitone.webhooks.delivery import emit
 from admitone.webhooks.models import WebhookDelivery
 from tests.factories import add_team_member, auth_headers, make_user
 from tests.webhooks.conftest import (
@@ -343,3 +345,76 @@ def test_a_success_clears_the_failing_streak(
         run_jobs()
     endpoint = client.get(f"/api/v1/webhooks/{made['id']}", headers=owner.headers).json()
     assert endpoint["status"] == "enabled"
+
+
+def _deliver_jobs(db: Database) -> list[Job]:
+    return db.query(lambda s: s.scalars(select(Job).where(Job.name == "webhooks.deliver")).all())
+
+
+def test_an_endpoints_deliveries_go_out_in_batches_through_one_job(
+    db: Database, client: TestClient, owner: Owner, receiver: Receiver, run_jobs: Callable[[], int]
+) -> None:
+    made = _create(client, owner, receiver.url)
+    ids = db.mutation(
+        lambda s: [outbox.emit_event(s, "order.paid", owner.org.id, ORDER) for _ in range(60)]
+    )
+    run_jobs()  # the 60 emit jobs, then the endpoint's one deliver job
+    [job] = _deliver_jobs(db)
+    assert job.status == "done"
+    assert [r.headers["webhook-id"] for r in receiver.received] == ids  # oldest first
+    assert {d.status for d in _deliveries(db)} == {"succeeded"}
+    now = int(utcnow().timestamp())
+    for got in receiver.received:
+        verify_standard_webhook(made["secret"], got.headers, got.body, now=now)
+    _emit(db, owner)  # the same job row is queued again for the next event
+    run_jobs()
+    [job] = _deliver_jobs(db)
+    assert job.status == "done"
+    assert len(receiver.received) == 61
+
+
+def test_a_down_endpoint_is_probed_once_per_retry_not_once_per_delivery(
+    db: Database, client: TestClient, owner: Owner, receiver: Receiver, run_jobs: Callable[[], int]
+) -> None:
+    made = _create(client, owner, receiver.url)
+    client.patch(
+        f"/api/v1/webhooks/{made['id']}",
+        headers=owner.headers,
+        json={"url": "http://127.0.0.1:9/closed"},  # nothing listens: connection refused
+    )
+    for _ in range(5):
+        _emit(db, owner)
+    with time_machine.travel(utcnow(), tick=False) as clock:
+        run_jobs()
+        found = _deliveries(db)
+        assert sorted(d.attempts for d in found) == [0, 0, 0, 0, 1]
+        assert {d.status for d in found} == {"pending"}
+        [retry_at] = {d.next_attempt_at for d in found}  # the rest wait with the probe
+        assert retry_at is not None
+        client.patch(
+            f"/api/v1/webhooks/{made['id']}", headers=owner.headers, json={"url": receiver.url}
+        )
+        clock.move_to(retry_at + timedelta(milliseconds=1))
+        run_jobs()
+    assert {d.status for d in _deliveries(db)} == {"succeeded"}
+    assert len(receiver.received) == 5
+
+
+def test_the_sweep_requeues_deliveries_left_by_a_dead_worker(
+    db: Database, client: TestClient, owner: Owner, receiver: Receiver, run_jobs: Callable[[], int]
+) -> None:
+    _create(client, owner, receiver.url)
+    message = {"id": "msg_1", "type": "order.paid", "organization_id": owner.org.id}
+
+    def worker_died(s: Session) -> None:  # its claim (a lease) stays, its job is gone
+        emit(s, {**message, "created_at": utcnow().isoformat(), "data": ORDER})
+        s.execute(update(WebhookDelivery).values(next_attempt_at=utcnow() + timedelta(minutes=5)))
+        s.execute(delete(Job).where(Job.name == "webhooks.deliver"))
+
+    db.mutation(worker_died)
+    run_jobs()
+    assert receiver.received == []
+    with time_machine.travel(utcnow() + timedelta(minutes=6), tick=False):
+        db.mutation(lambda s: jobs.schedule(s, "webhooks.sweep"))
+        run_jobs()
+    assert len(receiver.received) == 1

@@ -242,11 +242,14 @@ class TransferOut(BaseModel):
         422: {"description": "`transfer_to_same_holder`, validation."},
     },
 )
-def transfer_pass(db: Db, actor: CurrentUser, pass_id: PassPath, body: TransferIn) -> TransferOut:
+def transfer_pass(
+    request: Request, db: Db, actor: CurrentUser, pass_id: PassPath, body: TransferIn
+) -> TransferOut:
     """Gives the pass to another person: the old QR stops admitting at once, the new
     holder gets the pass by e-mail (see docs/passes.md, Transfer)."""
     done = db.mutation(
         transfer.transfer_pass,
+        settings=app_settings(request),
         actor_user_id=actor.user_id,
         pass_id=pass_id,
         email=str(body.email),

@@ -24,6 +24,7 @@ from admitone.orders import service as orders
 from admitone.orders.errors import BuyerEmailRequired
 from admitone.orders.models import OrderStatus
 from admitone.orders.schemas import OrderIn
+from admitone.orders.service import announce
 from admitone.payments import service as payments
 from admitone.payments.models import Payment
 from admitone.settings import Settings
@@ -99,9 +100,10 @@ def _place(
     if prepared.order.status == OrderStatus.PENDING:
         payment = payments.open_payment(session, prepared.order, provider=provider)
     details = orders.reserve_stock(session, prepared)
-    view = order_view(
-        settings, details, payment, token=orders.order_token(settings, details.order.id)
-    )
+    view = order_view(settings, details, payment)
+    # Integrators get the order as an organizer reads it: without the buyer's token.
+    announce.placed(session, settings, details, view)
+    view = {**view, "order_token": orders.order_token(settings, details.order.id)}
     idempotency.finish(session, started, 201, view)
     return view, payment
 
@@ -171,7 +173,7 @@ async def _start_checkout(
         problem = error.problem()
 
         def _fail(session: Session) -> None:
-            payments.fail_checkout(session, payment.id, error.code)
+            payments.fail_checkout(session, settings, payment.id, error.code)
             idempotency.finish(session, started, error.status, problem)
 
         await db.amutation(_fail)

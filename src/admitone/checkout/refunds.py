@@ -19,6 +19,7 @@ from admitone.core.ids import OrderId, OrderItemId, UserId
 from admitone.orders import service as orders
 from admitone.orders.errors import OrderNotFound
 from admitone.orders.schemas import RefundIn
+from admitone.orders.service import announce
 from admitone.payments import service as payments
 from admitone.settings import Settings
 
@@ -52,6 +53,7 @@ def refund_in_session(
         raise OrderNotFound() from exc
     plan = orders.refund_order(
         session,
+        settings,
         order_id,
         actor_user_id=actor_user_id,
         quantities=_quantities(body),
@@ -78,9 +80,12 @@ def refund_in_session(
             "refund_id": refund.id if refund else None,
         },
     )
+    order_out = full_view(session, settings, order_id)
+    refund_out = payments.refund_view(refund)
+    announce.refunded(session, settings, plan.order, plan.amount, view=order_out, refund=refund_out)
     view = {
-        "order": full_view(session, settings, order_id),
-        "refund": payments.refund_view(refund),
+        "order": order_out,
+        "refund": refund_out,
         "amount": money(plan.amount, plan.currency),
         "revoked_pass_ids": plan.revoked_pass_ids,
     }

@@ -36,18 +36,21 @@ from admitone.checkout.errors import (
     TransfersClosed,
     TransferToSameHolder,
 )
+from admitone.core import outbox
 from admitone.core.clock import utcnow
 from admitone.core.db import publish
 from admitone.core.ids import PassId
 from admitone.emails.service import queue_email
 from admitone.events.models import Event
 from admitone.orders import service as orders
+from admitone.orders.service import announce
 from admitone.passes import service as passes
 from admitone.passes.delivery.models import EventPassSettings
 from admitone.passes.errors import PassNotFound
 from admitone.passes.models import Pass
 from admitone.passes.service import PassRequest
 from admitone.passes.wallet import service as wallet
+from admitone.settings import Settings
 from admitone.users.models import User
 
 PAID = ("paid", "partially_refunded")
@@ -84,6 +87,7 @@ def _check_window(session: Session, event_id: str) -> None:
 def transfer_pass(
     session: Session,
     *,
+    settings: Settings,
     actor_user_id: str,
     pass_id: str,
     email: str,
@@ -160,4 +164,32 @@ def transfer_pass(
         unique_key=f"pass_transferred:{new.id}",
     )
     wallet.schedule_updates(session, p.id)  # the old pass's wallet copies show it void
+    _announce(session, settings, p, new, order.buyer_user_id, event.title if event else "")
     return Transferred(old=p, new=new)
+
+
+def _announce(
+    session: Session, settings: Settings, old: Pass, new: Pass, buyer: str | None, title: str
+) -> None:
+    """`pass.transferred` (the new pass, and whom it came from) and both holders told."""
+    outbox.emit_event(
+        session,
+        "pass.transferred",
+        announce.organization_of(session, new.event_id),
+        lambda: {
+            **passes.pass_view(settings, new),
+            "previous_holder": {
+                "pass_id": old.id,
+                "user_id": old.holder_user_id,
+                "attendee_name": old.attendee_name,
+                "attendee_email": old.attendee_email,
+            },
+        },
+    )
+    outbox.notify(
+        session,
+        "pass_transferred",
+        users=[u for u in (old.holder_user_id or buyer, new.holder_user_id) if u],
+        emails=[new.attendee_email] if new.attendee_email else [],
+        data={"pass_id": new.id, "event_title": title, "to_name": new.attendee_name or ""},
+    )

@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    case,
     delete,
     func,
     select,
@@ -154,8 +155,15 @@ def schedule(
     delay: timedelta | None = None,
     unique_key: str | None = None,
     max_attempts: int | None = None,
+    rearm: bool = False,
 ) -> None:
-    """Enqueues a job in the caller's transaction; with `unique_key`, at most once ever."""
+    """Enqueues a job in the caller's transaction; with `unique_key`, at most once ever.
+
+    With `rearm` (and `unique_key`), the job of that key is queued again whatever its state:
+    a done job runs again at `run_at`, a queued one keeps the earlier of the two times, and
+    a running one is queued again, so it runs once more after the run under way (which can
+    no longer mark it done). One job row per key then serves a stream of work (a webhook
+    endpoint's deliveries): the handler must take whatever is due when it runs."""
     now = utcnow()
     due = run_at or (now + delay if delay else now)
     spec = _handlers.get(name)
@@ -176,7 +184,28 @@ def schedule(
     else:
         dialect = session.get_bind().dialect.name
         ins = pg_insert if dialect == "postgresql" else sqlite_insert
-        session.execute(ins(JOBS).values(**values).on_conflict_do_nothing())
+        stmt = ins(JOBS).values(**values)
+        if not rearm:
+            session.execute(stmt.on_conflict_do_nothing())
+        else:
+            c = JOBS.c
+            keep_earlier = (c.status == JobStatus.QUEUED.value) & (c.run_at < stmt.excluded.run_at)
+            session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[c.unique_key],
+                    set_={
+                        "status": JobStatus.QUEUED.value,
+                        "run_at": case((keep_earlier, c.run_at), else_=stmt.excluded.run_at),
+                        "args": stmt.excluded.args,
+                        "attempts": 0,
+                        "locked_until": None,
+                        "locked_by": None,
+                        "last_error": None,
+                        "finished_at": None,
+                        "updated_at": now,
+                    },
+                )
+            )
     session.info["jobs_scheduled"] = True
 
 

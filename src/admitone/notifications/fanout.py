@@ -59,7 +59,12 @@ def _audience_query(part: str, value: Any) -> Select[Any]:
         col = Pass.holder_user_id
         return (
             select(col)
-            .where(Pass.event_id == str(value), Pass.status == "valid", col.is_not(None))
+            .where(
+                Pass.event_id == str(value),
+                # A cancelled event's refunds revoke its passes, maybe before this page runs.
+                (Pass.status == "valid") | (Pass.revoked_reason == "event_cancelled"),
+                col.is_not(None),
+            )
             .distinct()
         )
     if part == "organization_team":

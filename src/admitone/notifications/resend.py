@@ -127,46 +127,7 @@ def require_verified(result: Verified) -> int:
     return result.resent
 
 
-def _money(amount: int, currency: str) -> str:
-    return f"{currency} {amount / 100:,.2f}"
-
-
 def _queue_confirmation(session: Session, settings: Settings, order_id: str, code_id: str) -> None:
-    """The order confirmation again, with the same template and context the orders domain
-    sends at payment (see `orders.service._queue_confirmation`)."""
+    """The order confirmation again (the orders domain's own message), once per code."""
     details = orders.order_details(session, OrderId(order_id))
-    order = details.order
-    names = {i.id: i.name for i in details.items}
-    token = orders.order_token(settings, order.id)
-    queue_email(
-        session,
-        to=order.buyer_email,
-        template="order_confirmation",
-        context={
-            "order_id": order.id,
-            "event_title": details.event_title or "",
-            "buyer_name": order.buyer_name or "",
-            "total": _money(order.total_amount, order.currency),
-            "items": [
-                {
-                    "name": i.name,
-                    "quantity": i.quantity,
-                    "amount": _money(i.unit_amount * i.quantity, i.currency),
-                }
-                for i in details.items
-            ],
-            "passes": [
-                {
-                    "code": p.code,
-                    "tier": names.get(p.order_item_id, ""),
-                    "attendee_name": p.attendee_name or "",
-                }
-                for p in details.passes
-            ],
-            "sealed": seal(
-                settings,
-                {"order_url": f"{settings.base_url}/api/v1/orders/{order.id}?token={token}"},
-            ),
-        },
-        unique_key=f"resend:{code_id}:{order.id}",
-    )
+    orders.queue_confirmation(session, settings, details, unique_key=f"resend:{code_id}:{order_id}")

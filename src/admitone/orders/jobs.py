@@ -15,6 +15,7 @@ from admitone.core.jobs import JobContext
 from admitone.orders import inventory
 from admitone.orders import service as orders
 from admitone.orders.models import OrderStatus
+from admitone.orders.service import announce
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def expire_orders(ctx: JobContext, /, **_: Any) -> None:
         if not due:
             break
         for order_id in due:
-            expired += int(ctx.db.mutation(orders.expire_order, order_id))
+            expired += int(ctx.db.mutation(orders.expire_order, ctx.settings, order_id))
         if len(due) < 200:
             break
     if expired:
@@ -52,14 +53,25 @@ def cancel_event_orders(ctx: JobContext, /, **args: Any) -> None:
     for order_id, status in ctx.db.query(orders.open_orders_of_event, event_id):
         if status == OrderStatus.PENDING:
             ctx.db.mutation(
-                orders.cancel_order, order_id, actor_user_id=None, reason="event_cancelled"
+                orders.cancel_order,
+                ctx.settings,
+                order_id,
+                actor_user_id=None,
+                reason="event_cancelled",
             )
             continue
 
         def _refund(session: Session, order_id: OrderId = order_id) -> None:
             plan = orders.refund_order(
-                session, order_id, actor_user_id=None, quantities=None, reason="event_cancelled"
+                session,
+                ctx.settings,
+                order_id,
+                actor_user_id=None,
+                quantities=None,
+                reason="event_cancelled",
             )
+            # The money goes back through the payments job below: no refund row yet.
+            announce.refunded(session, ctx.settings, plan.order, plan.amount)
             if plan.amount > 0:
                 jobs.schedule(
                     session,

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Select, and_, select, update
 from sqlalchemy.orm import Session
 
+from admitone.core import outbox
 from admitone.core.clock import utcnow
 from admitone.core.errors import RateLimited
 from admitone.core.ids import InvitationId, TeamMemberId, WorkspaceMemberId
@@ -164,6 +165,13 @@ def invite(
     session.add(inv)
     session.flush()
     _send_invitation(session, inv, token, settings, target_name)
+    # An account with that address also sees it in its inbox (no account: the mail only).
+    outbox.notify(
+        session,
+        "invitation",
+        emails=[inv.email],
+        data={"invitation_id": inv.id, "organization_name": target_name, "role": inv.role},
+    )
     return inv
 
 

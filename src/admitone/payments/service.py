@@ -115,7 +115,9 @@ _RECORD_CHECKOUT = DriverStatement(
 )
 
 
-def fail_checkout(session: Session, payment_id: PaymentId, reason: str) -> Payment:
+def fail_checkout(
+    session: Session, settings: Settings, payment_id: PaymentId, reason: str
+) -> Payment:
     """The provider refused to start the checkout: the payment fails, the order is cancelled
     so its seats go back at once."""
     payment = session.get(Payment, payment_id)
@@ -123,7 +125,9 @@ def fail_checkout(session: Session, payment_id: PaymentId, reason: str) -> Payme
         raise PaymentNotFound()
     payment.status = PaymentStatus.FAILED
     payment.failure_reason = reason[:200]
-    orders.cancel_order(session, payment.order_id, actor_user_id=None, reason="checkout_failed")
+    orders.cancel_order(
+        session, settings, payment.order_id, actor_user_id=None, reason="checkout_failed"
+    )
     session.flush()
     return payment
 

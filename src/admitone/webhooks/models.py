@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from admitone.core.db import (
@@ -81,6 +81,15 @@ class WebhookDelivery(Mutable, Base):
     __table_args__ = (
         enum_check("status", DeliveryStatus),
         Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at"),
+        # What a delivery run claims (an endpoint's due pending deliveries) and the sweep
+        # reads: only pending rows, so it stays small however long the log grows.
+        Index(
+            "ix_webhook_deliveries_due",
+            "endpoint_id",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
     )
 
     id: Mapped[WebhookDeliveryId] = id_column()

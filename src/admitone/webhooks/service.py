@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 from admitone.access.capabilities import Capability
 from admitone.access.errors import ScopeNotFound
 from admitone.access.service import Scope, record_audit, require_capability
-from admitone.core import jobs
+from admitone.core import jobs, outbox
 from admitone.core.clock import utcnow
+from admitone.core.db import after_commit
 from admitone.core.ids import WebhookDeliveryId, WebhookEndpointId
 from admitone.core.pagination import Keyset, SortKey
 from admitone.integrations.webhooks_http import is_public
@@ -104,6 +105,25 @@ def check_url(settings: Settings, url: str) -> str:
     return url
 
 
+def subscribed_types(session: Session, organization_id: str) -> frozenset[str]:
+    """The event types the organization's endpoints subscribe to (`core.outbox` skips the
+    others). Disabled endpoints count: their messages are stored for a replay once they
+    are enabled again; deleted ones do not."""
+    rows = session.execute(
+        select(WebhookEndpoint.events).where(
+            WebhookEndpoint.organization_id == organization_id,
+            WebhookEndpoint.deleted_at.is_(None),
+        )
+    ).scalars()
+    return frozenset(t for events in rows for t in events)
+
+
+def _changed(session: Session, organization_id: str) -> None:
+    """This process's producers see the change as soon as it commits (others within
+    `outbox.SUBSCRIPTIONS_TTL` seconds)."""
+    after_commit(session, lambda: outbox.forget_subscriptions(organization_id))
+
+
 def _endpoint(session: Session, user_id: str, endpoint_id: str) -> WebhookEndpoint:
     found = session.scalar(
         select(WebhookEndpoint).where(
@@ -161,6 +181,7 @@ def create_endpoint(
     )
     session.add(endpoint)
     session.flush()
+    _changed(session, organization_id)
     _audit(session, user_id, "created", endpoint, status=endpoint.status)
     return WithSecret(endpoint, secret)
 
@@ -207,6 +228,7 @@ def change_endpoint(
         endpoint.status = EndpointStatus.DISABLED
         endpoint.disabled_reason = "disabled by a person"
         fail_pending(session, endpoint.id, "endpoint disabled")
+    _changed(session, endpoint.organization_id)
     _audit(session, user_id, "updated", endpoint, status=endpoint.status)
     return endpoint
 
@@ -229,6 +251,7 @@ def delete_endpoint(session: Session, user_id: str, endpoint_id: str) -> None:
     endpoint.deleted_at = utcnow()
     endpoint.status = EndpointStatus.DISABLED
     fail_pending(session, endpoint.id, "endpoint deleted")
+    _changed(session, endpoint.organization_id)
     _audit(session, user_id, "deleted", endpoint)
 
 
@@ -275,8 +298,21 @@ def new_delivery(
     )
     session.add(delivery)
     session.flush()
-    jobs.schedule(session, DELIVER_JOB, {"delivery_id": delivery.id})
+    wake_endpoint(session, endpoint_id)
     return delivery
+
+
+def wake_endpoint(session: Session, endpoint_id: str, *, at: datetime | None = None) -> None:
+    """(Re-)queues the endpoint's one delivery job (`webhooks.deliver`) for `at` (now):
+    it delivers every due delivery of the endpoint in batches when it runs."""
+    jobs.schedule(
+        session,
+        DELIVER_JOB,
+        {"endpoint_id": endpoint_id},
+        run_at=at,
+        unique_key=f"{DELIVER_JOB}:{endpoint_id}",
+        rearm=True,
+    )
 
 
 def replay_delivery(

@@ -21,13 +21,15 @@ from admitone.access.service import require_at_event
 from admitone.checkins.errors import (
     ScanIdReused,
 )
-from admitone.checkins.models import CheckInScan
+from admitone.checkins.models import CheckInScan, ScanResult
 from admitone.checkins.service.deciding import _decide, _response
 from admitone.checkins.service.loading import _INSERT_SCAN
 from admitone.checkins.service.model import MAX_CLOCK_AHEAD, ScanInput
+from admitone.core import outbox
 from admitone.core.clock import utcnow
 from admitone.core.db import insert_for
 from admitone.core.ids import CheckInScanId, EventId, UserId
+from admitone.orders.service import announce
 
 
 def _claim_scan_id(
@@ -130,6 +132,13 @@ def scan_pass(
                 "created_at": now,
             },
         )
+    # Integrators get the door's answer (a dict lookup when no endpoint wants it).
+    outbox.emit_event(
+        session,
+        "checkin.accepted" if outcome.result == ScanResult.ACCEPTED else "checkin.refused",
+        announce.organization_of(session, event_id),
+        lambda: {**response, "event_id": event_id},
+    )
     return response
 
 

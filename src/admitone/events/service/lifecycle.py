@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from admitone.access.capabilities import Capability
 from admitone.access.service import Grant, Scope, record_audit, require_capability
-from admitone.core import jobs
+from admitone.core import jobs, outbox
 from admitone.core.clock import utcnow
 from admitone.core.ids import EventId, OrganizationId, UserId
 from admitone.core.pagination import Keyset, SortKey
@@ -194,6 +194,7 @@ def update_event(session: Session, user_id: UserId, event_id: EventId, body: Eve
     if before["cover_file_id"] not in (None, event.cover_file_id):
         release_file(session, before["cover_file_id"])
     after = snapshot(event, _EVENT_FIELDS)
+    _tell_holders(session, event, before, after)
     audit_changes(
         session,
         actor_user_id=user_id,
@@ -205,6 +206,37 @@ def update_event(session: Session, user_id: UserId, event_id: EventId, body: Eve
         after=after,
     )
     return event
+
+
+def _change_summary(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """What a holder needs to know in a line: the new time, the new place."""
+    said: list[str] = []
+    if before["starts_at"] != after["starts_at"] or before["ends_at"] != after["ends_at"]:
+        said.append(f"Now starts {after['starts_at']} (UTC), ends {after['ends_at']}.")
+    if (
+        before["venue_name"] != after["venue_name"]
+        or before["venue_address"] != after["venue_address"]
+    ):
+        place = ", ".join(p for p in (after["venue_name"], after["venue_address"]) if p)
+        said.append(f"New venue: {place}." if place else "The venue was removed.")
+    if before["online_url"] != after["online_url"]:
+        said.append("The online link changed.")
+    return " ".join(said)
+
+
+def _tell_holders(
+    session: Session, event: Event, before: dict[str, Any], after: dict[str, Any]
+) -> None:
+    """A published event whose time or place changed: its holders are notified."""
+    summary = _change_summary(before, after)
+    if event.status != "published" or not summary:
+        return
+    outbox.notify(
+        session,
+        "event_changed",
+        event_holders=event.id,
+        data={"event_id": event.id, "event_title": event.title, "summary": summary},
+    )
 
 
 def publish_event(session: Session, user_id: UserId, event_id: EventId) -> Event:
@@ -268,6 +300,13 @@ def cancel_event(session: Session, user_id: UserId, event_id: EventId) -> Event:
         CANCEL_EVENT_JOB,
         {"event_id": event.id},
         unique_key=f"{CANCEL_EVENT_JOB}:{event.id}",
+    )
+    # Holders of its passes (the refunds revoke them: the audience counts those too).
+    outbox.notify(
+        session,
+        "event_cancelled",
+        event_holders=event.id,
+        data={"event_id": event.id, "event_title": event.title},
     )
     record_audit(
         session,

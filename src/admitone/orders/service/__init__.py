@@ -10,7 +10,7 @@ as briefly as possible.
 Orders never import payments: the use cases that need both (place and pay, refund, the
 order with its payment) live in `checkout`, above both.
 
-- `placing`: `prepare_order`, `reserve_stock`, `place_order`, passes and confirmation
+- `placing`: `prepare_order`, `reserve_stock`, `place_order`, passes, `queue_confirmation`
 - `payment`: `confirm_payment`, `record_payment_failed`, `note` (called by payments)
 - `closing`: `expire_order`, `cancel_order`, `cancel_as`, `open_orders_of_event`
 - `refunds`: `refund_order` (the order's side of a refund)
@@ -52,6 +52,7 @@ from admitone.orders.service.placing import (
     PreparedOrder,
     place_order,
     prepare_order,
+    queue_confirmation,
     reserve_stock,
 )
 from admitone.orders.service.reads import (
@@ -97,6 +98,7 @@ __all__ = [
     "orders_of_event",
     "place_order",
     "prepare_order",
+    "queue_confirmation",
     "readable",
     "readable_order",
     "record_payment_failed",

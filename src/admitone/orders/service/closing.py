@@ -16,6 +16,7 @@ from admitone.core.ids import EventId, OrderId, UserId
 from admitone.orders import inventory
 from admitone.orders.errors import OrderNotCancellable
 from admitone.orders.models import OPEN_STATUSES, Order, OrderItem, OrderStatus
+from admitone.orders.service import announce
 from admitone.orders.service.common import (
     buyer_key,
     get_order,
@@ -59,13 +60,14 @@ def _close_pending(
     ).one()
 
 
-def expire_order(session: Session, order_id: OrderId) -> bool:
+def expire_order(session: Session, settings: Settings, order_id: OrderId) -> bool:
     """Expires a pending order whose reservation ran out and releases its stock."""
     order = _close_pending(session, order_id, OrderStatus.EXPIRED, Order.expires_at <= utcnow())
     if order is None:
         return False
     _release_pending(session, order, items_of(session, [order.id])[order.id])
     write_history(session, order, "orders.expired", OrderStatus.PENDING)
+    announce.order_event(session, settings, "order.expired", order)
     return True
 
 
@@ -81,7 +83,12 @@ def due_for_expiry(session: Session, *, limit: int = 500) -> list[OrderId]:
 
 
 def cancel_order(
-    session: Session, order_id: OrderId, *, actor_user_id: UserId | None, reason: str
+    session: Session,
+    settings: Settings,
+    order_id: OrderId,
+    *,
+    actor_user_id: UserId | None,
+    reason: str,
 ) -> Order:
     """Cancels a pending order and releases its stock; cancelling twice is a no-op."""
     order = _close_pending(session, order_id, OrderStatus.CANCELLED)
@@ -94,6 +101,7 @@ def cancel_order(
     write_history(
         session, order, "orders.cancelled", OrderStatus.PENDING, actor_user_id, reason=reason
     )
+    announce.order_event(session, settings, "order.cancelled", order)
     return order
 
 
@@ -113,6 +121,7 @@ def cancel_as(
     is_buyer = readable(session, settings, order, actor_user_id, token, Capability.ORDER_MANAGE)
     cancelled = cancel_order(
         session,
+        settings,
         order_id,
         actor_user_id=actor_user_id,
         reason=reason or ("buyer" if is_buyer else "organizer"),

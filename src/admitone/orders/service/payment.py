@@ -16,6 +16,7 @@ from admitone.core.ids import OrderId
 from admitone.events.models import Event
 from admitone.orders import inventory
 from admitone.orders.models import PAID_STATUSES, Order, OrderStatus
+from admitone.orders.service import announce
 from admitone.orders.service.common import (
     OrderDetails,
     buyer_key,
@@ -109,6 +110,7 @@ def confirm_payment(
     )
     details.passes = issue_passes(session, order, items)
     queue_confirmation(session, settings, details)
+    announce.paid(session, settings, details)
     return PaymentOutcome(result, order)
 
 

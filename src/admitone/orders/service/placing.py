@@ -452,7 +452,12 @@ def _money(amount: int, currency: str) -> str:
     return f"{currency} {amount / 100:,.2f}"
 
 
-def queue_confirmation(session: Session, settings: Settings, details: OrderDetails) -> None:
+def queue_confirmation(
+    session: Session, settings: Settings, details: OrderDetails, *, unique_key: str | None = None
+) -> None:
+    """Queues the order confirmation (its tickets, the link to the order with its token).
+    Sent once per order unless `unique_key` names another sending (a buyer's "resend my
+    tickets" passes its own)."""
     order = details.order
     token = order_token(settings, order.id)
     names = {i.id: i.name for i in details.items}
@@ -487,5 +492,5 @@ def queue_confirmation(session: Session, settings: Settings, details: OrderDetai
                 {"order_url": f"{settings.base_url.rstrip('/')}/orders/{order.id}?token={token}"},
             ),
         },
-        unique_key=f"order_confirmation:{order.id}",
+        unique_key=unique_key or f"order_confirmation:{order.id}",
     )

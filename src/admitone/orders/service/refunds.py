@@ -14,6 +14,7 @@ from admitone.core.ids import OrderId, OrderItemId, PassId, UserId
 from admitone.orders import inventory
 from admitone.orders.errors import OrderNotRefundable, RefundExceedsQuantity, UnknownOrderItem
 from admitone.orders.models import REFUNDABLE_STATUSES, Order, OrderItem, OrderStatus
+from admitone.orders.service import announce
 from admitone.orders.service.common import (
     buyer_key,
     get_order,
@@ -23,6 +24,8 @@ from admitone.orders.service.common import (
     write_history,
 )
 from admitone.passes import service as passes
+from admitone.passes.models import Pass
+from admitone.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class RefundPlan:
 
 def refund_order(
     session: Session,
+    settings: Settings,
     order_id: OrderId,
     *,
     actor_user_id: UserId | None,
@@ -47,7 +51,8 @@ def refund_order(
     """Refunds the whole order (`quantities=None`) or some units per item: revokes their
     passes, gives their stock back and updates the order. Returns the amount the payments
     domain must send back; raises `OrderNotRefundable`, `UnknownOrderItem`,
-    `RefundExceedsQuantity`."""
+    `RefundExceedsQuantity`. Emits `pass.revoked` per revoked pass; `order.refunded` is the
+    caller's to announce (`announce.refunded`), once the refund's money side is known."""
     order = get_order(session, order_id, for_update=True)
     if order.status not in REFUNDABLE_STATUSES:
         raise OrderNotRefundable(order_status=order.status)
@@ -69,7 +74,7 @@ def refund_order(
         raise OrderNotRefundable()
     key = buyer_key(order)
     amount = 0
-    revoked: list[PassId] = []
+    revoked: list[Pass] = []
     for item in stock_order([items[i] for i in wanted]):
         k = wanted[item.id]
         taken = session.execute(
@@ -86,12 +91,9 @@ def refund_order(
         inventory.release(session, model, row_id, k, held=False)
         if item.tier_id is not None:
             inventory.uncount_for_buyer(session, item.tier_id, key, k)
-            revoked += [
-                p.id
-                for p in passes.revoke_passes(
-                    session, order_id=order.id, order_item_id=item.id, count=k, reason=reason
-                )
-            ]
+            revoked += passes.revoke_passes(
+                session, order_id=order.id, order_item_id=item.id, count=k, reason=reason
+            )
     before = order.status
     all_back = all(i.refunded_quantity >= i.quantity for i in items.values())
     now = utcnow()
@@ -110,4 +112,5 @@ def refund_order(
         quantities=wanted,
         reason=reason,
     )
-    return RefundPlan(order, amount, order.currency, wanted, revoked)
+    announce.pass_events(session, settings, "pass.revoked", order.event_id, revoked)
+    return RefundPlan(order, amount, order.currency, wanted, [p.id for p in revoked])
