@@ -703,6 +703,10 @@ PRIVILEGED += [
                _event_call),
     Privileged("PUT", "/support/v1/events/{event_id}/pass-settings", C.EVENT_UPDATE, "event",
                lambda ctx: _event_call(ctx, json={"transfer_cutoff_minutes": 60})),
+    Privileged("PUT", "/support/v1/events/{event_id}/tiers/{tier_id}/transfer-cutoff",
+               C.EVENT_UPDATE, "event",
+               lambda ctx: Call({"event_id": ctx.w.event.id, "tier_id": ctx.w.tier.id},
+                                json={"transfer_cutoff_minutes": 120})),
 ]  # fmt: skip
 
 

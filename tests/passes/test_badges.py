@@ -129,13 +129,16 @@ def test_pass_settings_are_set_by_the_organizer(
         "transfers_enabled": True,
         "transfer_cutoff_minutes": 0,
         "badge_layout": None,
+        "tier_transfer_cutoffs": {},
     }
     body = {
         "transfers_enabled": True,
         "transfer_cutoff_minutes": 120,
         "badge_layout": {"title": "X"},
     }
-    assert client.put(url, json=body, headers=door.owner).json() == body
+    assert client.put(url, json=body, headers=door.owner).json() == body | {
+        "tier_transfer_cutoffs": {}
+    }
     assert client.put(url, json=body, headers=door.viewer).status_code == 403
     bad = client.put(url, json=body | {"transfer_cutoff_minutes": -1}, headers=door.owner)
     assert bad.status_code == 422

@@ -274,6 +274,7 @@ def transfer_pass(db: Db, actor: CurrentUser, pass_id: PassPath, body: TransferI
 
 EventPath = Annotated[EventId, Path(description="An event id (`evt_...`).")]
 RunPath = Annotated[BadgeRunId, Path(description="A badge run id (`bdr_...`).")]
+TierPath = Annotated[TicketTierId, Path(description="A ticket tier id (`tir_...`).")]
 _SCOPE_ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"description": "`capability_required`."},
     404: {"description": "No such event, pass or run."},
@@ -307,6 +308,16 @@ class PassSettingsOut(BaseModel):
     transfers_enabled: bool
     transfer_cutoff_minutes: int
     badge_layout: dict[str, Any] | None
+    tier_transfer_cutoffs: dict[str, int] = Field(
+        description="Tiers with a cut-off of their own (tier id: minutes), overriding the "
+        "event's `transfer_cutoff_minutes` for their passes."
+    )
+
+
+class TierCutoffIn(BaseModel):
+    transfer_cutoff_minutes: int | None = Field(
+        ge=0, le=525600, description="Minutes before the start; null: the event's cut-off."
+    )
 
 
 def _run_out(settings: Settings, run: BadgeRun) -> BadgeRunOut:
@@ -404,6 +415,27 @@ def set_pass_settings(
             transfers_enabled=body.transfers_enabled,
             transfer_cutoff_minutes=body.transfer_cutoff_minutes,
             badge_layout=body.badge_layout,
+        )
+    )
+
+
+@support_router.put(
+    "/events/{event_id}/tiers/{tier_id}/transfer-cutoff",
+    response_model=PassSettingsOut,
+    responses={**_SCOPE_ERRORS, 404: {"description": "No such event or tier (`tier_not_found`)."}},
+)
+def set_tier_transfer_cutoff(
+    db: Db, actor: CurrentUser, event_id: EventPath, tier_id: TierPath, body: TierCutoffIn
+) -> PassSettingsOut:
+    """The tier's own transfer cut-off (`event.update`), overriding the event's for its
+    passes; null goes back to the event's. Answers the event's pass settings."""
+    return PassSettingsOut(
+        **db.mutation(
+            pass_settings.set_tier_cutoff,
+            actor.user_id,
+            event_id,
+            tier_id,
+            body.transfer_cutoff_minutes,
         )
     )
 

@@ -28,6 +28,7 @@ from reportlab.pdfgen.canvas import Canvas
 
 from admitone.core.errors import Invalid
 from admitone.passes.pdf import Ticket, draw_qr, fit_size, fonts_for
+from admitone.passes.pdf_join import PdfJoiner
 
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 SHEET_COLUMNS, SHEET_ROWS = 2, 4
@@ -181,18 +182,33 @@ class _SheetCanvas(Canvas):  # type: ignore[misc]  # reportlab is untyped
 _DEFLATED = _Deflated()
 
 
+SHEETS_PER_PART = 8  # 64 badges drawn by reportlab in memory at a time
+
+
 class BadgeSheets:
     """A4 sheets of 8 badges written to `out` as badges are added; `close()` finishes the
     file. Fonts: the core ones, unless `needs_ttf` (decided by the caller from every name
-    of the run up front, since a PDF's fonts are chosen per document here)."""
+    of the run up front, so every sheet of a run looks the same).
+
+    Memory is flat in the number of badges: reportlab draws `SHEETS_PER_PART` sheets into a
+    small PDF held in memory, which `PdfJoiner` then copies to `out` and forgets."""
 
     def __init__(self, out: BinaryIO, layout: BadgeLayout, fonts: tuple[str, str]) -> None:
         self.layout = layout
         self.fonts = fonts
         self.count = 0
-        self.canvas = _SheetCanvas(out, pagesize=A4, pageCompression=1, invariant=True)
-        self.canvas.setTitle("Badges")
+        self.joiner = PdfJoiner(out, title="Badges")
         self.w, self.h = A4[0] / SHEET_COLUMNS, A4[1] / SHEET_ROWS
+        self._part = io.BytesIO()
+        self.canvas = self._new_canvas()
+
+    def _new_canvas(self) -> _SheetCanvas:
+        self._part = io.BytesIO()
+        return _SheetCanvas(self._part, pagesize=A4, pageCompression=1, invariant=True)
+
+    def _flush(self) -> None:
+        self.canvas.save()
+        self.joiner.add(self._part.getvalue())
 
     def add(self, t: Ticket) -> None:
         slot = self.count % PER_SHEET
@@ -203,11 +219,16 @@ class BadgeSheets:
         if self.count % PER_SHEET == 0:
             _crop_marks(self.canvas, self.w, self.h)
             self.canvas.showPage()
+            if self.count % (PER_SHEET * SHEETS_PER_PART) == 0:
+                self._flush()
+                self.canvas = self._new_canvas()
 
     def close(self) -> int:
         """Finishes the file; returns the number of sheets."""
         if self.count % PER_SHEET:
             _crop_marks(self.canvas, self.w, self.h)
             self.canvas.showPage()
-        self.canvas.save()
-        return -(-self.count // PER_SHEET)
+        if self.count % (PER_SHEET * SHEETS_PER_PART) or not self.count:
+            self._flush()
+        self.joiner.close()
+        return self.joiner.page_count

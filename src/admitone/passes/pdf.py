@@ -132,15 +132,21 @@ def fit_size(text: str, font: str, size: float, width: float, minimum: float = 6
 
 
 def local_time(t: Ticket) -> str:
+    return local_span(t.starts_at, t.ends_at, t.timezone)
+
+
+@lru_cache(maxsize=1024)  # an event's passes share it
+def local_span(starts_at: datetime, ends_at: datetime, timezone: str) -> str:
+    """`Fri 20 Nov 2026, 09:00 - 17:00 (WAT)`: the event's time in its own timezone."""
     try:
-        zone = ZoneInfo(t.timezone)
+        zone = ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         zone = ZoneInfo("UTC")
-    start = t.starts_at.replace(tzinfo=t.starts_at.tzinfo or UTC).astimezone(zone)
-    end = t.ends_at.replace(tzinfo=t.ends_at.tzinfo or UTC).astimezone(zone)
+    start = starts_at.replace(tzinfo=starts_at.tzinfo or UTC).astimezone(zone)
+    end = ends_at.replace(tzinfo=ends_at.tzinfo or UTC).astimezone(zone)
     day = start.strftime("%a %d %b %Y, %H:%M")
     until = end.strftime("%H:%M") if end.date() == start.date() else end.strftime("%d %b %H:%M")
-    return f"{day} - {until} ({start.tzname() or t.timezone})"
+    return f"{day} - {until} ({start.tzname() or timezone})"
 
 
 def _ticket_page(c: Canvas, t: Ticket, font: str, bold: str) -> None:

@@ -21,8 +21,7 @@ def pkpass(settings: Settings, ticket: Ticket) -> bytes:
         material = apple_material(settings)
     except WalletNotConfigured as exc:
         raise WalletUnavailable() from exc
-    files = {"pass.json": pass_json(settings, ticket), **bundled_images()}
-    return apple.build_pkpass(files, material)
+    return apple.build_pkpass(pass_json(settings, ticket), bundled_images(), material)
 
 
 def google_origins(settings: Settings) -> list[str]:
