@@ -131,7 +131,8 @@ def pass_ticket_pdf(
         return pdf.tickets_for(session, settings, [found])
 
     tickets = db.query(_load)
-    return _pdf(pdf.render_tickets(tickets, title="Ticket"), pdf.ticket_filename(tickets[0].code))
+    body = pdf.render_tickets(tickets, title="Ticket", settings=settings)
+    return _pdf(body, pdf.ticket_filename(tickets[0].code))
 
 
 @api_router.get("/orders/{order_id}/tickets.pdf", response_class=Response, responses=PDF_RESPONSES)
@@ -153,7 +154,7 @@ def order_tickets_pdf(
     tickets = db.query(_load)
     if not tickets:
         raise OrderNotFound()
-    return _pdf(pdf.render_tickets(tickets), f"tickets-{order_id}.pdf")
+    return _pdf(pdf.render_tickets(tickets, settings=settings), f"tickets-{order_id}.pdf")
 
 
 # --- wallet passes ------------------------------------------------------------------------
@@ -342,8 +343,9 @@ def _run_out(settings: Settings, run: BadgeRun) -> BadgeRunOut:
 )
 def pass_badge_pdf(db: Db, actor: CurrentUser, pass_id: PassPath, request: Request) -> Response:
     """The pass's A6 badge; every call is recorded as a print (never a check-in)."""
-    todo = db.mutation(badge_runs.print_badge, app_settings(request), actor.user_id, pass_id)
-    body = badges.badge_pdf(todo.ticket, todo.layout)
+    settings = app_settings(request)
+    todo = db.mutation(badge_runs.print_badge, settings, actor.user_id, pass_id)
+    body = badges.badge_pdf(todo.ticket, todo.layout, settings)
     return _pdf(body, f"badge-{todo.ticket.code}.pdf")
 
 

@@ -237,7 +237,7 @@ def run_badges(ctx: JobContext, /, **args: Any) -> None:
         fonts = pdf.fonts_for([layout.title or "", layout.org_text or ""])
         fonts = pdf.TTF_FONTS if pdf.TTF_FONTS in (fonts, name_fonts) else fonts
         with path.open("wb") as out:
-            sheets = BadgeSheets(out, layout, fonts)
+            sheets = BadgeSheets(out, layout, fonts, ctx.settings)
             after = ""
             while True:
                 batch = ctx.db.query(_batch, ctx.settings, event_id, tier_ids, after)
