@@ -84,6 +84,12 @@ def _org(ctx: Ctx) -> Call:
     return Call({"organization_id": ctx.w.org.id})
 
 
+def _logo_upload(ctx: Ctx) -> Call:
+    from tests.factories import image_bytes
+
+    return Call(_org(ctx).path, files={"file": ("logo.jpg", image_bytes(), "image/jpeg")})
+
+
 def _workspace(ctx: Ctx) -> Call:
     return Call({"workspace_id": ctx.w.workspace.id})
 
@@ -189,6 +195,11 @@ PRIVILEGED: list[Privileged] = [
                _org),
     Privileged("PATCH", "/api/v1/organizations/{organization_id}", C.ORG_UPDATE,
                "organization", lambda ctx: Call(_org(ctx).path, json={"name": "Renamed"})),
+    Privileged("PUT", "/api/v1/organizations/{organization_id}/logo", C.ORG_UPDATE,
+               "organization",
+               _logo_upload),
+    Privileged("DELETE", "/api/v1/organizations/{organization_id}/logo", C.ORG_UPDATE,
+               "organization", _org),
     Privileged("GET", "/api/v1/organizations/{organization_id}/audit", C.AUDIT_READ,
                "organization", _org),
     Privileged("GET", "/api/v1/workspaces/{workspace_id}/audit", C.AUDIT_READ, "workspace",
