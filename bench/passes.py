@@ -11,7 +11,9 @@
 - 1,000 badges on A4 sheets of 8 (`badges.BadgeSheets`, QR cache cleared) vs a bare
   reportlab + segno loop drawing the same badges, as in reference/bench/media/bench_pdf.py
   (target <= 1.1x);
-- the badge writer's peak traced memory at 1/4 and all of the badges (flat = streamed).
+- the badge writer's peak memory at two sizes (flat = streamed): the growth of the
+  process's peak RSS in a forked child (200 and 2,000 badges), and tracemalloc's peak
+  (100 and 400: tracemalloc makes drawing ~10x slower).
 
 Rounds interleave the measured and the baseline so load drift on the box hits both; the
 ratios are medians of per-round ratios.
@@ -20,8 +22,10 @@ ratios are medians of per-round ratios.
 from __future__ import annotations
 
 import argparse
+import gc
 import io
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -93,6 +97,24 @@ def timed(fn: Callable[[int], object], n: int) -> float:
     return (time.perf_counter() - start) / n * 1000
 
 
+def paired(
+    ours: Callable[[int], object], bare: Callable[[int], object], n: int
+) -> tuple[float, float, float, float]:
+    """ms per call of `ours` and `bare`, called in turn (wall clock, then thread CPU time):
+    on a box loaded by other processes the wall clock of a ~1 ms call is mostly waiting for
+    a core, which CPU time leaves out."""
+    wall_o = wall_b = cpu_o = cpu_b = 0.0
+    for i in range(n):
+        w, c = time.perf_counter(), time.thread_time()
+        ours(i)
+        w2, c2 = time.perf_counter(), time.thread_time()
+        bare(i)
+        w3, c3 = time.perf_counter(), time.thread_time()
+        wall_o, cpu_o = wall_o + w2 - w, cpu_o + c2 - c
+        wall_b, cpu_b = wall_b + w3 - w2, cpu_b + c3 - c2
+    return tuple(x / n * 1000 for x in (wall_o, wall_b, cpu_o, cpu_b))  # type: ignore[return-value]
+
+
 def bare_badges(tickets: list[pdf.Ticket], out: io.BufferedWriter | io.BytesIO) -> None:
     """The reference loop (bench_pdf.py's reportlab A4x8): segno matrix, one rect per run."""
     c = canvas.Canvas(out, pagesize=A4, pageCompression=1)
@@ -152,6 +174,8 @@ def ours_badges(tickets: list[pdf.Ticket], out: io.BufferedWriter | io.BytesIO) 
 
 
 def badge_peak_mib(tickets: list[pdf.Ticket]) -> float:
+    """Peak traced memory (tracemalloc) of writing `tickets` as badge sheets to a file.
+    tracemalloc slows the drawing ~10x: use it on a few hundred badges."""
     pdf.qr_ops.cache_clear()
     tracemalloc.start()
     with tempfile.TemporaryFile() as f:
@@ -161,11 +185,48 @@ def badge_peak_mib(tickets: list[pdf.Ticket]) -> float:
     return peak / 2**20
 
 
+def _rss_kib() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def badge_peak_rss_mib(tickets: list[pdf.Ticket]) -> float:
+    """Growth of the peak resident set (VmHWM) over the resident set at the start, in a
+    forked child writing `tickets` as badge sheets to a file: the whole process, at full
+    speed (tickets made before the fork are shared, so they do not count)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.close(read)
+        pdf.qr_ops.cache_clear()
+        gc.collect()
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets VmHWM to the current RSS
+        start = _rss_kib()
+        with tempfile.TemporaryFile() as out:
+            ours_badges(tickets, out)  # type: ignore[arg-type]
+        with open("/proc/self/status") as f:
+            peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+        os.write(write, str(peak - start).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as f:
+        grown = int(f.read() or 0)
+    os.waitpid(pid, 0)
+    return grown / 1024
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--badges", type=int, default=1000)
+    ap.add_argument(
+        "--peak", type=int, nargs=2, default=[200, 2000], help="badge counts for the RSS peaks"
+    )
+    ap.add_argument(
+        "--traced", type=int, nargs=2, default=[100, 400], help="badge counts for tracemalloc"
+    )
     a = ap.parse_args()
 
     var = Path(tempfile.mkdtemp(prefix="bench-passes-"))
@@ -187,7 +248,7 @@ def main() -> None:
     t0 = ticket(0)
     manifest = manifest_of({"pass.json": pass_json(settings, t0), **bundled_images()})
 
-    def bare_sign(_: int) -> bytes:
+    def bare_sign(_: int) -> bytes:  # the builder made in full each time, as one would
         return (
             pkcs7.PKCS7SignatureBuilder()
             .set_data(manifest)
@@ -219,12 +280,22 @@ def main() -> None:
         rows.setdefault(key, []).append(value)
 
     for _ in range(a.rounds):
-        add("bare_pkcs7_sign_ms", timed(bare_sign, a.n))
-        add("pkpass_ms", timed(lambda i: issue.pkpass(settings, small[i]), a.n))
-        add(
-            "bare_pyjwt_rs256_ms", timed(lambda i: jwt.encode(claims, gkey, algorithm="RS256"), a.n)
+        wall_o, wall_b, cpu_o, cpu_b = paired(
+            lambda i: issue.pkpass(settings, small[i]), bare_sign, a.n
         )
-        add("google_link_ms", timed(lambda i: issue.google_save_url(settings, small[i]), a.n))
+        add("pkpass_ms", wall_o)
+        add("bare_pkcs7_sign_ms", wall_b)
+        add("pkpass_cpu_ms", cpu_o)
+        add("bare_pkcs7_sign_cpu_ms", cpu_b)
+        wall_o, wall_b, cpu_o, cpu_b = paired(
+            lambda i: issue.google_save_url(settings, small[i]),
+            lambda i: jwt.encode(claims, gkey, algorithm="RS256"),
+            a.n,
+        )
+        add("google_link_ms", wall_o)
+        add("bare_pyjwt_rs256_ms", wall_b)
+        add("google_link_cpu_ms", cpu_o)
+        add("bare_pyjwt_rs256_cpu_ms", cpu_b)
         pdf.qr_ops.cache_clear()
         add("ticket_pdf_cold_ms", timed(lambda i: pdf.render_tickets([small[i]]), min(a.n, 50)))
         add(
@@ -241,6 +312,16 @@ def main() -> None:
         "pkpass_vs_bare_sign": [
             p / b for p, b in zip(rows["pkpass_ms"], rows["bare_pkcs7_sign_ms"], strict=True)
         ],
+        "pkpass_vs_bare_sign_cpu": [
+            p / b
+            for p, b in zip(rows["pkpass_cpu_ms"], rows["bare_pkcs7_sign_cpu_ms"], strict=True)
+        ],
+        "google_vs_bare_jwt_cpu": [
+            p / b
+            for p, b in zip(
+                rows["google_link_cpu_ms"], rows["bare_pyjwt_rs256_cpu_ms"], strict=True
+            )
+        ],
         "google_vs_bare_jwt": [
             p / b for p, b in zip(rows["google_link_ms"], rows["bare_pyjwt_rs256_ms"], strict=True)
         ],
@@ -248,8 +329,10 @@ def main() -> None:
             p / b for p, b in zip(rows["badges_s"], rows["bare_badges_s"], strict=True)
         ],
     }
-    quarter = badge_peak_mib(many[: max(8, a.badges // 4)])
-    full = badge_peak_mib(many)
+    most = max(*a.peak, *a.traced)
+    pool = many if len(many) >= most else [*many, *(ticket(i) for i in range(len(many), most))]
+    rss = {str(n): round(badge_peak_rss_mib(pool[:n]), 2) for n in a.peak}
+    traced = {str(n): round(badge_peak_mib(pool[:n]), 2) for n in a.traced}
     out = {
         "median": {k: round(statistics.median(v), 3) for k, v in rows.items()},
         "ratio_median": {k: round(statistics.median(v), 2) for k, v in ratios.items()},
@@ -259,10 +342,8 @@ def main() -> None:
             "ticket_pdf_ms": 10,
             "badges_vs_bare": 1.1,
         },
-        "badge_writer_peak_mib": {
-            f"{max(8, a.badges // 4)}": round(quarter, 1),
-            f"{a.badges}": round(full, 1),
-        },
+        "badge_writer_peak_rss_growth_mib": rss,
+        "badge_writer_peak_traced_mib": traced,
         "rounds": a.rounds,
         "n": a.n,
     }

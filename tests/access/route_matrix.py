@@ -84,6 +84,12 @@ def _org(ctx: Ctx) -> Call:
     return Call({"organization_id": ctx.w.org.id})
 
 
+def _logo_upload(ctx: Ctx) -> Call:
+    from tests.factories import image_bytes
+
+    return Call(_org(ctx).path, files={"file": ("logo.jpg", image_bytes(), "image/jpeg")})
+
+
 def _workspace(ctx: Ctx) -> Call:
     return Call({"workspace_id": ctx.w.workspace.id})
 
@@ -189,6 +195,11 @@ PRIVILEGED: list[Privileged] = [
                _org),
     Privileged("PATCH", "/api/v1/organizations/{organization_id}", C.ORG_UPDATE,
                "organization", lambda ctx: Call(_org(ctx).path, json={"name": "Renamed"})),
+    Privileged("PUT", "/api/v1/organizations/{organization_id}/logo", C.ORG_UPDATE,
+               "organization",
+               _logo_upload),
+    Privileged("DELETE", "/api/v1/organizations/{organization_id}/logo", C.ORG_UPDATE,
+               "organization", _org),
     Privileged("GET", "/api/v1/organizations/{organization_id}/audit", C.AUDIT_READ,
                "organization", _org),
     Privileged("GET", "/api/v1/workspaces/{workspace_id}/audit", C.AUDIT_READ, "workspace",
@@ -703,6 +714,10 @@ PRIVILEGED += [
                _event_call),
     Privileged("PUT", "/support/v1/events/{event_id}/pass-settings", C.EVENT_UPDATE, "event",
                lambda ctx: _event_call(ctx, json={"transfer_cutoff_minutes": 60})),
+    Privileged("PUT", "/support/v1/events/{event_id}/tiers/{tier_id}/transfer-cutoff",
+               C.EVENT_UPDATE, "event",
+               lambda ctx: Call({"event_id": ctx.w.event.id, "tier_id": ctx.w.tier.id},
+                                json={"transfer_cutoff_minutes": 120})),
 ]  # fmt: skip
 
 

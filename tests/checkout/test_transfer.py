@@ -178,6 +178,58 @@ def test_who_may_transfer_and_when(
     assert again.json()["code"] == "pass_not_transferable"
 
 
+def test_a_tier_cutoff_overrides_the_events(
+    client: TestClient, db: Database, shop: Shop, buyer: dict[str, str]
+) -> None:
+    pid = _order(client, shop, buyer)["passes"][0]["id"]
+    url = f"/support/v1/events/{shop.event.id}/tiers/{shop.free.id}/transfer-cutoff"
+    with db.session() as s:  # the event's rule leaves transfers open
+        s.add(EventPassSettings(event_id=shop.event.id, transfer_cutoff_minutes=60))
+    # The tier's passes close 40 days before the start: already past.
+    resp = client.put(
+        url, json={"transfer_cutoff_minutes": 60 * 24 * 40}, headers=shop.owner_headers
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["tier_transfer_cutoffs"] == {shop.free.id: 60 * 24 * 40}
+    assert resp.json()["transfer_cutoff_minutes"] == 60
+    refused = _transfer(client, pid, buyer)
+    assert (refused.status_code, refused.json()["code"]) == (409, "transfers_closed")
+    # A tier may also allow longer than its event: the event closed, the tier open.
+    with db.session() as s:
+        rules = s.get(EventPassSettings, shop.event.id)
+        assert rules is not None
+        rules.transfer_cutoff_minutes = 60 * 24 * 40
+    assert client.put(url, json={"transfer_cutoff_minutes": 0}, headers=shop.owner_headers).json()[
+        "tier_transfer_cutoffs"
+    ] == {shop.free.id: 0}
+    moved = _transfer(client, pid, buyer)
+    assert moved.status_code == 201, moved.text
+    with db.session() as s:
+        audit = s.scalars(
+            select(AuditEntry).where(AuditEntry.action == "tier_pass_settings.updated")
+        ).all()
+        assert [(a.before, a.after) for a in audit] == [
+            ({"transfer_cutoff_minutes": None}, {"transfer_cutoff_minutes": 60 * 24 * 40}),
+            ({"transfer_cutoff_minutes": 60 * 24 * 40}, {"transfer_cutoff_minutes": 0}),
+        ]
+    # Back to the event's rule (null), which is closed now.
+    back = client.put(url, json={"transfer_cutoff_minutes": None}, headers=shop.owner_headers)
+    assert back.json()["tier_transfer_cutoffs"] == {}
+    again = _transfer(client, moved.json()["id"], buyer, email="c@example.com")
+    assert again.json()["code"] == "transfers_closed"
+    # Bad input: a stable code, never a 500.
+    bad = client.put(url, json={"transfer_cutoff_minutes": -5}, headers=shop.owner_headers)
+    assert bad.status_code == 422
+    with db.session() as s:
+        other = make_tier(s, make_event(s, shop.org))
+    wrong = client.put(
+        f"/support/v1/events/{shop.event.id}/tiers/{other.id}/transfer-cutoff",
+        json={"transfer_cutoff_minutes": 5},
+        headers=shop.owner_headers,
+    )
+    assert (wrong.status_code, wrong.json()["code"]) == (404, "tier_not_found")
+
+
 def test_a_pass_used_at_the_door_is_not_transferable(
     client: TestClient, shop: Shop, buyer: dict[str, str]
 ) -> None:

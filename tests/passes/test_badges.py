@@ -3,8 +3,10 @@ job with progress whose PDF of A4 sheets of 8 is read back (page count, QR codes
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 
+import pypdf
 import pytest
 from fastapi.testclient import TestClient
 from reportlab.pdfbase import pdfmetrics
@@ -20,6 +22,7 @@ from admitone.passes.service import pass_qr
 from admitone.settings import Settings
 from tests.checkins.conftest import Door, build_door
 from tests.passes.documents import pdf_pages_text, pdf_qr_codes
+from tests.passes.logo_images import logo_png
 
 
 @pytest.fixture
@@ -129,14 +132,57 @@ def test_pass_settings_are_set_by_the_organizer(
         "transfers_enabled": True,
         "transfer_cutoff_minutes": 0,
         "badge_layout": None,
+        "tier_transfer_cutoffs": {},
     }
     body = {
         "transfers_enabled": True,
         "transfer_cutoff_minutes": 120,
         "badge_layout": {"title": "X"},
     }
-    assert client.put(url, json=body, headers=door.owner).json() == body
+    assert client.put(url, json=body, headers=door.owner).json() == body | {
+        "tier_transfer_cutoffs": {}
+    }
     assert client.put(url, json=body, headers=door.viewer).status_code == 403
     bad = client.put(url, json=body | {"transfer_cutoff_minutes": -1}, headers=door.owner)
     assert bad.status_code == 422
     assert _count(db, Pass) == 3
+
+
+def _logo_images(body: bytes, page: int) -> int:
+    return len(pypdf.PdfReader(io.BytesIO(body)).pages[page].images)
+
+
+def test_a_long_run_is_streamed_in_parts_with_the_organizations_logo(
+    client: TestClient, door: Door, settings: Settings, run_jobs: Callable[[], int]
+) -> None:
+    """70 badges: more than one part of 64 joined into one file (9 sheets), each sheet
+    with the organization's logo, every QR readable on the last part's sheet."""
+    upload = client.put(
+        f"/api/v1/organizations/{door.org.id}/logo",
+        files={"file": ("logo.png", logo_png(), "image/png")},
+        headers=door.owner,
+    )
+    assert upload.status_code == 200, upload.text
+    made = [door.new_pass(door.vip, attendee_name=f"Guest {i:02d}") for i in range(70)]
+    resp = client.post(
+        f"/support/v1/events/{door.event.id}/badges",
+        json={"tier_ids": [door.vip.id]},
+        headers=door.manager,
+    )
+    assert resp.status_code == 202, resp.text
+    run_jobs()
+    body = client.get(f"/support/v1/badge-runs/{resp.json()['id']}/badges.pdf", headers=door.viewer)
+    assert body.status_code == 200
+    pages = pdf_pages_text(body.content)
+    assert len(pages) == 9
+    assert sum(page.count("Guest ") for page in pages) == 70
+    assert _logo_images(body.content, 0) >= 1
+    assert _logo_images(body.content, 8) >= 1
+    qrs = {pass_qr(settings, p) for p in made}
+    last = pdf_qr_codes(body.content, page=8, scale=3)
+    assert len(last) == 6
+    assert set(last) <= qrs
+    # The single badge carries the logo too.
+    single = client.get(f"/support/v1/passes/{made[0].id}/badge.pdf", headers=door.staff)
+    assert _logo_images(single.content, 0) == 1
+    assert pdf_qr_codes(single.content, page=0, scale=3) == [pass_qr(settings, made[0])]

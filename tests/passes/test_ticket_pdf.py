@@ -3,11 +3,13 @@ back, QR decoded from the rasterised page), and the PDF attached to the confirma
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Any
 
+import pypdf
 import pytest
 from fastapi.testclient import TestClient
 
@@ -18,6 +20,7 @@ from tests.emails.conftest import Inbox, with_mail
 from tests.factories import auth_headers, make_user
 from tests.orders.shop import Shop, open_shop, order_body, place
 from tests.passes.documents import pdf_pages_text, pdf_qr_codes
+from tests.passes.logo_images import logo_png
 
 
 @pytest.fixture
@@ -52,6 +55,24 @@ def test_order_tickets_pdf_has_a_page_per_pass_with_its_details_and_qr(
         assert local.strftime("%H:%M") in page
         assert "WAT" in page
     assert pdf_qr_codes(resp.content, page=1) == [order["passes"][1]["qr"]]
+
+
+def test_the_organizations_logo_is_on_its_tickets(client: TestClient, shop: Shop) -> None:
+    upload = client.put(
+        f"/api/v1/organizations/{shop.org.id}/logo",
+        files={"file": ("logo.png", logo_png(), "image/png")},
+        headers=shop.owner_headers,
+    )
+    assert upload.status_code == 200, upload.text
+    order = _free_order(client, shop, quantity=2)
+    resp = client.get(f"/api/v1/orders/{order['id']}/tickets.pdf?token={order['order_token']}")
+    reader = pypdf.PdfReader(io.BytesIO(resp.content))
+    for page in reader.pages:
+        [image] = page.images
+        assert image.image is not None
+        assert image.image.size == (480, 150)
+    assert shop.org.name in pdf_pages_text(resp.content)[0]
+    assert pdf_qr_codes(resp.content, page=0) == [order["passes"][0]["qr"]]
 
 
 def test_pass_ticket_pdf_for_the_holder_and_through_the_order_token(

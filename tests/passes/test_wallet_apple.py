@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 from sqlalchemy import select, update
 
 from admitone.core import jobs
@@ -27,6 +28,7 @@ from admitone.passes.wallet.models import WalletRegistration
 from admitone.settings import Settings
 from tests.orders.shop import Shop, open_shop, order_body, place
 from tests.passes.conftest import PASS_TYPE
+from tests.passes.logo_images import logo_png
 from tests.passes.wallet_servers import ApnsServer
 
 WS = "/support/v1/wallet/apple/v1"
@@ -298,3 +300,51 @@ def test_a_device_apns_says_is_gone_loses_its_registration(
     assert len(apns.pushes) == 2
     left = db.query(lambda s: list(s.scalars(select(WalletRegistration.device_id))))
     assert left == ["new-phone"]
+
+
+def test_a_pass_of_an_organization_with_a_logo_carries_it_derived(
+    client: TestClient, shop: Shop, wallet_chain: DevChain, tmp_path: Path
+) -> None:
+    bundled = _files(_pkpass(client, _order(client, shop)))
+    upload = client.put(
+        f"/api/v1/organizations/{shop.org.id}/logo",
+        files={"file": ("logo.png", logo_png((640, 200)), "image/png")},
+        headers=shop.owner_headers,
+    )
+    assert upload.status_code == 200, upload.text
+    order = _order(client, shop)
+    body = _pkpass(client, order)
+    files = _files(body)
+    # Apple's sizes (points at 1x; @2x and @3x in pixels): the logo fitted into 160 x 50
+    # (640 x 200 is 3.2:1, so exactly), the icon a 29-point square.
+    expected = {
+        "logo.png": (160, 50), "logo@2x.png": (320, 100), "logo@3x.png": (480, 150),
+        "icon.png": (29, 29), "icon@2x.png": (58, 58), "icon@3x.png": (87, 87),
+    }  # fmt: skip
+    for name, size in expected.items():
+        with Image.open(io.BytesIO(files[name])) as image:
+            assert image.format == "PNG"
+            assert image.size == size, name
+            assert image.mode == "RGBA"
+        assert files[name] != bundled[name]
+    with Image.open(io.BytesIO(files["logo@3x.png"])) as image:
+        assert image.getpixel((0, 0))[3] == 0  # the transparency survived
+        red = image.getpixel((240, 75))  # the logo's red (stored as a WebP: close, not exact)
+        assert all(abs(a - b) <= 6 for a, b in zip(red[:3], (200, 30, 40), strict=True))
+    manifest = json.loads(files["manifest.json"])
+    assert set(manifest) == set(files) - {"manifest.json", "signature"}
+    for name, digest in manifest.items():
+        assert hashlib.sha1(files[name]).hexdigest() == digest
+    result = openssl_verify(body, wallet_chain.root, tmp_path / "logo")
+    assert result.returncode == 0, result.stderr
+
+    # Removed: the bundled images again.
+    client.delete(f"/api/v1/organizations/{shop.org.id}/logo", headers=shop.owner_headers)
+    again = _files(_pkpass(client, _order(client, shop)))
+    assert again["logo.png"] == bundled["logo.png"]
+
+
+def _files(pkpass: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(pkpass)) as z:
+        assert z.testzip() is None
+        return {name: z.read(name) for name in z.namelist()}

@@ -55,7 +55,7 @@ def attachments_for(
     if not tickets:
         return ()
     name = pdf.ticket_filename(tickets[0].code) if len(tickets) == 1 else "tickets.pdf"
-    files = [Attachment(name, PDF, pdf.render_tickets(tickets))]
+    files = [Attachment(name, PDF, pdf.render_tickets(tickets, settings=settings))]
     if template == "pass_transferred":
         try:
             body = issue.pkpass(settings, tickets[0])

@@ -158,7 +158,8 @@ def order_tickets(session: Session, reader: Reader, order_id: OrderId) -> list[p
 def pass_ticket_pdf(db: Db, reader: DocumentReader, pass_id: PassPath) -> Response:
     """The pass's ticket as a one-page PDF (A5)."""
     tickets = db.query(pass_tickets, reader, pass_id)
-    return _pdf(pdf.render_tickets(tickets, title="Ticket"), pdf.ticket_filename(tickets[0].code))
+    body = pdf.render_tickets(tickets, title="Ticket", settings=reader.settings)
+    return _pdf(body, pdf.ticket_filename(tickets[0].code))
 
 
 @api_router.get("/orders/{order_id}/tickets.pdf", response_class=Response, responses=PDF_RESPONSES)
@@ -167,7 +168,7 @@ def order_tickets_pdf(db: Db, reader: DocumentReader, order_id: OrderPath) -> Re
     tickets = db.query(order_tickets, reader, order_id)
     if not tickets:
         raise OrderNotFound()
-    return _pdf(pdf.render_tickets(tickets), f"tickets-{order_id}.pdf")
+    return _pdf(pdf.render_tickets(tickets, settings=reader.settings), f"tickets-{order_id}.pdf")
 
 
 # --- wallet passes ------------------------------------------------------------------------
@@ -268,6 +269,7 @@ def transfer_pass(
 
 EventPath = Annotated[EventId, Path(description="An event id (`evt_...`).")]
 RunPath = Annotated[BadgeRunId, Path(description="A badge run id (`bdr_...`).")]
+TierPath = Annotated[TicketTierId, Path(description="A ticket tier id (`tir_...`).")]
 _SCOPE_ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"description": "`capability_required`."},
     404: {"description": "No such event, pass or run."},
@@ -301,6 +303,16 @@ class PassSettingsOut(BaseModel):
     transfers_enabled: bool
     transfer_cutoff_minutes: int
     badge_layout: dict[str, Any] | None
+    tier_transfer_cutoffs: dict[str, int] = Field(
+        description="Tiers with a cut-off of their own (tier id: minutes), overriding the "
+        "event's `transfer_cutoff_minutes` for their passes."
+    )
+
+
+class TierCutoffIn(BaseModel):
+    transfer_cutoff_minutes: int | None = Field(
+        ge=0, le=525600, description="Minutes before the start; null: the event's cut-off."
+    )
 
 
 def _run_out(settings: Settings, run: BadgeRun) -> BadgeRunOut:
@@ -325,8 +337,9 @@ def _run_out(settings: Settings, run: BadgeRun) -> BadgeRunOut:
 )
 def pass_badge_pdf(db: Db, actor: CurrentUser, pass_id: PassPath, request: Request) -> Response:
     """The pass's A6 badge; every call is recorded as a print (never a check-in)."""
-    todo = db.mutation(badge_runs.print_badge, app_settings(request), actor.user_id, pass_id)
-    body = badges.badge_pdf(todo.ticket, todo.layout)
+    settings = app_settings(request)
+    todo = db.mutation(badge_runs.print_badge, settings, actor.user_id, pass_id)
+    body = badges.badge_pdf(todo.ticket, todo.layout, settings)
     return _pdf(body, f"badge-{todo.ticket.code}.pdf")
 
 
@@ -398,6 +411,27 @@ def set_pass_settings(
             transfers_enabled=body.transfers_enabled,
             transfer_cutoff_minutes=body.transfer_cutoff_minutes,
             badge_layout=body.badge_layout,
+        )
+    )
+
+
+@support_router.put(
+    "/events/{event_id}/tiers/{tier_id}/transfer-cutoff",
+    response_model=PassSettingsOut,
+    responses={**_SCOPE_ERRORS, 404: {"description": "No such event or tier (`tier_not_found`)."}},
+)
+def set_tier_transfer_cutoff(
+    db: Db, actor: CurrentUser, event_id: EventPath, tier_id: TierPath, body: TierCutoffIn
+) -> PassSettingsOut:
+    """The tier's own transfer cut-off (`event.update`), overriding the event's for its
+    passes; null goes back to the event's. Answers the event's pass settings."""
+    return PassSettingsOut(
+        **db.mutation(
+            pass_settings.set_tier_cutoff,
+            actor.user_id,
+            event_id,
+            tier_id,
+            body.transfer_cutoff_minutes,
         )
     )
 

@@ -10,8 +10,9 @@ concurrent transfers of one pass cannot both win (the loser's update matches no 
 
 Who: the holder (the pass's user, or the buyer while the pass has no holder of its own),
 or an organizer with `order.manage` on the event. Until when: the event's pass settings
-(`transfers_enabled`, `transfer_cutoff_minutes` before the start; default: open until the
-event starts). Never after the pass was used at the door.
+(`transfers_enabled`, `transfer_cutoff_minutes` before the start, or the pass's tier's own
+cut-off when it has one; default: open until the event starts). Never after the pass was
+used at the door.
 
 The new holder gets an e-mail with the ticket PDF and the Apple Wallet pass attached; the
 old pass's wallet copies are pushed (voided) by the `wallet.*` jobs; the order history and
@@ -44,8 +45,8 @@ from admitone.emails.service import queue_email
 from admitone.events.models import Event
 from admitone.orders import service as orders
 from admitone.orders.service import announce
+from admitone.passes import pass_settings
 from admitone.passes import service as passes
-from admitone.passes.delivery.models import EventPassSettings
 from admitone.passes.errors import PassNotFound
 from admitone.passes.models import Pass
 from admitone.passes.service import PassRequest
@@ -74,12 +75,10 @@ def _may_transfer(session: Session, actor_user_id: str, p: Pass, buyer_user_id: 
         raise PassNotFound() from exc
 
 
-def _check_window(session: Session, event_id: str) -> None:
+def _check_window(session: Session, event_id: str, tier_id: str) -> None:
     event = session.get(Event, event_id)
     assert event is not None
-    rules = session.get(EventPassSettings, event_id)
-    enabled = rules.transfers_enabled if rules else True
-    minutes = rules.transfer_cutoff_minutes if rules else 0
+    enabled, minutes = pass_settings.transfer_cutoff_minutes(session, event_id, tier_id)
     if not enabled or utcnow() >= event.starts_at - timedelta(minutes=minutes):
         raise TransfersClosed()
 
@@ -101,7 +100,7 @@ def transfer_pass(
         raise PassNotTransferable()
     if p.attendee_email and p.attendee_email.lower() == email.lower():
         raise TransferToSameHolder()
-    _check_window(session, p.event_id)
+    _check_window(session, p.event_id, p.tier_id)
     used = session.scalar(
         select(func.count())
         .select_from(CheckIn)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import String, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from admitone.core import jobs
 from admitone.core.db import Base, Timestamped, id_column
 from admitone.core.ids import FileId
 
@@ -18,3 +20,18 @@ class File(Timestamped, Base):
     size_bytes: Mapped[int]
     sha256: Mapped[str] = mapped_column(String(64))
     owner_user_id: Mapped[str | None] = mapped_column(String(32))
+
+
+def release_file(session: Session, file_id: str, delete_blob_job: str) -> None:
+    """Deletes the file's row unless a row still refers to it (the foreign keys refuse and
+    the file stays); a deleted row's blob is deleted by `delete_blob_job` ({storage_key})
+    after this transaction commits, never before."""
+    storage_key = session.scalar(select(File.storage_key).where(File.id == file_id))
+    if storage_key is None:
+        return
+    try:
+        with session.begin_nested():
+            session.execute(delete(File).where(File.id == file_id))
+    except IntegrityError:
+        return
+    jobs.schedule(session, delete_blob_job, {"storage_key": storage_key})

@@ -1,6 +1,6 @@
 """Ways a tenancy change can be refused."""
 
-from admitone.core.errors import Conflict, Forbidden, Gone, Invalid, NotFound
+from admitone.core.errors import Conflict, Forbidden, Gone, Invalid, NotFound, Unavailable
 
 
 class WorkspaceNotFound(NotFound):
@@ -81,3 +81,8 @@ class OwnerCannotBeLimited(Invalid):
 class UnknownEvents(Invalid):
     code = "unknown_events"
     message = "Some of `event_ids` are not events of this organization."
+
+
+class StorageUnavailable(Unavailable):
+    code = "storage_unavailable"
+    message = "The file store is not answering; try again shortly."

@@ -11,6 +11,7 @@ from admitone.access.scopes import OrganizationColumns, register_organizations
 from admitone.core.db import Base, JSONType, Mutable, id_column
 from admitone.core.ids import (
     EventId,
+    FileId,
     InvitationId,
     OrganizationId,
     TeamMemberId,
@@ -51,6 +52,8 @@ class Organization(Mutable, Base):
     workspace_id: Mapped[WorkspaceId] = mapped_column(ForeignKey("workspaces.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     slug: Mapped[str] = mapped_column(String(100), unique=True)
+    # The organization's logo (a cleaned upload): wallet passes, ticket PDFs and badges.
+    logo_file_id: Mapped[FileId | None] = mapped_column(ForeignKey("files.id"))
 
 
 class TeamMember(Mutable, Base):

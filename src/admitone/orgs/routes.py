@@ -6,20 +6,25 @@ acts and writes the audit row in one transaction) and renders.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, File, Path, Query, Request, Response, UploadFile
 
 from admitone.auth.deps import CurrentUser
 from admitone.core.http import Db, Page, Paging, app_settings
 from admitone.core.ids import (
+    FileId,
     InvitationId,
     OrganizationId,
     TeamMemberId,
     WorkspaceId,
     WorkspaceMemberId,
 )
+from admitone.core.images import read_limited
+from admitone.integrations.storage import StorageError, storage_for
 from admitone.orgs import invitations, membership
+from admitone.orgs.errors import StorageUnavailable
 from admitone.orgs.models import Invitation, Organization, TeamMember, WorkspaceMember
 from admitone.orgs.schemas import (
     AcceptanceOut,
@@ -37,7 +42,7 @@ from admitone.orgs.schemas import (
     WorkspaceMemberPatch,
     WorkspaceOut,
 )
-from admitone.orgs.service import invites, organizations, team, workspaces
+from admitone.orgs.service import invites, logos, organizations, team, workspaces
 from admitone.users.models import User
 from admitone.users.schemas import MyMemberships
 
@@ -275,6 +280,55 @@ def update_organization(
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     org = db.mutation(organizations.update_organization, actor.user_id, organization_id, changes)
     return _org_out(org)
+
+
+_LOGO_UPLOAD: dict[int | str, dict[str, Any]] = {
+    **_denied,
+    413: {"description": "The file is over `max_upload_bytes` (`file_too_large`)."},
+    415: {"description": "Not a JPEG, PNG or WebP image (`unsupported_image_type`)."},
+    422: {"description": "`invalid_image` (does not decode), `image_too_large` (> 40 MP)."},
+    503: {"description": "The file store failed (`storage_unavailable`); try again."},
+}
+
+
+@api_router.put(
+    "/organizations/{organization_id}/logo", response_model=OrganizationOut, responses=_LOGO_UPLOAD
+)
+def put_logo(
+    request: Request,
+    db: Db,
+    actor: CurrentUser,
+    organization_id: OrgPath,
+    file: Annotated[UploadFile, File(description="A JPEG, PNG or WebP image.")],
+) -> OrganizationOut:
+    """Sets or replaces the logo (`org.update`): shown on wallet passes, ticket PDFs and
+    badges. Re-encoded (at most 1024 px, transparency kept, metadata dropped)."""
+    settings = app_settings(request)
+    data = read_limited(file.file, settings.max_upload_bytes)
+    db.query(logos.check_logo_change, actor.user_id, organization_id)
+    image = logos.prepare_logo(data)
+    file_id = FileId.new()
+    key = logos.logo_key(organization_id, file_id, image.extension)
+    storage = storage_for(settings)
+    try:
+        storage.put(key, image.data, image.content_type)
+    except StorageError as exc:
+        raise StorageUnavailable() from exc
+    try:
+        org = db.mutation(logos.set_logo, actor.user_id, organization_id, file_id, key, image)
+    except BaseException:
+        with contextlib.suppress(StorageError):
+            storage.delete(key)  # never recorded, so nothing refers to it
+        raise
+    return _org_out(org)
+
+
+@api_router.delete(
+    "/organizations/{organization_id}/logo", response_model=OrganizationOut, responses=_denied
+)
+def delete_logo(db: Db, actor: CurrentUser, organization_id: OrgPath) -> OrganizationOut:
+    """Removes the logo (`org.update`; a repeat is a no-op): the bundled one is used again."""
+    return _org_out(db.mutation(logos.remove_logo, actor.user_id, organization_id))
 
 
 # --- team --------------------------------------------------------------------------------

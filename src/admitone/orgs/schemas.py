@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from admitone.core.ids import (
     EventId,
+    FileId,
     InvitationId,
     OrganizationId,
     TeamMemberId,
@@ -79,6 +80,9 @@ class OrganizationOut(BaseModel):
     workspace_id: WorkspaceId
     name: str
     slug: str
+    logo_file_id: FileId | None = Field(
+        default=None, description="The logo (`PUT .../logo`); none: the bundled one is used."
+    )
     created_at: datetime
     updated_at: datetime
 

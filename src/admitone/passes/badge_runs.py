@@ -160,15 +160,19 @@ def file_key(run_id: str) -> str:
 
 def _begin(
     session: Session, run_id: str
-) -> tuple[str, list[str] | None, dict[str, Any] | None, list[str]] | None:
+) -> tuple[str, list[str] | None, dict[str, Any] | None, tuple[str, str]] | None:
+    """Marks the run running; its event, tiers, layout and the fonts every name needs
+    (read as a stream: a run's names are never held together)."""
     run = session.get(BadgeRun, run_id)
     if run is None or run.status != BadgeRunStatus.QUEUED.value:
         return None
     run.status = BadgeRunStatus.RUNNING.value
     layout = run.layout if run.layout is not None else event_layout(session, run.event_id)
-    query = _passes_query(run.event_id, run.tier_ids)
-    names = [n or "" for n in session.scalars(query.with_only_columns(Pass.attendee_name))]
-    return run.event_id, run.tier_ids, layout, names
+    query = _passes_query(run.event_id, run.tier_ids).with_only_columns(Pass.attendee_name)
+    names = session.scalars(query.execution_options(yield_per=BATCH))
+    fonts = pdf.fonts_for(n or "" for n in names)
+    names.close()
+    return run.event_id, run.tier_ids, layout, fonts
 
 
 def _batch(
@@ -224,15 +228,16 @@ def run_badges(ctx: JobContext, /, **args: Any) -> None:
     begun = ctx.db.mutation(_begin, run_id)
     if begun is None:
         return
-    event_id, tier_ids, layout_raw, names = begun
+    event_id, tier_ids, layout_raw, name_fonts = begun
     directory = ctx.settings.var_dir / "badges"
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{run_id}.pdf"
     try:
         layout = BadgeLayout.parse(layout_raw)
-        fonts = pdf.fonts_for([*names, layout.title or "", layout.org_text or ""])
+        fonts = pdf.fonts_for([layout.title or "", layout.org_text or ""])
+        fonts = pdf.TTF_FONTS if pdf.TTF_FONTS in (fonts, name_fonts) else fonts
         with path.open("wb") as out:
-            sheets = BadgeSheets(out, layout, fonts)
+            sheets = BadgeSheets(out, layout, fonts, ctx.settings)
             after = ""
             while True:
                 batch = ctx.db.query(_batch, ctx.settings, event_id, tier_ids, after)
@@ -244,7 +249,7 @@ def run_badges(ctx: JobContext, /, **args: Any) -> None:
                 ctx.db.mutation(_progress, run_id, event_id, [t.pass_id for t in batch])
             sheets.close()
         key = file_key(run_id)
-        storage_for(ctx.settings).put(key, path.read_bytes(), "application/pdf")
+        storage_for(ctx.settings).put_file(key, path, "application/pdf")
     except Exception as exc:  # a run that fails says why, and is not retried
         log.exception("badge run %s failed", run_id)
         ctx.db.mutation(

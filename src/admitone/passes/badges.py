@@ -24,10 +24,13 @@ from typing import Any, BinaryIO
 
 from reportlab.lib.pagesizes import A4, A6
 from reportlab.lib.units import mm
+from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen.canvas import Canvas
 
 from admitone.core.errors import Invalid
-from admitone.passes.pdf import Ticket, draw_qr, fit_size, fonts_for
+from admitone.passes.pdf import Ticket, draw_logo, draw_qr, fit_size, fonts_for, logo_reader
+from admitone.passes.pdf_join import PdfJoiner
+from admitone.settings import Settings
 
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 SHEET_COLUMNS, SHEET_ROWS = 2, 4
@@ -93,6 +96,7 @@ def draw_badge(
     h: float,
     *,
     cached_qr: bool = True,
+    logo: ImageReader | None = None,
 ) -> None:
     font, bold = fonts
     title, name, org, role = _texts(t, layout)
@@ -100,9 +104,17 @@ def draw_badge(
     band = 0.16 * h
     c.setFillColorRGB(*layout.accent)
     c.rect(x, y + h - band, w, band, fill=1, stroke=0)
+    left = x + 4 * mm  # the title is centred in the band beside the logo, if any
+    if logo is not None:  # the organization's logo on a white tile at the band's left
+        tile_h = band - 2 * mm
+        c.setFillColorRGB(1, 1, 1)
+        c.rect(x + 1 * mm, y + h - band + 1 * mm, tile_h * 3.2, tile_h, fill=1, stroke=0)
+        draw_logo(c, logo, x + 1.5 * mm, y + h - band + 1.5 * mm, tile_h * 3.2 - mm, tile_h - mm)
+        left = x + 1 * mm + tile_h * 3.2 + 2 * mm
+    right = x + w - 4 * mm
     c.setFillColorRGB(1, 1, 1)
-    c.setFont(bold, fit_size(title, bold, 0.07 * short, w - 8 * mm))
-    c.drawCentredString(x + w / 2, y + h - 0.105 * h, title)
+    c.setFont(bold, fit_size(title, bold, 0.07 * short, right - left))
+    c.drawCentredString((left + right) / 2, y + h - 0.105 * h, title)
     c.setFillColorRGB(0, 0, 0)
     c.setFont(bold, fit_size(name, bold, 0.11 * short, w - 10 * mm, minimum=4.0))
     c.drawCentredString(x + w / 2, y + h * 0.70, name)
@@ -117,12 +129,13 @@ def draw_badge(
     draw_qr(c, t.qr, x + (w - side) / 2, y + h * 0.09, side, cached=cached_qr)
 
 
-def badge_pdf(t: Ticket, layout: BadgeLayout) -> bytes:
-    """One A6 badge."""
+def badge_pdf(t: Ticket, layout: BadgeLayout, settings: Settings | None = None) -> bytes:
+    """One A6 badge; with `settings`, the organization's logo when it has one."""
     out = io.BytesIO()
     c = Canvas(out, pagesize=A6, pageCompression=1, invariant=True)
     c.setTitle(f"Badge {t.attendee}")
-    draw_badge(c, t, layout, fonts_for(_texts(t, layout)), 0, 0, A6[0], A6[1])
+    logo = logo_reader(settings, t.logo_key)
+    draw_badge(c, t, layout, fonts_for(_texts(t, layout)), 0, 0, A6[0], A6[1], logo=logo)
     c.showPage()
     c.save()
     return out.getvalue()
@@ -181,33 +194,77 @@ class _SheetCanvas(Canvas):  # type: ignore[misc]  # reportlab is untyped
 _DEFLATED = _Deflated()
 
 
+SHEETS_PER_PART = 8  # 64 badges drawn by reportlab in memory at a time
+
+
 class BadgeSheets:
     """A4 sheets of 8 badges written to `out` as badges are added; `close()` finishes the
     file. Fonts: the core ones, unless `needs_ttf` (decided by the caller from every name
-    of the run up front, since a PDF's fonts are chosen per document here)."""
+    of the run up front, so every sheet of a run looks the same).
 
-    def __init__(self, out: BinaryIO, layout: BadgeLayout, fonts: tuple[str, str]) -> None:
+    Memory is flat in the number of badges: reportlab draws `SHEETS_PER_PART` sheets into a
+    small PDF held in memory, which `PdfJoiner` then copies to `out` and forgets."""
+
+    def __init__(
+        self,
+        out: BinaryIO,
+        layout: BadgeLayout,
+        fonts: tuple[str, str],
+        settings: Settings | None = None,
+    ) -> None:
         self.layout = layout
         self.fonts = fonts
+        self.settings = settings  # to find the organization's logo (None: no logo)
+        self._logos: dict[str, ImageReader | None] = {}
         self.count = 0
-        self.canvas = _SheetCanvas(out, pagesize=A4, pageCompression=1, invariant=True)
-        self.canvas.setTitle("Badges")
+        self.joiner = PdfJoiner(out, title="Badges")
         self.w, self.h = A4[0] / SHEET_COLUMNS, A4[1] / SHEET_ROWS
+        self._part = io.BytesIO()
+        self.canvas = self._new_canvas()
+
+    def _new_canvas(self) -> _SheetCanvas:
+        self._part = io.BytesIO()
+        return _SheetCanvas(self._part, pagesize=A4, pageCompression=1, invariant=True)
+
+    def _flush(self) -> None:
+        self.canvas.save()
+        self.joiner.add(self._part.getvalue())
 
     def add(self, t: Ticket) -> None:
         slot = self.count % PER_SHEET
         x = (slot % SHEET_COLUMNS) * self.w
         y = A4[1] - (slot // SHEET_COLUMNS + 1) * self.h
-        draw_badge(self.canvas, t, self.layout, self.fonts, x, y, self.w, self.h, cached_qr=False)
+        logo = None
+        if t.logo_key and self.settings is not None:
+            if t.logo_key not in self._logos:
+                self._logos[t.logo_key] = logo_reader(self.settings, t.logo_key)
+            logo = self._logos[t.logo_key]
+        draw_badge(
+            self.canvas,
+            t,
+            self.layout,
+            self.fonts,
+            x,
+            y,
+            self.w,
+            self.h,
+            cached_qr=False,
+            logo=logo,
+        )
         self.count += 1
         if self.count % PER_SHEET == 0:
             _crop_marks(self.canvas, self.w, self.h)
             self.canvas.showPage()
+            if self.count % (PER_SHEET * SHEETS_PER_PART) == 0:
+                self._flush()
+                self.canvas = self._new_canvas()
 
     def close(self) -> int:
         """Finishes the file; returns the number of sheets."""
         if self.count % PER_SHEET:
             _crop_marks(self.canvas, self.w, self.h)
             self.canvas.showPage()
-        self.canvas.save()
-        return -(-self.count // PER_SHEET)
+        if self.count % (PER_SHEET * SHEETS_PER_PART) or not self.count:
+            self._flush()
+        self.joiner.close()
+        return self.joiner.page_count

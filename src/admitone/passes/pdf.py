@@ -23,14 +23,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import segno
 from reportlab.lib.pagesizes import A5
 from reportlab.lib.units import mm
+from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from admitone.core.files import File
 from admitone.events.models import Event, TicketTier
 from admitone.orgs.models import Organization
+from admitone.passes import logos
 from admitone.passes.codes import format_code
 from admitone.passes.models import Pass
 from admitone.passes.service import pass_qr
@@ -59,6 +62,7 @@ class Ticket:
     code: str
     qr: str
     status: str
+    logo_key: str | None = None  # the organization's logo in storage, if it has one
 
 
 def fonts_for(texts: Iterable[str]) -> tuple[str, str]:
@@ -132,23 +136,45 @@ def fit_size(text: str, font: str, size: float, width: float, minimum: float = 6
 
 
 def local_time(t: Ticket) -> str:
+    return local_span(t.starts_at, t.ends_at, t.timezone)
+
+
+@lru_cache(maxsize=1024)  # an event's passes share it
+def local_span(starts_at: datetime, ends_at: datetime, timezone: str) -> str:
+    """`Fri 20 Nov 2026, 09:00 - 17:00 (WAT)`: the event's time in its own timezone."""
     try:
-        zone = ZoneInfo(t.timezone)
+        zone = ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         zone = ZoneInfo("UTC")
-    start = t.starts_at.replace(tzinfo=t.starts_at.tzinfo or UTC).astimezone(zone)
-    end = t.ends_at.replace(tzinfo=t.ends_at.tzinfo or UTC).astimezone(zone)
+    start = starts_at.replace(tzinfo=starts_at.tzinfo or UTC).astimezone(zone)
+    end = ends_at.replace(tzinfo=ends_at.tzinfo or UTC).astimezone(zone)
     day = start.strftime("%a %d %b %Y, %H:%M")
     until = end.strftime("%H:%M") if end.date() == start.date() else end.strftime("%d %b %H:%M")
-    return f"{day} - {until} ({start.tzname() or t.timezone})"
+    return f"{day} - {until} ({start.tzname() or timezone})"
 
 
-def _ticket_page(c: Canvas, t: Ticket, font: str, bold: str) -> None:
+def draw_logo(c: Canvas, logo: ImageReader, x: float, y: float, w: float, h: float) -> float:
+    """`logo` fitted into the box (x, y, w, h), aligned left and centred vertically; returns
+    the width it took. One image object per document (reportlab shares repeats)."""
+    iw, ih = logo.getSize()
+    scale = min(w / iw, h / ih)
+    dw, dh = iw * scale, ih * scale
+    c.drawImage(logo, x, y + (h - dh) / 2, dw, dh, mask="auto")
+    return float(dw)
+
+
+def _ticket_page(
+    c: Canvas, t: Ticket, font: str, bold: str, logo: ImageReader | None = None
+) -> None:
     width, height = A5
     margin = 12 * mm
     inner = width - 2 * margin
     c.setFillColorRGB(0.1, 0.2, 0.5)
     c.rect(0, height - 30 * mm, width, 30 * mm, fill=1, stroke=0)
+    if logo is not None:  # on a white tile, so a dark logo shows on the band
+        c.setFillColorRGB(1, 1, 1)
+        c.roundRect(width - margin - 42 * mm, height - 17 * mm, 42 * mm, 14 * mm, 2 * mm, 0, 1)
+        draw_logo(c, logo, width - margin - 41 * mm, height - 16 * mm, 40 * mm, 12 * mm)
     c.setFillColorRGB(1, 1, 1)
     c.setFont(font, 9)
     c.drawString(margin, height - 10 * mm, t.organization)
@@ -186,15 +212,31 @@ def _ticket_page(c: Canvas, t: Ticket, font: str, bold: str) -> None:
     c.drawCentredString(width / 2, 10 * mm, note)
 
 
-def render_tickets(tickets: Sequence[Ticket], *, title: str = "Tickets") -> bytes:
-    """One page per ticket, as PDF bytes."""
+def logo_reader(settings: Settings | None, key: str | None) -> ImageReader | None:
+    """The organization's logo for a PDF (storage I/O on first use: call outside
+    transactions), or None: no logo, or no settings to find it with."""
+    png = logos.pdf_logo(settings, key)
+    return ImageReader(io.BytesIO(png)) if png else None
+
+
+def render_tickets(
+    tickets: Sequence[Ticket], *, title: str = "Tickets", settings: Settings | None = None
+) -> bytes:
+    """One page per ticket, as PDF bytes; with `settings`, the organization's logo on each
+    page when it has one."""
     font, bold = fonts_for(text for t in tickets for text in ticket_texts(t))
     out = io.BytesIO()
     c = Canvas(out, pagesize=A5, pageCompression=1, invariant=True)
     c.setTitle(title)
     c.setAuthor("Admit One")
+    readers: dict[str, ImageReader | None] = {}
     for t in tickets:
-        _ticket_page(c, t, font, bold)
+        logo = None
+        if t.logo_key and settings is not None:
+            if t.logo_key not in readers:
+                readers[t.logo_key] = logo_reader(settings, t.logo_key)
+            logo = readers[t.logo_key]
+        _ticket_page(c, t, font, bold, logo)
         c.showPage()
     c.save()
     return out.getvalue()
@@ -205,11 +247,12 @@ def tickets_for(session: Session, settings: Settings, passes: Iterable[Pass]) ->
     rows = list(passes)
     if not rows:
         return []
-    events: dict[str, tuple[Event, str]] = {
-        row[0].id: (row[0], row[1])
+    events: dict[str, tuple[Event, str, str | None]] = {
+        row[0].id: (row[0], row[1], row[2])
         for row in session.execute(
-            select(Event, Organization.name)
+            select(Event, Organization.name, File.storage_key)
             .join(Organization, Organization.id == Event.organization_id)
+            .outerjoin(File, File.id == Organization.logo_file_id)
             .where(Event.id.in_({p.event_id for p in rows}))
         )
     }
@@ -223,7 +266,7 @@ def tickets_for(session: Session, settings: Settings, passes: Iterable[Pass]) ->
     }
     out = []
     for p in rows:
-        event, org_name = events[p.event_id]
+        event, org_name, logo_key = events[p.event_id]
         venue = ", ".join(v for v in (event.venue_name, event.venue_address) if v)
         out.append(
             Ticket(
@@ -240,6 +283,7 @@ def tickets_for(session: Session, settings: Settings, passes: Iterable[Pass]) ->
                 code=p.code,
                 qr=pass_qr(settings, p),
                 status=p.status,
+                logo_key=logo_key,
             )
         )
     return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Protocol
 
 # Segments of letters, digits, `.`, `_` and `-`, each starting with a letter or a digit
@@ -41,6 +42,10 @@ class Storage(Protocol):
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         """Stores `data` under `key`, replacing any blob there; readers never see half."""
+
+    def put_file(self, key: str, path: Path, content_type: str) -> None:
+        """Stores the file at `path` under `key` as `put` does, read in chunks (a large
+        file is never held in memory whole)."""
 
     def get(self, key: str) -> bytes:
         """The whole blob; raises `BlobNotFound`."""

@@ -9,6 +9,7 @@ store understands.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -45,6 +46,18 @@ class S3Storage:
             Body=data,
             ContentType=content_type,
         )
+
+    def put_file(self, key: str, path: Path, content_type: str) -> None:
+        # A file body is streamed by the client, still as one PUT (files here stay far
+        # below S3's 5 GB limit for one).
+        with path.open("rb") as body:
+            self._call(
+                "put_object",
+                Bucket=self.bucket,
+                Key=check_key(key),
+                Body=body,
+                ContentType=content_type,
+            )
 
     def get(self, key: str) -> bytes:
         body = self._call("get_object", Bucket=self.bucket, Key=check_key(key))["Body"]

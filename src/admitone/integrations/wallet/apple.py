@@ -22,10 +22,9 @@ import zipfile
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 
 import httpx
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 
 from admitone.integrations.wallet.keys import AppleMaterial
@@ -33,74 +32,50 @@ from admitone.integrations.wallet.keys import AppleMaterial
 PKPASS_TYPE = "application/vnd.apple.pkpass"
 
 
+_SIGN_OPTIONS = [pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.Binary]
+
+
 def sign_manifest(manifest: bytes, material: AppleMaterial) -> bytes:
-    return (
-        pkcs7.PKCS7SignatureBuilder()
-        .set_data(manifest)
-        .add_signer(material.certificate, material.key, hashes.SHA256())
-        .add_certificate(material.wwdr)
-        .sign(
-            serialization.Encoding.DER,
-            [pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.Binary],
-        )
-    )
+    builder = material.signer.set_data(manifest).add_certificate(material.wwdr)
+    return builder.sign(serialization.Encoding.DER, _SIGN_OPTIONS)
 
 
 # --- the zip ------------------------------------------------------------------------------
 # A minimal ZIP writer (PKWARE APPNOTE 4.3: local headers, central directory, end record):
-# `zipfile` spends more time per entry than the PKCS#7 signature costs, and a pass repeats
-# the same images every time, so their CRC, SHA-1 and headers are computed once.
+# `zipfile` spends more time per entry than the PKCS#7 signature costs. A pass repeats the
+# same images every time, so everything about them (CRC, SHA-1, their zip records, their
+# part of the manifest) is prepared once per image set (`_prepare`), and a pass costs the
+# hashes of its pass.json, one signature and a few `struct.pack`s.
 
 _DOS_TIME, _DOS_DATE = 0, (2026 - 1980) << 9 | 1 << 5 | 1  # a fixed date: stable bundles
 _UTF8 = 0x800
+_PASS_JSON = "pass.json"
 
 
 @dataclass(frozen=True)
 class _Entry:
     name: bytes
-    method: int
     crc: int
-    usize: int
-    payload: bytes  # the member as stored
+    payload: bytes  # every member is stored: PNGs are compressed already, JSON is ~2 KB
     sha1: str
 
 
 def _entry(name: str, data: bytes) -> _Entry:
-    # Every member is stored: the images are compressed already and the JSON is ~2 KB, so
-    # deflating costs more time than the bytes it saves.
-    return _Entry(
-        name.encode(),
-        zipfile.ZIP_STORED,
-        zlib.crc32(data),
-        len(data),
-        data,
-        hashlib.sha1(data).hexdigest(),  # noqa: S324 (Apple's format)
-    )
+    return _Entry(name.encode(), zlib.crc32(data), data, hashlib.sha1(data).hexdigest())  # noqa: S324 (Apple's format)
 
 
-@lru_cache(maxsize=64)
-def _asset_entry(name: str, data: bytes) -> _Entry:
-    return _entry(name, data)  # a bytes object caches its hash: the lookup is cheap
-
-
-def _records(entries: tuple[_Entry, ...], start: int) -> tuple[bytes, bytes]:
+def _records(entries: Iterable[_Entry], start: int) -> tuple[bytes, bytes]:
     """The local records (header + data) and central directory records of `entries`, the
     first written at offset `start`."""
     local: list[bytes] = []
     central: list[bytes] = []
     offset = start
     for e in entries:
+        size = len(e.payload)
         common = struct.pack(
-            "<HHHHIIIH",
-            _UTF8,
-            e.method,
-            _DOS_TIME,
-            _DOS_DATE,
-            e.crc,
-            len(e.payload),
-            e.usize,
+            "<HHHHIIIH", _UTF8, zipfile.ZIP_STORED, _DOS_TIME, _DOS_DATE, e.crc, size, size,
             len(e.name),
-        )
+        )  # fmt: skip
         record = struct.pack("<IH", 0x04034B50, 20) + common + b"\0\0" + e.name
         local += (record, e.payload)
         central.append(
@@ -109,52 +84,72 @@ def _records(entries: tuple[_Entry, ...], start: int) -> tuple[bytes, bytes]:
             + struct.pack("<HHHHII", 0, 0, 0, 0, 0, offset)
             + e.name
         )
-        offset += len(record) + len(e.payload)
+        offset += len(record) + size
     return b"".join(local), b"".join(central)
 
 
-@lru_cache(maxsize=8)
-def _static_records(entries: tuple[_Entry, ...]) -> tuple[bytes, bytes]:
-    """The images' records, the same on every pass: they open the zip, so are made once."""
-    return _records(entries, 0)
-
-
-def _zip(static: tuple[_Entry, ...], dynamic: tuple[_Entry, ...]) -> bytes:
-    head_local, head_central = _static_records(static)
-    tail_local, tail_central = _records(dynamic, len(head_local))
-    n = len(static) + len(dynamic)
-    size = len(head_central) + len(tail_central)
-    end = struct.pack(
-        "<IHHHHIIH", 0x06054B50, 0, 0, n, n, size, len(head_local) + len(tail_local), 0
-    )
-    return b"".join((head_local, tail_local, head_central, tail_central, end))
+def _manifest(hashes: Mapping[str, str]) -> bytes:
+    return json.dumps(dict(hashes), sort_keys=True).encode()
 
 
 def manifest_of(files: Mapping[str, bytes]) -> bytes:
-    return _manifest([_entry_for(n, d) for n, d in files.items()])
+    """`manifest.json` for `files` (name: bytes), as `build_pkpass` writes it."""
+    return _manifest({n: hashlib.sha1(d).hexdigest() for n, d in files.items()})  # noqa: S324
 
 
-def _entry_for(name: str, data: bytes) -> _Entry:
-    return _asset_entry(name, data) if name.endswith(".png") else _entry(name, data)
+@dataclass(frozen=True)
+class _Images:
+    count: int
+    local: bytes  # the images' zip records: they open every bundle
+    central: bytes
+    manifest_head: bytes  # manifest.json around the pass.json hash
+    manifest_tail: bytes
 
 
-def _manifest(entries: list[_Entry]) -> bytes:
-    return json.dumps({e.name.decode(): e.sha1 for e in entries}, sort_keys=True).encode()
+def _prepare(images: Mapping[str, bytes]) -> _Images:
+    entries = [_entry(n, d) for n, d in sorted(images.items())]
+    local, central = _records(entries, 0)
+    marker = "0" * 40
+    hashes = {e.name.decode(): e.sha1 for e in entries} | {_PASS_JSON: marker}
+    head, tail = _manifest(hashes).split(marker.encode())
+    return _Images(len(entries), local, central, head, tail)
 
 
-def build_pkpass(files: Mapping[str, bytes], material: AppleMaterial) -> bytes:
-    """The signed bundle of `files` (`pass.json` and images, by name)."""
-    static = tuple(_asset_entry(n, d) for n, d in files.items() if n.endswith(".png"))
-    dynamic = [_entry(n, d) for n, d in files.items() if not n.endswith(".png")]
-    manifest = _manifest([*static, *dynamic])
+# Image sets by identity (a set is a cached dict: the bundled images, or an organization's
+# derived logo and icon); each entry keeps its dict alive, so an id is never reused here.
+_PREPARED: dict[int, tuple[Mapping[str, bytes], _Images]] = {}
+
+
+def _prepared(images: Mapping[str, bytes]) -> _Images:
+    known = _PREPARED.get(id(images))
+    if known is not None and known[0] is images:
+        return known[1]
+    prepared = _prepare(images)
+    if len(_PREPARED) >= 64:
+        _PREPARED.clear()
+    _PREPARED[id(images)] = (images, prepared)
+    return prepared
+
+
+def build_pkpass(pass_json: bytes, images: Mapping[str, bytes], material: AppleMaterial) -> bytes:
+    """The signed bundle of `pass_json` and `images` (PNGs by name). Give the same `images`
+    object for every pass that uses them (a cached dict): what they cost is paid once."""
+    prepared = _prepared(images)
+    pass_entry = _entry(_PASS_JSON, pass_json)
+    manifest = prepared.manifest_head + pass_entry.sha1.encode() + prepared.manifest_tail
     signature = sign_manifest(manifest, material)
-    dynamic += [
-        _entry("manifest.json", manifest),
-        _Entry(
-            b"signature", zipfile.ZIP_STORED, zlib.crc32(signature), len(signature), signature, ""
-        ),
-    ]
-    return _zip(static, tuple(dynamic))
+    dynamic = (
+        pass_entry,
+        _Entry(b"manifest.json", zlib.crc32(manifest), manifest, ""),
+        _Entry(b"signature", zlib.crc32(signature), signature, ""),
+    )
+    tail_local, tail_central = _records(dynamic, len(prepared.local))
+    n = prepared.count + len(dynamic)
+    size = len(prepared.central) + len(tail_central)
+    end = struct.pack(
+        "<IHHHHIIH", 0x06054B50, 0, 0, n, n, size, len(prepared.local) + len(tail_local), 0
+    )
+    return b"".join((prepared.local, tail_local, prepared.central, tail_central, end))
 
 
 @dataclass(frozen=True)

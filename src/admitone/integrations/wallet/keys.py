@@ -13,13 +13,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from admitone.settings import Settings
@@ -37,6 +38,13 @@ class AppleMaterial:
     # The same as PEM files, for the TLS client certificate of APNs (ssl wants files).
     cert_file: Path
     key_file: Path
+
+    @cached_property
+    def signer(self) -> pkcs7.PKCS7SignatureBuilder:
+        """A PKCS#7 builder with the signer set (its checks made once). Each pass adds its
+        manifest, then the WWDR certificate: `set_data` keeps the signers but drops the
+        extra certificates (cryptography 50), so the certificate must come after it."""
+        return pkcs7.PKCS7SignatureBuilder().add_signer(self.certificate, self.key, hashes.SHA256())
 
 
 @dataclass(frozen=True)
@@ -173,7 +181,25 @@ def _load_apple(
     )
 
 
+# The material of the last few Settings objects, by identity (settings are neither hashable
+# nor weak-referenceable; each entry keeps its Settings alive, so an id is never reused
+# while it is here): a pass then costs a dictionary lookup, not reading PEM text (in dev,
+# files) to find the cached material.
+_BY_SETTINGS: dict[int, tuple[Settings, AppleMaterial]] = {}
+
+
 def apple_material(settings: Settings) -> AppleMaterial:
+    known = _BY_SETTINGS.get(id(settings))
+    if known is not None and known[0] is settings:
+        return known[1]
+    material = _apple_material(settings)
+    if len(_BY_SETTINGS) >= 8:
+        _BY_SETTINGS.clear()
+    _BY_SETTINGS[id(settings)] = (settings, material)
+    return material
+
+
+def _apple_material(settings: Settings) -> AppleMaterial:
     w = settings.wallet
     if w.apple_certificate and w.apple_key and w.apple_wwdr_certificate:
         cert_pem, key_pem = w.apple_certificate, w.apple_key.get_secret_value()

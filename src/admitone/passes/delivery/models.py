@@ -1,4 +1,5 @@
-"""Per-event pass settings (transfer cut-off, badge layout), badge runs and badge prints."""
+"""Per-event pass settings (transfer cut-off, badge layout), per-tier transfer cut-offs,
+badge runs and badge prints."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from admitone.core.db import Base, Mutable, Timestamped, enum_check, enum_column, id_column
-from admitone.core.ids import BadgePrintId, BadgeRunId, EventId, PassId, UserId
+from admitone.core.ids import BadgePrintId, BadgeRunId, EventId, PassId, TicketTierId, UserId
 
 
 class EventPassSettings(Mutable, Base):
@@ -30,6 +31,25 @@ class EventPassSettings(Mutable, Base):
     # Transfers close this many minutes before the event starts.
     transfer_cutoff_minutes: Mapped[int] = mapped_column(default=0)
     badge_layout: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class TierPassSettings(Mutable, Base):
+    """A tier's own transfer cut-off, overriding its event's (`EventPassSettings`): e.g.
+    speaker or VIP passes that stop being transferable a week before, while the others may
+    change hands until the doors open. No row: the event's rule."""
+
+    __tablename__ = "tier_pass_settings"
+    __table_args__ = (
+        CheckConstraint(
+            "transfer_cutoff_minutes >= 0 AND transfer_cutoff_minutes <= 525600",
+            name="tier_transfer_cutoff_minutes",
+        ),
+    )
+
+    tier_id: Mapped[TicketTierId] = mapped_column(ForeignKey("ticket_tiers.id"), primary_key=True)
+    event_id: Mapped[EventId] = mapped_column(ForeignKey("events.id"), index=True)
+    # Transfers of this tier's passes close this many minutes before the event starts.
+    transfer_cutoff_minutes: Mapped[int] = mapped_column()
 
 
 class BadgeRunStatus(StrEnum):

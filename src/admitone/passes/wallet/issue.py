@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from admitone.integrations.wallet import apple, google
 from admitone.integrations.wallet.keys import WalletNotConfigured, apple_material, google_key
+from admitone.passes import logos
 from admitone.passes.pdf import Ticket
 from admitone.passes.wallet.content import (
     bundled_images,
@@ -21,8 +22,8 @@ def pkpass(settings: Settings, ticket: Ticket) -> bytes:
         material = apple_material(settings)
     except WalletNotConfigured as exc:
         raise WalletUnavailable() from exc
-    files = {"pass.json": pass_json(settings, ticket), **bundled_images()}
-    return apple.build_pkpass(files, material)
+    images = logos.wallet_images(settings, ticket.logo_key, bundled_images)
+    return apple.build_pkpass(pass_json(settings, ticket), images, material)
 
 
 def google_origins(settings: Settings) -> list[str]:
