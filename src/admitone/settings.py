@@ -180,6 +180,11 @@ class DpSettings(BaseModel):
     # Page views, downloads and shares are counted in memory and written at most this often
     # per process (docs/dp.md).
     counters_flush_seconds: float = Field(default=10.0, ge=0)
+    # Open reports that take a public DP out of public view until a moderator decides.
+    reports_to_hide: int = Field(default=3, ge=1)
+    # Reports (`POST /api/v1/public/dps/{id}/report`), `limits` notation, moving windows.
+    report_limits_per_ip: str = "5/minute;30/day"
+    report_limits_per_user: str = "5/minute;30/day"
 
 
 class WalletSettings(BaseModel):

@@ -28,6 +28,7 @@ __all__ = [
     "ImageCheck",
     "TextCheck",
     "Verdict",
+    "classifier_check",
     "combine",
     "decode_for_checks",
     "image_checks",
@@ -67,6 +68,12 @@ def image_checks(settings: ModerationSettings, blocked: HashArray) -> list[Image
             NudityCheck(settings.classifier_review_score, settings.classifier_block_score)
         )
     return checks
+
+
+def classifier_check(settings: ModerationSettings) -> ImageCheck:
+    """The image classifier with the settings' thresholds (it answers `skipped` when its
+    extra is not installed)."""
+    return NudityCheck(settings.classifier_review_score, settings.classifier_block_score)
 
 
 def run_image_checks(
