@@ -238,7 +238,7 @@ def moderate_dp(
         and cleared == (action == Action.APPROVE)
     ):
         return dp
-    before = dp.status.value
+    before = str(dp.status)
     now = utcnow()
     dp.status = target
     dp.review_requested_at = None
@@ -250,7 +250,7 @@ def moderate_dp(
         "generated_dp",
         dp.id,
         before={"status": before, "open_reports": open_reports},
-        after={"status": target.value, "reason": reason},
+        after={"status": str(target), "reason": reason},
     )
     if dp.owner_user_id is not None and action != Action.REJECT:
         title = session.scalar(select(DpCampaign.title).where(DpCampaign.id == dp.campaign_id))

@@ -62,8 +62,15 @@ def _ours(decision: checks.Decision) -> Verdict:
     return Verdict(decision.value)
 
 
-def checks_for(settings: ModerationSettings, blocked: HashArray | None = None) -> list[Check]:
-    """The checks these settings turn on; `blocked` is the block-list (None: not consulted)."""
+def checks_for(
+    settings: ModerationSettings,
+    blocked: HashArray | None = None,
+    *,
+    classifier_available: bool | None = None,
+) -> list[Check]:
+    """The checks these settings turn on; `blocked` is the block-list (None: not consulted);
+    `classifier_available` defaults to whether the classifier's extra is installed."""
+    available = extra_installed() if classifier_available is None else classifier_available
     found: list[Check] = []
     if settings.text_check:
 
@@ -86,7 +93,7 @@ def checks_for(settings: ModerationSettings, blocked: HashArray | None = None) -
         require = settings.require_classifier
 
         def classifier(photo: Image.Image, texts: Mapping[str, str]) -> Decision:
-            if extra_installed():
+            if available:
                 return Decision(Verdict.ALLOW, deferred=[CLASSIFIER])
             verdict = Verdict.REVIEW if require else Verdict.ALLOW
             return Decision(verdict, ["classifier_unavailable"], "image", skipped=[CLASSIFIER])
