@@ -163,6 +163,9 @@ class ModerationSettings(BaseModel):
     # NudeNet (the `moderation` extra): sensitive labels at these scores go to review/block.
     classifier_review_score: float = Field(default=0.45, ge=0, le=1)
     classifier_block_score: float = Field(default=0.85, ge=0, le=1)
+    # The side NudeNet letterboxes an image to: 320 is what its model was trained at; 256
+    # costs ~40% less inference CPU (docs/performance.md) and was not measured for accuracy.
+    classifier_input_side: int = Field(default=320, ge=160, le=640, multiple_of=32)
     # Without the extra, images are marked `classifier_unavailable`; with this set they
     # also go to review instead of being allowed by the other checks alone.
     require_classifier: bool = False
