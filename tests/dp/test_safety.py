@@ -69,3 +69,13 @@ def test_a_worker_without_the_classifier_leaves_the_decision_to_a_person() -> No
     assert dp.classifier_state == ClassifierState.UNAVAILABLE
     assert dp.cleared_at is None
     assert dp.review_requested_at == NOW
+
+
+def test_a_moderators_approval_stands_against_a_later_classifier_verdict() -> None:
+    checks = safety.checks_for(ModerationSettings(), hash_array([]), classifier_available=True)
+    dp = _dp(True)
+    safety.apply(dp, safety.decide(photo(5), {}, checks), NOW)
+    dp.cleared_at = NOW  # what an approval does while the job is still queued
+    safety.settle_classifier(dp, CheckVerdict(Decision.BLOCK, ["nudity"]), NOW)
+    assert (dp.status, dp.classifier_state) == (DpStatus.VISIBLE, ClassifierState.DONE)
+    assert dp.moderation_reasons == ["nudity"]  # kept for the record

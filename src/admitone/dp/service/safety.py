@@ -186,7 +186,9 @@ def settle_classifier(dp: GeneratedDp, answer: checks.Verdict, now: datetime) ->
     verdict = _ours(answer.decision)
     if _RANK[verdict] > _RANK[dp.moderation_verdict]:
         dp.moderation_verdict = verdict
-    if dp.status not in (DpStatus.VISIBLE, DpStatus.PENDING_REVIEW):
+    # Hidden, removed or deleted meanwhile; or cleared while pending, which only a
+    # moderator's approval does: a person's decision stands.
+    if dp.status not in (DpStatus.VISIBLE, DpStatus.PENDING_REVIEW) or dp.cleared_at:
         return
     if verdict == Verdict.BLOCK:
         dp.status = DpStatus.REMOVED
