@@ -5,8 +5,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from admitone.web.pages import buy, docs, door, dp, home, invitations, manage, signin
+from admitone.web.pages import (
+    buy,
+    docs,
+    door,
+    dp,
+    home,
+    invitations,
+    manage,
+    moderation,
+    signin,
+)
 
 web_router = APIRouter(include_in_schema=False)
-for _module in (home, signin, buy, door, invitations, docs, manage, dp):
+for _module in (home, signin, buy, door, invitations, docs, manage, dp, moderation):
     web_router.routes.extend(_module.router.routes)
