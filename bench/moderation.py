@@ -11,6 +11,12 @@ CPU is this process's `time.process_time()` (onnxruntime runs on one thread, so 
 the single core it uses agree); rounds interleave the three so load drift hits all.
 Targets (issue 14): checks add <= 35 ms CPU per DP without NudeNet, <= 60 ms with it.
 
+As wired into a DP (`dp.service.safety`, the same run): the render already decodes the
+upload (`open_photo`, not counted), so generation adds only the pHash of that decoded photo
+(downscaled to 320 px), the lookup and the word lists ("DP inline"); the classifier runs in
+the `dp.classify` job on the stored picture (a 1080 px JPEG here): its decode at 320 px and
+NudeNet, at its own 320 px input side and at 256 px (`classifier_input_side`).
+
 Lookup: numpy XOR + bit count over 100,000 int64 hashes, against a pure-Python loop over
 the same list (baseline, same run).
 
@@ -32,13 +38,15 @@ from PIL import Image, ImageDraw, ImageFilter
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from admitone.core.images import clean_image
+from admitone.dp.render import open_photo
+from admitone.dp.service.safety import photo_hash
 from admitone.integrations.moderation import (
     decode_for_checks,
     image_checks,
     run_image_checks,
 )
-from admitone.integrations.moderation.classifier import detector, extra_installed
-from admitone.integrations.moderation.phash import nearest
+from admitone.integrations.moderation.classifier import NudityCheck, detector, extra_installed
+from admitone.integrations.moderation.phash import HashBlocklistCheck, nearest
 from admitone.integrations.moderation.text import WordListCheck
 from admitone.settings import ModerationSettings
 
@@ -57,6 +65,16 @@ def upload(seed: int) -> bytes:
     noisy = np.asarray(big, np.int16) + rng.integers(-8, 8, (3000, 4000, 3), dtype=np.int16)
     out = io.BytesIO()
     Image.fromarray(noisy.clip(0, 255).astype(np.uint8)).save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def rendered(data: bytes) -> bytes:
+    """A stand-in for the DP's stored picture: the photo cropped to 1080 px, JPEG q90."""
+    image = open_photo(data, max_bytes=50_000_000, max_pixels=MAX_PIXELS, cover=(1080, 1080))
+    side = min(image.size)
+    square = image.crop((0, 0, side, side)).resize((1080, 1080), Image.Resampling.BILINEAR)
+    out = io.BytesIO()
+    square.convert("RGB").save(out, "JPEG", quality=90)
     return out.getvalue()
 
 
@@ -96,12 +114,35 @@ def main() -> None:
 
         return run
 
-    results: dict[str, list[float]] = {"baseline": [], "no_nudenet": [], "nudenet": []}
+    photos = [open_photo(d, max_pixels=MAX_PIXELS, max_bytes=50_000_000, cover=(600, 600))
+              for d in uploads]  # fmt: skip
+    outputs = [rendered(d) for d in uploads]
+    listed = HashBlocklistCheck(blocked, 6)
+
+    def dp_inline(photo: Image.Image) -> None:
+        listed.check_hash(photo_hash(photo))
+        texts.check("Adaeze Okonkwo-Williamson")
+        texts.check("Speaker, Lagos Tech Week")
+
+    def dp_job(side: int):  # type: ignore[no-untyped-def]
+        check = NudityCheck(input_side=side)
+
+        def run(data: bytes) -> None:
+            check.check(decode_for_checks(data, max_pixels=MAX_PIXELS))
+
+        return run
+
+    results: dict[str, list[float]] = {
+        k: [] for k in ("baseline", "no_nudenet", "nudenet", "dp_inline", "job_320", "job_256")
+    }
     for _ in range(a.rounds):
         results["baseline"].append(cpu_ms(baseline, uploads))
         results["no_nudenet"].append(cpu_ms(checks(without), uploads))
+        results["dp_inline"].append(cpu_ms(dp_inline, photos))
         if nudenet:
             results["nudenet"].append(cpu_ms(checks(with_nn), uploads))
+            results["job_320"].append(cpu_ms(dp_job(320), outputs))
+            results["job_256"].append(cpu_ms(dp_job(256), outputs))
 
     med = {k: statistics.median(v) for k, v in results.items() if v}
     print(f"per DP, CPU ms (median of {a.rounds} rounds x {a.per_round} uploads, 12 MP JPEG):")
@@ -117,6 +158,18 @@ def main() -> None:
         )
     else:
         print("  checks with NudeNet: not measured (pip install -e '.[moderation]')")
+    inline = med["dp_inline"]
+    print("as wired into a DP (the render's decode not counted):")
+    print(
+        f"  DP inline (pHash of the decoded photo, lookup, words): {inline:.1f} (target <= 35 ms)"
+    )
+    if nudenet:
+        for side in (320, 256):
+            job = med[f"job_{side}"]
+            print(
+                f"  dp.classify job, input side {side}: {job:.1f}; "
+                f"inline + job {inline + job:.1f} (target <= 60 ms)"
+            )
 
     target = int(blocked[54_321])
     n = 200

@@ -163,6 +163,9 @@ class ModerationSettings(BaseModel):
     # NudeNet (the `moderation` extra): sensitive labels at these scores go to review/block.
     classifier_review_score: float = Field(default=0.45, ge=0, le=1)
     classifier_block_score: float = Field(default=0.85, ge=0, le=1)
+    # The side NudeNet letterboxes an image to: 320 is what its model was trained at; 256
+    # costs ~40% less inference CPU (docs/performance.md) and was not measured for accuracy.
+    classifier_input_side: int = Field(default=320, ge=160, le=640, multiple_of=32)
     # Without the extra, images are marked `classifier_unavailable`; with this set they
     # also go to review instead of being allowed by the other checks alone.
     require_classifier: bool = False
@@ -180,6 +183,11 @@ class DpSettings(BaseModel):
     # Page views, downloads and shares are counted in memory and written at most this often
     # per process (docs/dp.md).
     counters_flush_seconds: float = Field(default=10.0, ge=0)
+    # Open reports that take a public DP out of public view until a moderator decides.
+    reports_to_hide: int = Field(default=3, ge=1)
+    # Reports (`POST /api/v1/public/dps/{id}/report`), `limits` notation, moving windows.
+    report_limits_per_ip: str = "5/minute;30/day"
+    report_limits_per_user: str = "5/minute;30/day"
 
 
 class WalletSettings(BaseModel):

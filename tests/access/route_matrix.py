@@ -608,6 +608,63 @@ PRIVILEGED += [
 ]  # fmt: skip
 
 
+# --- DP moderation (dp/moderation_routes.py) -------------------------------------------------
+
+
+def _dp(ctx: Ctx) -> Any:
+    """A visible DP in the review queue, with a stored picture and a photo hash."""
+    import hashlib
+    import secrets
+
+    from admitone.core.clock import utcnow
+    from admitone.core.files import File
+    from admitone.core.ids import FileId, GeneratedDpId
+    from admitone.dp.models import DpStatus, GeneratedDp, Verdict
+    from admitone.integrations.storage import storage_for
+    from tests.factories import image_bytes
+
+    campaign = _dp_campaign(ctx, status="published")
+    template = _dp_template(ctx, campaign.id)
+    data, fid, dp_id = image_bytes(size=(64, 64)), FileId.new(), GeneratedDpId.new()
+    key = f"dp/outputs/{campaign.id}/{dp_id}.jpg"
+    storage_for(ctx.w.settings).put(key, data, "image/jpeg")
+    ctx.s.add(File(id=fid, storage_key=key, content_type="image/jpeg", size_bytes=len(data),
+                   sha256=hashlib.sha256(data).hexdigest()))  # fmt: skip
+    ctx.s.flush()
+    dp = GeneratedDp(id=dp_id, campaign_id=campaign.id, template_id=template.id,
+                     supporter_key="t:x", texts={}, output_file_id=fid, width=64, height=64,
+                     share_code=secrets.token_hex(5), status=DpStatus.VISIBLE,
+                     moderation_verdict=Verdict.ALLOW, moderation_reasons=[],
+                     photo_hash=secrets.randbits(63), review_requested_at=utcnow())  # fmt: skip
+    ctx.s.add(dp)
+    ctx.s.flush()
+    return dp
+
+
+def _dp_call(ctx: Ctx) -> Call:
+    return Call({"dp_id": _dp(ctx).id}, json={"reason": "checked"})
+
+
+PUBLIC[("POST", "/api/v1/public/dps/{dp_id}/report")] = (
+    "anyone reports a public DP (rate-limited per address and per user)"
+)
+PRIVILEGED += [
+    Privileged("GET", "/api/v1/moderation/queue", C.DP_MODERATE, "organization",
+               lambda ctx: Call(query={"organization_id": ctx.w.org.id})),
+    Privileged("POST", "/api/v1/moderation/dps/{dp_id}/approve", C.DP_MODERATE, "organization",
+               _dp_call),
+    Privileged("POST", "/api/v1/moderation/dps/{dp_id}/reject", C.DP_MODERATE, "organization",
+               _dp_call),
+    Privileged("POST", "/api/v1/moderation/dps/{dp_id}/takedown", C.DP_MODERATE, "organization",
+               _dp_call),
+    Privileged("GET", "/api/v1/moderation/dps/{dp_id}/image", C.DP_MODERATE, "organization",
+               lambda ctx: Call({"dp_id": _dp(ctx).id})),
+    # The block-list is platform-wide: platform moderators only, not organizations' admins.
+    Privileged("POST", "/api/v1/moderation/dps/{dp_id}/block-photo", C.DP_MODERATE, "platform",
+               _dp_call),
+]  # fmt: skip
+
+
 # --- releases ----------------------------------------------------------------------------
 
 PUBLIC[("GET", "/api/v1/public/releases")] = "anyone reads the published release notes"

@@ -23,6 +23,8 @@ TEAM_HOLDERS: dict[str, set[str]] = {
     "checkin.manage": {"owner", "admin", "manager"},
     "checkin.scan": {"owner", "admin", "manager", "door_staff"},
     "dp.manage": {"owner", "admin", "manager", "marketing"},
+    # Their own campaigns' DPs; the platform-wide block-list needs a platform role.
+    "dp.moderate": {"owner", "admin"},
 }
 PLATFORM_HOLDERS: dict[str, set[str]] = {
     "order.refund": {"superadmin", "finance"},

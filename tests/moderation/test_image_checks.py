@@ -179,6 +179,20 @@ def test_nudenet_runs_on_our_pixels_with_one_thread() -> None:
 
 
 @nudenet_missing
+def test_nudenet_takes_a_smaller_input_side_on_the_same_session() -> None:
+    from admitone.integrations.moderation import classifier
+    from admitone.integrations.moderation.classifier import detect
+
+    image = decode_for_checks(jpeg(9, (1600, 1200)), max_pixels=MAX_PIXELS)
+    small = detect(image, 256)
+    assert isinstance(small, list)
+    assert detect(image, 256) == small  # deterministic
+    assert classifier._sized(256).onnx_session is classifier.detector().onnx_session
+    for d in small:  # boxes in the image's own coordinates, whatever the input side
+        assert 0 <= d["box"][0] <= image.width
+
+
+@nudenet_missing
 def test_with_the_classifier_installed_nothing_is_skipped() -> None:
     image = decode_for_checks(jpeg(9), max_pixels=MAX_PIXELS)
     verdict = run_image_checks(image_checks(ModerationSettings(), hash_array([])), image)

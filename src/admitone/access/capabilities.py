@@ -48,9 +48,13 @@ _ORG_ALL = frozenset(
     if c not in {C.WORKSPACE_MANAGE, C.DP_MODERATE, C.RELEASE_MANAGE, C.PLATFORM_ROLES_MANAGE}
 )
 
+# Owners and admins moderate their own campaigns' DPs (`dp.moderate` at organization or
+# event scope); the platform-wide block-list stays with platform moderators.
+_ORG_MODERATE = frozenset({C.DP_MODERATE})
+
 TEAM_ROLES: dict[str, frozenset[Capability]] = {
-    "owner": _ORG_ALL - {C.WORKSPACE_READ, C.ORG_CREATE},
-    "admin": _ORG_ALL - {C.WORKSPACE_READ, C.ORG_CREATE, C.TEAM_OWNERS_MANAGE},
+    "owner": (_ORG_ALL | _ORG_MODERATE) - {C.WORKSPACE_READ, C.ORG_CREATE},
+    "admin": (_ORG_ALL | _ORG_MODERATE) - {C.WORKSPACE_READ, C.ORG_CREATE, C.TEAM_OWNERS_MANAGE},
     "manager": frozenset(
         {
             C.ORG_READ,
@@ -85,8 +89,8 @@ TEAM_ROLES: dict[str, frozenset[Capability]] = {
 
 # Workspace roles reach every organization of the workspace.
 WORKSPACE_ROLES: dict[str, frozenset[Capability]] = {
-    "owner": _ORG_ALL | {C.WORKSPACE_MANAGE},
-    "admin": _ORG_ALL | {C.WORKSPACE_MANAGE},
+    "owner": _ORG_ALL | _ORG_MODERATE | {C.WORKSPACE_MANAGE},
+    "admin": _ORG_ALL | _ORG_MODERATE | {C.WORKSPACE_MANAGE},
     "member": frozenset({C.WORKSPACE_READ, C.ORG_READ, C.EVENT_READ}),
 }
 

@@ -73,3 +73,13 @@ class StorageUnavailable(Unavailable):
 class SlugTaken(Conflict):
     code = "slug_taken"
     message = "Another campaign has this slug."
+
+
+class DpPhotoUnknown(Conflict):
+    code = "dp_photo_unknown"
+    message = "This DP was made without the block-list check: its photo's hash was not kept."
+
+
+class ReportReasonBlocked(Invalid):
+    code = "report_reason_blocked"
+    message = "The reason contains words we do not accept; describe the problem differently."

@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 
 api_router = APIRouter(tags=["dp"])
 
+# A public DP may be taken down at any moment: caches revalidate before every use.
+PUBLIC_IMAGE_CACHE = "public, no-cache"
+UNCLEARED_IMAGE_CACHE = "no-store"
+
 
 # --- hub ---------------------------------------------------------------------------------
 
@@ -117,9 +121,12 @@ def public_dp_image(
     download: Annotated[bool, Query()] = False,
     if_none_match: Annotated[str | None, Header(max_length=2000)] = None,
 ) -> Response:
-    """A visible DP's picture (what its share page shows); 404 once deleted or taken down.
-    Cached one minute, so a takedown reaches shared caches within a minute."""
-    campaign_id, stored = db.query(service.public_dp_image, dp_id)
+    """A visible DP's picture (what its share page shows); 404 once deleted, hidden or
+    taken down. Caches must ask again on every use (`no-cache`: a 304 by its ETag while it
+    is public), so a takedown is seen at once; one whose checks are not all in yet is not
+    stored by any cache (`no-store`)."""
+    campaign_id, stored, cleared = db.query(service.public_dp_image, dp_id)
     if download:
         service.count(db, campaign_id, "downloads", app_settings(request).dp.counters_flush_seconds)
-    return image_response(request, stored, "public, max-age=60", if_none_match, download=download)
+    cache = PUBLIC_IMAGE_CACHE if cleared else UNCLEARED_IMAGE_CACHE
+    return image_response(request, stored, cache, if_none_match, download=download)

@@ -7,12 +7,21 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from admitone.core.db import Base, JSONType, Mutable, enum_check, enum_column, id_column
+from admitone.core.db import (
+    Base,
+    JSONType,
+    Mutable,
+    Timestamped,
+    enum_check,
+    enum_column,
+    id_column,
+)
 from admitone.core.ids import (
     DpCampaignId,
+    DpReportId,
     DpTemplateId,
     EventId,
     FileId,
@@ -55,6 +64,25 @@ class Verdict(StrEnum):
     BLOCK = "block"
 
 
+class ClassifierState(StrEnum):
+    """The image classifier's part in a DP's checks (`dp.service.safety`).
+
+    `pending`: its verdict is not in yet (a `dp.classify` job); `done`: it answered;
+    `unavailable`: it could not run (the `moderation` extra is absent): a person decides
+    whether the DP may enter the gallery; `off`: the settings do not run it.
+    """
+
+    PENDING = "pending"
+    DONE = "done"
+    UNAVAILABLE = "unavailable"
+    OFF = "off"
+
+
+class ReportStatus(StrEnum):
+    OPEN = "open"  # waiting for a moderator
+    CLOSED = "closed"  # a moderator decided on the DP
+
+
 class DpCampaign(Mutable, Base):
     __tablename__ = "dp_campaigns"
     __table_args__ = (
@@ -92,6 +120,9 @@ class GeneratedDp(Mutable, Base):
     __table_args__ = (
         enum_check("status", DpStatus),
         enum_check("moderation_verdict", Verdict),
+        enum_check("classifier_state", ClassifierState),
+        # The review queue, oldest request first.
+        Index("ix_generated_dps_review_queue", "review_requested_at", "id"),
         # The gallery: a campaign's visible, opted-in DPs, newest first.
         Index("ix_generated_dps_gallery", "campaign_id", "status", "share_to_hub", "created_at"),
         # Trending: generations per campaign in the last days.
@@ -118,6 +149,20 @@ class GeneratedDp(Mutable, Base):
     moderation_verdict: Mapped[Verdict] = enum_column(Verdict)
     moderation_reasons: Mapped[list[str]] = mapped_column(JSONType, default=list)
     deleted_at: Mapped[datetime | None]
+    # The source photo's pHash (signed 64-bit, as the block-list stores it): the photo is
+    # not kept, so "block this DP's photo" blocks this.
+    photo_hash: Mapped[int | None] = mapped_column(BigInteger)
+    classifier_state: Mapped[ClassifierState] = enum_column(
+        ClassifierState, default=ClassifierState.OFF
+    )
+    # When every check allowed it (or a moderator approved it): only then may it enter the
+    # gallery. None while a check is pending or could not run.
+    cleared_at: Mapped[datetime | None]
+    # In the review queue since (a review verdict, a report, an unavailable classifier on
+    # an opted-in DP); None once a moderator decided.
+    review_requested_at: Mapped[datetime | None]
+    # Open reports (closed when a moderator decides).
+    report_count: Mapped[int] = mapped_column(default=0)
 
 
 class DpDailyCounter(Base):
@@ -132,3 +177,22 @@ class DpDailyCounter(Base):
     views: Mapped[int] = mapped_column(default=0)
     downloads: Mapped[int] = mapped_column(default=0)
     shares: Mapped[int] = mapped_column(default=0)
+
+
+class DpReport(Timestamped, Base):
+    """Someone's report of a public DP: one per reporter (`u:<user>` or `ip:<hash>`) and DP;
+    a moderator's decision closes every open report of the DP."""
+
+    __tablename__ = "dp_reports"
+    __table_args__ = (
+        enum_check("status", ReportStatus),
+        UniqueConstraint("dp_id", "reporter_key"),
+    )
+
+    id: Mapped[DpReportId] = id_column()
+    dp_id: Mapped[GeneratedDpId] = mapped_column(ForeignKey("generated_dps.id"), index=True)
+    reporter_user_id: Mapped[UserId | None] = mapped_column(ForeignKey("users.id"))
+    # Who reported: `u:<user id>` or `ip:<sha256 of the address>` (no raw address kept).
+    reporter_key: Mapped[str] = mapped_column(String(80))
+    reason: Mapped[str] = mapped_column(String(500))
+    status: Mapped[ReportStatus] = enum_column(ReportStatus, default=ReportStatus.OPEN)

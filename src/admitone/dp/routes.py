@@ -121,7 +121,12 @@ def dp_out(settings: Settings, dp: GeneratedDp, dp_token: str | None = None) -> 
         referral_code=dp.share_code,
         width=dp.width,
         height=dp.height,
-        moderation=Moderation(verdict=dp.moderation_verdict, reasons=dp.moderation_reasons),
+        moderation=Moderation(
+            verdict=dp.moderation_verdict,
+            reasons=dp.moderation_reasons,
+            classifier=dp.classifier_state,
+            cleared=dp.cleared_at is not None,
+        ),
         created_at=dp.created_at,
         dp_token=dp_token,
     )
@@ -493,5 +498,7 @@ def my_dps(request: Request, db: Db, actor: CurrentUser, paging: Paging) -> Page
 
 # The public hub (campaign listing, galleries, public DP images): a module of its own.
 from admitone.dp import hub_routes as _hub  # noqa: E402
+from admitone.dp import moderation_routes as _moderation  # noqa: E402
 
 api_router.routes.extend(_hub.api_router.routes)
+api_router.routes.extend(_moderation.api_router.routes)

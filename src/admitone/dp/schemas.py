@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from admitone.core.ids import DpCampaignId, DpTemplateId, EventId, GeneratedDpId
-from admitone.dp.models import CampaignStatus, DpStatus, Verdict
+from admitone.dp.models import CampaignStatus, ClassifierState, DpStatus, Verdict
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,118}[a-z0-9])?$")]
@@ -116,6 +116,16 @@ class PublicCampaignOut(BaseModel):
 class Moderation(BaseModel):
     verdict: Verdict
     reasons: list[str]
+    classifier: ClassifierState = Field(
+        default=ClassifierState.OFF,
+        description="`pending` until the image classifier's verdict is in (a job); "
+        "`unavailable` when it could not run (a moderator decides on the gallery).",
+    )
+    cleared: bool = Field(
+        default=False,
+        description="Every check allowed it (or a moderator approved it): it may appear in "
+        "the gallery (when shared there).",
+    )
 
 
 class DpOut(BaseModel):

@@ -14,12 +14,13 @@ from admitone.web.pages import (
     invitations,
     mailbox,
     manage,
+    moderation,
     signin,
     unsubscribe,
 )
 
 web_router = APIRouter(include_in_schema=False)
-for _module in (home, signin, buy, door, invitations, docs, manage, dp, unsubscribe):
+for _module in (home, signin, buy, door, invitations, docs, manage, dp, moderation, unsubscribe):
     web_router.routes.extend(_module.router.routes)
 
 # Mounted only when ADMITONE_ENV=dev.

@@ -28,7 +28,17 @@ from admitone.dp.service.hub import (
     share_page,
 )
 from admitone.dp.service.owners import delete_dp, my_dps, own_dp, own_dp_image
-from admitone.dp.service.rules import DELETE_BLOB_JOB
+from admitone.dp.service.reports import report_dp
+from admitone.dp.service.review import (
+    Action,
+    QueueItem,
+    block_dp_photo,
+    classify_dp,
+    moderate_dp,
+    moderated_image,
+    review_queue,
+)
+from admitone.dp.service.rules import CLASSIFY_JOB, DELETE_BLOB_JOB
 from admitone.dp.service.templates import (
     PREPARED,
     StoredFrame,
@@ -45,14 +55,19 @@ from admitone.dp.service.templates import (
 )
 
 __all__ = [
+    "CLASSIFY_JOB",
     "DELETE_BLOB_JOB",
     "PREPARED",
+    "Action",
     "Generated",
     "PublicCampaign",
+    "QueueItem",
     "StoredFrame",
     "add_template",
+    "block_dp_photo",
     "campaign_stats",
     "check_template_change",
+    "classify_dp",
     "close_campaign",
     "count",
     "create_campaign",
@@ -67,6 +82,8 @@ __all__ = [
     "hub",
     "list_campaigns",
     "list_templates",
+    "moderate_dp",
+    "moderated_image",
     "my_dps",
     "own_dp",
     "own_dp_image",
@@ -76,6 +93,8 @@ __all__ = [
     "public_dp_image",
     "public_template",
     "publish_campaign",
+    "report_dp",
+    "review_queue",
     "share_page",
     "template_frame",
     "update_campaign",

@@ -20,12 +20,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from admitone.core import jobs
+from admitone.core.clock import utcnow
 from admitone.core.db import Database
 from admitone.core.files import File
 from admitone.core.ids import DpCampaignId, DpTemplateId, EventId, FileId, GeneratedDpId, UserId
 from admitone.dp import errors
 from admitone.dp.models import (
     CampaignStatus,
+    ClassifierState,
     DpCampaign,
     DpTemplate,
     GeneratedDp,
@@ -33,9 +36,10 @@ from admitone.dp.models import (
 )
 from admitone.dp.render import open_photo, render_dp
 from admitone.dp.service import safety
-from admitone.dp.service.rules import new_dp_token, new_share_code, token_hash
+from admitone.dp.service.rules import CLASSIFY_JOB, new_dp_token, new_share_code, token_hash
 from admitone.dp.service.templates import PREPARED
 from admitone.integrations.storage import Storage, StorageError
+from admitone.moderation import service as moderation_service
 from admitone.orders.models import Order
 from admitone.passes.models import Pass
 from admitone.settings import DpSettings, ModerationSettings
@@ -170,7 +174,14 @@ def generate_dp(
         max_pixels=limits.max_photo_pixels,
         cover=layout.photo.size,
     )
-    checks = safety.checks_for(moderation) if moderation is not None else None
+    checks = None
+    if moderation is not None:
+        blocked = (
+            db.query(moderation_service.blocked_hashes, moderation)
+            if "hash_blocklist" in moderation.image_checks
+            else None
+        )
+        checks = safety.checks_for(moderation, blocked)
     decision = safety.decide(image, plan.texts, checks)
     safety.refuse_blocked(decision)
     rendered = render_dp(frame, layout, image, plan.texts)
@@ -204,10 +215,8 @@ def generate_dp(
         width=rendered.width,
         height=rendered.height,
         share_to_hub=share_to_hub,
-        status=safety.status_for(decision.verdict),
-        moderation_verdict=decision.verdict,
-        moderation_reasons=decision.reasons,
     )
+    safety.apply(dp, decision, utcnow())
     try:
         recorded = db.mutation(record_dp, output, dp)
     except BaseException:
@@ -238,4 +247,6 @@ def record_dp(session: Session, output: File, dp: GeneratedDp) -> GeneratedDp:
                 session.expunge(dp)
     else:
         raise AssertionError("no free share code after 5 draws of 31^10")
+    if dp.classifier_state == ClassifierState.PENDING:
+        jobs.schedule(session, CLASSIFY_JOB, {"dp_id": dp.id})
     return dp

@@ -117,7 +117,8 @@ def hub(
 def gallery(
     session: Session, slug: str, *, limit: int, cursor: str | None
 ) -> tuple[list[GeneratedDp], str | None]:
-    """A public campaign's allowed, opted-in DPs, newest first."""
+    """A public campaign's opted-in DPs that every check allowed (`cleared_at`), newest
+    first: not while the classifier's verdict is pending or a report is being reviewed."""
     campaign_id = session.scalar(
         select(DpCampaign.id).where(DpCampaign.slug == slug, *PUBLIC_CAMPAIGN)
     )
@@ -127,20 +128,22 @@ def gallery(
         GeneratedDp.campaign_id == campaign_id,
         GeneratedDp.status == PUBLIC_DP,
         GeneratedDp.share_to_hub.is_(True),
+        GeneratedDp.cleared_at.is_not(None),
     )
     return GALLERY.page(session, query, limit=limit, cursor=cursor)
 
 
-def public_dp_image(session: Session, dp_id: GeneratedDpId) -> tuple[DpCampaignId, File]:
-    """A visible DP's image and its campaign; `dp_not_found` once deleted or taken down."""
+def public_dp_image(session: Session, dp_id: GeneratedDpId) -> tuple[DpCampaignId, File, bool]:
+    """A visible DP's image, its campaign and whether every check cleared it;
+    `dp_not_found` once deleted, hidden, in review or taken down."""
     row = session.execute(
-        select(GeneratedDp.campaign_id, File)
+        select(GeneratedDp.campaign_id, File, GeneratedDp.cleared_at.is_not(None))
         .join(File, File.id == GeneratedDp.output_file_id)
         .where(GeneratedDp.id == dp_id, GeneratedDp.status == PUBLIC_DP)
     ).one_or_none()
     if row is None:
         raise errors.DpNotFound()
-    return row[0], row[1]
+    return row[0], row[1], bool(row[2])
 
 
 @dataclass(frozen=True)

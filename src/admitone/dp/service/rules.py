@@ -21,6 +21,8 @@ from admitone.dp import errors
 from admitone.dp.models import CampaignStatus, DpCampaign, DpStatus, DpTemplate, TemplateStatus
 
 DELETE_BLOB_JOB = "dp.delete_blob"
+# The image classifier's verdict on a new DP (`dp.service.review.classify_dp`).
+CLASSIFY_JOB = "dp.classify"
 # Campaigns whose public page exists (a closed one still shows, and refuses new DPs).
 PUBLIC_CAMPAIGN = (DpCampaign.status.in_((CampaignStatus.PUBLISHED, CampaignStatus.CLOSED)),)
 _CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: codes get typed

@@ -28,6 +28,7 @@ __all__ = [
     "ImageCheck",
     "TextCheck",
     "Verdict",
+    "classifier_check",
     "combine",
     "decode_for_checks",
     "image_checks",
@@ -63,10 +64,18 @@ def image_checks(settings: ModerationSettings, blocked: HashArray) -> list[Image
     if "hash_blocklist" in settings.image_checks:
         checks.append(HashBlocklistCheck(blocked, settings.hash_max_distance))
     if "classifier" in settings.image_checks:
-        checks.append(
-            NudityCheck(settings.classifier_review_score, settings.classifier_block_score)
-        )
+        checks.append(classifier_check(settings))
     return checks
+
+
+def classifier_check(settings: ModerationSettings) -> ImageCheck:
+    """The image classifier with the settings' thresholds (it answers `skipped` when its
+    extra is not installed)."""
+    return NudityCheck(
+        settings.classifier_review_score,
+        settings.classifier_block_score,
+        input_side=settings.classifier_input_side,
+    )
 
 
 def run_image_checks(

@@ -14,6 +14,7 @@ the platform logs it at start-up).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import threading
@@ -26,6 +27,8 @@ import numpy as np
 from admitone.integrations.moderation.base import CheckImage, Decision, Verdict
 
 MODEL_FILE = "320n.onnx"
+# The side NudeNet letterboxes images to (its model was trained at 320).
+INPUT_SIDE = 320
 # NudeNet 3.4.2's model (tests pin it: a changed model changes every verdict).
 MODEL_SHA256 = "c15d8273adad2d0a92f014cc69ab2d6c311a06777a55545f2c4eb46f51911f0f"
 # Exposed sexual body parts: what a moderator must see. FACE_*, FEET_*, ARMPITS_*,
@@ -97,10 +100,25 @@ def detector() -> Any:
     return _detector
 
 
-def detect(image: CheckImage) -> list[dict[str, Any]]:
-    """NudeNet's detections (`class`, `score`, `box`) for our decoded pixels."""
+@functools.cache
+def _sized(side: int) -> Any:
+    """The detector over the same session, letterboxing to `side` instead of 320 (the
+    model takes any multiple of 32; fewer pixels cost less and may see less)."""
+    from nudenet import NudeDetector
+
+    base = detector()
+    found = NudeDetector.__new__(NudeDetector)
+    found.onnx_session = base.onnx_session
+    found.input_width = found.input_height = side
+    found.input_name = base.input_name
+    return found
+
+
+def detect(image: CheckImage, side: int = INPUT_SIDE) -> list[dict[str, Any]]:
+    """NudeNet's detections (`class`, `score`, `box`) for our decoded pixels, letterboxed
+    to `side` (NudeNet's own 320 by default)."""
     bgr = np.ascontiguousarray(np.asarray(image.image.convert("RGB"))[:, :, ::-1])
-    found = detector()
+    found = detector() if side == INPUT_SIDE else _sized(side)
     with _run_lock:
         detections: list[dict[str, Any]] = found.detect(bgr)
     return detections
@@ -116,11 +134,13 @@ class NudityCheck:
     block_score: float = 0.85
     labels: tuple[str, ...] = SENSITIVE_LABELS
     name: str = "classifier"
+    input_side: int = INPUT_SIDE
 
     def check(self, image: CheckImage) -> Verdict:
         if not extra_installed():
             return Verdict(Decision.ALLOW, ["classifier_unavailable"], [self.name])
-        top = max((d["score"] for d in detect(image) if d["class"] in self.labels), default=0.0)
+        found = detect(image, self.input_side)
+        top = max((d["score"] for d in found if d["class"] in self.labels), default=0.0)
         if top >= self.block_score:
             return Verdict(Decision.BLOCK, ["nudity"])
         if top >= self.review_score:

@@ -71,7 +71,8 @@ def share_page(request: Request, db: Db, code: Annotated[str, Path(max_length=16
         request,
         "dp/share.html",
         status_code=200 if found.dp is not None else 410,
-        headers={"Cache-Control": "public, max-age=60"},
+        # A takedown must show at once: caches revalidate before every use.
+        headers={"Cache-Control": "public, no-cache"},
         shown=found.dp,
         campaign=found.campaign,
         event=found.event,

@@ -1,0 +1,81 @@
+"""`safety`: the one decision, with the classifier unavailable (its extra not installed)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from admitone.core.ids import GeneratedDpId
+from admitone.dp.models import ClassifierState, DpStatus, GeneratedDp, Verdict
+from admitone.dp.service import safety
+from admitone.integrations.moderation import Decision
+from admitone.integrations.moderation import Verdict as CheckVerdict
+from admitone.integrations.moderation.phash import hash_array
+from admitone.settings import ModerationSettings
+from tests.moderation.photos import photo
+
+NOW = datetime(2026, 12, 6, 22, 0, tzinfo=UTC)
+
+
+def _dp(share_to_hub: bool) -> GeneratedDp:
+    return GeneratedDp(id=GeneratedDpId.new(), share_to_hub=share_to_hub, moderation_reasons=[])
+
+
+def test_without_the_classifier_a_dp_is_public_by_link_but_not_cleared_for_the_gallery() -> None:
+    checks = safety.checks_for(ModerationSettings(), hash_array([]), classifier_available=False)
+    decision = safety.decide(photo(1), {"name": "Ada"}, checks)
+    assert decision.verdict == Verdict.ALLOW
+    assert decision.reasons == ["classifier_unavailable"]
+    assert decision.skipped == ["classifier"]
+    assert decision.cleared is False
+    assert decision.photo_hash is not None
+    shared, private = _dp(True), _dp(False)
+    safety.apply(shared, decision, NOW)
+    safety.apply(private, decision, NOW)
+    assert shared.status == DpStatus.VISIBLE
+    assert shared.classifier_state == ClassifierState.UNAVAILABLE
+    assert shared.cleared_at is None
+    assert shared.review_requested_at == NOW  # a person lets it into the gallery
+    assert private.review_requested_at is None  # nothing to decide: it never enters it
+
+
+def test_require_classifier_sends_an_unclassified_dp_to_review() -> None:
+    settings = ModerationSettings(require_classifier=True)
+    checks = safety.checks_for(settings, hash_array([]), classifier_available=False)
+    decision = safety.decide(photo(2), {}, checks)
+    dp = _dp(False)
+    safety.apply(dp, decision, NOW)
+    assert (dp.status, dp.review_requested_at) == (DpStatus.PENDING_REVIEW, NOW)
+
+
+def test_with_the_classifier_its_verdict_is_deferred_to_the_job() -> None:
+    checks = safety.checks_for(ModerationSettings(), hash_array([]), classifier_available=True)
+    decision = safety.decide(photo(3), {}, checks)
+    dp = _dp(True)
+    safety.apply(dp, decision, NOW)
+    assert (dp.classifier_state, dp.cleared_at) == (ClassifierState.PENDING, None)
+    safety.settle_classifier(dp, CheckVerdict.allow(), NOW)
+    assert (dp.classifier_state, dp.cleared_at) == (ClassifierState.DONE, NOW)
+    # A second answer (the job ran twice) changes nothing.
+    safety.settle_classifier(dp, CheckVerdict(Decision.BLOCK, ["nudity"]), NOW)
+    assert dp.status == DpStatus.VISIBLE
+
+
+def test_a_worker_without_the_classifier_leaves_the_decision_to_a_person() -> None:
+    checks = safety.checks_for(ModerationSettings(), hash_array([]), classifier_available=True)
+    dp = _dp(True)
+    safety.apply(dp, safety.decide(photo(4), {}, checks), NOW)
+    unavailable = CheckVerdict(Decision.ALLOW, ["classifier_unavailable"], ["classifier"])
+    safety.settle_classifier(dp, unavailable, NOW)
+    assert dp.classifier_state == ClassifierState.UNAVAILABLE
+    assert dp.cleared_at is None
+    assert dp.review_requested_at == NOW
+
+
+def test_a_moderators_approval_stands_against_a_later_classifier_verdict() -> None:
+    checks = safety.checks_for(ModerationSettings(), hash_array([]), classifier_available=True)
+    dp = _dp(True)
+    safety.apply(dp, safety.decide(photo(5), {}, checks), NOW)
+    dp.cleared_at = NOW  # what an approval does while the job is still queued
+    safety.settle_classifier(dp, CheckVerdict(Decision.BLOCK, ["nudity"]), NOW)
+    assert (dp.status, dp.classifier_state) == (DpStatus.VISIBLE, ClassifierState.DONE)
+    assert dp.moderation_reasons == ["nudity"]  # kept for the record
