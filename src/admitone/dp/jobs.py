@@ -14,3 +14,7 @@ from admitone.integrations.storage import storage_for
 def delete_blob(ctx: JobContext, /, **args: Any) -> None:
     # Keys embed an id that is never reused; deleting twice is a no-op.
     storage_for(ctx.settings).delete(str(args["storage_key"]))
+
+
+# Batch rendering lives in its own module; importing it registers its job.
+from admitone.dp import batch_jobs as _batch_jobs  # noqa: E402, F401

@@ -495,3 +495,8 @@ def my_dps(request: Request, db: Db, actor: CurrentUser, paging: Paging) -> Page
 from admitone.dp import hub_routes as _hub  # noqa: E402
 
 api_router.routes.extend(_hub.api_router.routes)
+
+# Batches (an organizer's CSV rendered by the workers): a module of their own.
+from admitone.dp import batch_routes as _batches  # noqa: E402
+
+api_router.routes.extend(_batches.api_router.routes)
