@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from admitone.core.db import Database
-from admitone.orgs.models import Organization
 from admitone.dp.service import batch_render
 from admitone.integrations.fetch import FetchPolicy, system_resolver
 from admitone.integrations.storage import storage_for
+from admitone.orgs.models import Organization
 from admitone.settings import Settings
 from tests.dp.batch_helpers import (
     csv_bytes,
@@ -31,17 +31,13 @@ from tests.factories import add_team_member, auth_headers, make_user
 
 
 def _start(client: TestClient, world: World, csv: bytes, photos: bytes | None) -> dict[str, Any]:
-    r = post_batch(
-        client, world.campaign["id"], world.template["id"], csv, photos, world.headers
-    )
+    r = post_batch(client, world.campaign["id"], world.template["id"], csv, photos, world.headers)
     assert r.status_code == 202, r.text
     return dict(r.json())
 
 
 def _refused(client: TestClient, world: World, csv: bytes, photos: bytes | None) -> Any:
-    r = post_batch(
-        client, world.campaign["id"], world.template["id"], csv, photos, world.headers
-    )
+    r = post_batch(client, world.campaign["id"], world.template["id"], csv, photos, world.headers)
     assert 400 <= r.status_code < 500, r.text
     return r.json()
 

@@ -151,10 +151,18 @@ def claim_rows(
     )
     if session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
+    # Two statements, not `UPDATE ... WHERE line IN (SELECT ... LIMIT n FOR UPDATE SKIP
+    # LOCKED)`: PostgreSQL may run such a subquery again per row, and each run skips the
+    # rows the UPDATE already changed, so it would claim the whole batch.
+    lines = list(session.scalars(due))
+    if not lines:
+        return []
     claimed = session.execute(
         update(DpBatchRow)
         .where(
-            DpBatchRow.batch_id == batch_id, DpBatchRow.line.in_(due.scalar_subquery()), claimable
+            DpBatchRow.batch_id == batch_id,
+            DpBatchRow.line.in_(lines),
+            claimable,
         )
         .values(
             status=BatchRowStatus.RENDERING,
