@@ -88,18 +88,14 @@ def test_two_workers_share_one_batch_and_render_each_row_once(served: Served) ->
         ).all()
         assert len(set(outputs)) == 60
         lanes = {
-            job.id: job.locked_by
+            str(job.id): job.locked_by
             for job in s.scalars(select(Job).where(Job.name == batch_render.LANE_JOB))
         }
     by_worker: dict[str, int] = {}
     for r in rows:
         worker = lanes[str(r.claimed_by).split(":")[0]]
         by_worker[str(worker)] = by_worker.get(str(worker), 0) + 1
-    assert set(by_worker) == {"worker-a", "worker-b"}, (
-        by_worker,
-        lanes,
-        {r.claimed_by for r in rows},
-    )
+    assert set(by_worker) == {"worker-a", "worker-b"}, by_worker
 
 
 def _updates(lines: Iterator[str]) -> Iterator[dict[str, Any]]:

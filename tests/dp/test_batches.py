@@ -7,12 +7,14 @@ import http.server
 import io
 import threading
 import zipfile
+from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from admitone.core.db import Database
+from admitone.core.uploads import PhotoZip
 from admitone.dp.service import batch_render
 from admitone.integrations.fetch import FetchPolicy, system_resolver
 from admitone.integrations.storage import storage_for
@@ -220,16 +222,19 @@ def test_cancel_stops_pending_rows_and_keeps_what_was_rendered(
     )  # fmt: skip
     # One worker has recorded two rows when the organizer cancels.
     rows = db.mutation(
-        batch_render.claim_rows, started["id"], "w", limit=2, lease=batch_render.timedelta(60)
+        batch_render.claim_rows, started["id"], "w", limit=2, lease=timedelta(seconds=60)
     )
     plan = db.query(batch_render.plan_lane, started["id"])
     assert plan is not None
     storage = storage_for(settings)
-    photos = batch_render.PhotoZip(
+    photos = PhotoZip(
         storage.get(plan.photos_key or ""), plan.photo_names, batch_render.zip_limits(settings.dp)
     )
     renderer = batch_render.Renderer(storage, settings, plan, FetchPolicy(), photos)
-    db.mutation(batch_render.record_rows, started["id"], "w", [renderer.render(r) for r in rows])
+    rendered = [renderer.render(r) for r in rows]
+    assert not any(isinstance(r, batch_render.RowResult) for r in rendered)
+    results = [renderer.store(r.line, out) for r, out in zip(rows, rendered, strict=True)]  # type: ignore[arg-type]
+    db.mutation(batch_render.record_rows, started["id"], "w", results)
 
     cancelled = client.post(f"/api/v1/dp-batches/{started['id']}/cancel", headers=world.headers)
     assert cancelled.status_code == 200, cancelled.text

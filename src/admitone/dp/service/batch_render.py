@@ -15,12 +15,14 @@ database fails gives its unrecorded rows back and is retried by the job queue.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, exists, insert, select, update
+from sqlalchemy import exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from admitone.core import jobs
@@ -38,7 +40,7 @@ from admitone.dp.models import (
     DpTemplate,
     Verdict,
 )
-from admitone.dp.render import open_photo, render_dp
+from admitone.dp.render import Rendered, open_photo, render_dp
 from admitone.dp.service import safety
 from admitone.dp.service.templates import PREPARED
 from admitone.integrations.fetch import FetchPolicy, fetch
@@ -198,49 +200,58 @@ class RowResult:
 def record_rows(
     session: Session, batch_id: DpBatchId, worker: str, results: list[RowResult]
 ) -> list[str]:
-    """Records the chunk's outcomes for the rows `worker` still holds, and completes the
-    batch when no row is left open. Returns the storage keys of outputs it did not record
-    (the claim was lost: another lane took the row after the lease ended)."""
-    orphans: list[str] = []
-    for result in results:
-        held = (
-            DpBatchRow.batch_id == batch_id,
-            DpBatchRow.line == result.line,
-            DpBatchRow.claimed_by == worker,
-            DpBatchRow.status == BatchRowStatus.RENDERING,
-        )
-        if result.output is not None:
-            out = result.output
-            session.execute(
-                insert(File).values(
-                    id=out.id,
-                    storage_key=out.storage_key,
-                    content_type=out.content_type,
-                    size_bytes=out.size_bytes,
-                    sha256=out.sha256,
-                    owner_user_id=out.owner_user_id,
-                    created_at=utcnow(),
-                )
+    """Records the chunk's outcomes for the rows `worker` still holds (three statements
+    whatever the chunk's size), and completes the batch when no row is left open. Returns
+    the storage keys of outputs it did not record (the claim was lost: another lane took
+    the row after the lease ended)."""
+    held = set(
+        session.scalars(
+            select(DpBatchRow.line)
+            .where(
+                DpBatchRow.batch_id == batch_id,
+                DpBatchRow.line.in_([r.line for r in results]),
+                DpBatchRow.claimed_by == worker,
+                DpBatchRow.status == BatchRowStatus.RENDERING,
             )
-            values: dict[str, object] = {"status": BatchRowStatus.DONE, "output_file_id": out.id}
-        else:
-            values = {
-                "status": BatchRowStatus.FAILED,
-                "error": result.error,
-                "detail": result.detail[:300],
-            }
-        done = session.execute(
-            update(DpBatchRow)
-            .where(*held)
-            .values(claimed_until=None, **values)
-            .execution_options(synchronize_session=False)
+            .with_for_update()
         )
-        if getattr(done, "rowcount", 0) != 1 and result.output is not None:
-            session.execute(delete(File).where(File.id == result.output.id))
-            orphans.append(result.output.storage_key)
+    )
+    now = utcnow()
+    outputs = [r.output for r in results if r.output is not None and r.line in held]
+    if outputs:
+        session.execute(
+            insert(File),
+            [
+                {
+                    "id": o.id,
+                    "storage_key": o.storage_key,
+                    "content_type": o.content_type,
+                    "size_bytes": o.size_bytes,
+                    "sha256": o.sha256,
+                    "owner_user_id": o.owner_user_id,
+                    "created_at": now,
+                }
+                for o in outputs
+            ],
+        )
+    changes = [
+        {
+            "batch_id": batch_id,
+            "line": r.line,
+            "status": BatchRowStatus.DONE if r.output else BatchRowStatus.FAILED,
+            "output_file_id": r.output.id if r.output else None,
+            "error": r.error,
+            "detail": r.detail[:300] if r.error else None,
+            "claimed_until": None,
+        }
+        for r in results
+        if r.line in held
+    ]
+    if changes:
+        session.execute(update(DpBatchRow), changes)  # by primary key, one executemany
     finish_if_done(session, batch_id)
     publish(session, topic(batch_id))
-    return orphans
+    return [r.output.storage_key for r in results if r.output and r.line not in held]
 
 
 def release_rows(session: Session, batch_id: DpBatchId, worker: str, lines: list[int]) -> None:
@@ -296,9 +307,9 @@ class Renderer:
             raise PhotoError("photo_not_in_zip", "The batch has no zip of photos.")
         return self.photos.read(row.photo)
 
-    def render(self, row: ClaimedRow) -> RowResult:
-        """The row's picture, stored; or its failure. Storage errors are raised (the lane
-        is retried), every other failure is the row's."""
+    def render(self, row: ClaimedRow) -> Rendered | RowResult:
+        """The row's picture, or its failure (a `RowResult` with the reason): every
+        failure of the photo, the URL or the text is the row's, never the lane's."""
         limits = self.settings.dp
         try:
             data = self.photo_bytes(row)
@@ -315,18 +326,19 @@ class Renderer:
             if decision.verdict == Verdict.BLOCK:
                 code = "text_blocked" if decision.subject == "text" else "image_blocked"
                 return RowResult(row.line, error=code, detail=", ".join(decision.reasons))
-            rendered = render_dp(self.frame, self.layout, image, texts)
+            return render_dp(self.frame, self.layout, image, texts)
         except PhotoError as exc:
             return RowResult(row.line, error=exc.reason, detail=exc.detail)
         except AppError as exc:
             return RowResult(row.line, error=exc.code, detail=str(exc.message))
-        except StorageError:
-            raise
         except Exception as exc:  # hostile input must fail its row, never the worker
             log.warning("batch %s line %d failed", self.plan.batch_id, row.line, exc_info=True)
             return RowResult(row.line, error="render_failed", detail=type(exc).__name__)
+
+    def store(self, line: int, rendered: Rendered) -> RowResult:
+        """Puts the picture in the file store (raises `StorageError`)."""
         folder = f"dp/batches/{self.plan.campaign_id}/{self.plan.batch_id}"
-        key = f"{folder}/{row.line:06d}.{rendered.extension}"
+        key = f"{folder}/{line:06d}.{rendered.extension}"
         self.storage.put(key, rendered.data, rendered.content_type)
         output = File(
             id=FileId.new(),
@@ -336,7 +348,7 @@ class Renderer:
             sha256=hashlib.sha256(rendered.data).hexdigest(),
             owner_user_id=self.plan.owner_user_id,
         )
-        return RowResult(row.line, output=output)
+        return RowResult(line, output=output)
 
 
 def render_lane(
@@ -350,7 +362,12 @@ def render_lane(
     policy: FetchPolicy | None = None,
 ) -> int:
     """Renders chunks of the batch until none is left to claim (module docstring); returns
-    how many rows this lane rendered or failed."""
+    how many rows this lane rendered or failed.
+
+    A second thread puts chunk k's pictures in the file store while this one renders
+    chunk k+1 (the store's fsync waits on the disk and would leave the core idle); the
+    database is used from this thread only. A chunk whose storing or recording fails gives
+    its rows back and the lane raises (the job is retried)."""
     plan = db.query(plan_lane, batch_id)
     if plan is None:
         return 0
@@ -368,29 +385,69 @@ def render_lane(
     lease = timedelta(seconds=limits.batch_lease_seconds)
     next_lane: int | None = lane + 1 if lane < limits.batch_max_lanes else None
     handled = 0
-    while True:
-        rows = db.mutation(
-            claim_rows, batch_id, worker, limit=limits.batch_chunk_rows, lease=lease,
-            next_lane=next_lane,
-        )  # fmt: skip
-        if not rows:
-            break
-        next_lane = None  # asked once per lane
+
+    def store(outcomes: list[tuple[int, Rendered | RowResult]]) -> list[RowResult]:
         results: list[RowResult] = []
         try:
-            for row in rows:
-                results.append(renderer.render(row))
+            for line, outcome in outcomes:
+                stored = (
+                    outcome if isinstance(outcome, RowResult) else renderer.store(line, outcome)
+                )
+                results.append(stored)
+        except BaseException:
+            _forget_all(storage, results)
+            raise
+        return results
+
+    def record(lines: list[int], storing: Future[list[RowResult]]) -> None:
+        try:
+            results = storing.result()
+        except BaseException:
+            db.mutation(release_rows, batch_id, worker, lines)
+            raise
+        try:
             orphans = db.mutation(record_rows, batch_id, worker, results)
         except BaseException:
-            db.mutation(release_rows, batch_id, worker, [r.line for r in rows])
-            for r in results:
-                if r.output is not None:
-                    _forget(storage, r.output.storage_key)
+            db.mutation(release_rows, batch_id, worker, lines)
+            _forget_all(storage, results)
             raise
         for key in orphans:
             _forget(storage, key)
-        handled += len(rows)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="dp-batch-store") as io:
+        previous: tuple[list[int], Future[list[RowResult]]] | None = None
+        try:
+            while True:
+                rows = db.mutation(
+                    claim_rows, batch_id, worker, limit=limits.batch_chunk_rows, lease=lease,
+                    next_lane=next_lane,
+                )  # fmt: skip
+                next_lane = None  # asked once per lane
+                lines = [r.line for r in rows]
+                try:
+                    outcomes = [(row.line, renderer.render(row)) for row in rows]
+                except BaseException:
+                    db.mutation(release_rows, batch_id, worker, lines)
+                    raise
+                if previous is not None:
+                    done, previous = previous, None
+                    record(*done)
+                if not rows:
+                    break
+                previous = (lines, io.submit(store, outcomes))
+                handled += len(rows)
+        finally:
+            if previous is not None:  # an error above: give the stored chunk's rows back
+                with contextlib.suppress(BaseException):
+                    _forget_all(storage, previous[1].result())
+                db.mutation(release_rows, batch_id, worker, previous[0])
     return handled
+
+
+def _forget_all(storage: Storage, results: list[RowResult]) -> None:
+    for r in results:
+        if r.output is not None:
+            _forget(storage, r.output.storage_key)
 
 
 def _forget(storage: Storage, key: str) -> None:
