@@ -188,7 +188,7 @@ class DpSettings(BaseModel):
     batch_max_zip_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
     batch_max_rows: int = Field(default=10_000, ge=1)
     batch_max_unzipped_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=1)
-    batch_chunk_rows: int = Field(default=8, ge=1, le=500)
+    batch_chunk_rows: int = Field(default=16, ge=1, le=500)
     batch_lease_seconds: float = Field(default=300.0, gt=0)
     batch_max_lanes: int = Field(default=8, ge=1, le=64)
 

@@ -20,9 +20,9 @@ import hashlib
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import exists, insert, select, update
+from sqlalchemy import ColumnElement, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from admitone.core import jobs
@@ -95,10 +95,21 @@ class LanePlan:
     photo_names: list[str]
 
 
+def _claimable(now: datetime) -> ColumnElement[bool]:
+    """Rows a lane may claim: pending, or held by a lane whose lease has ended."""
+    return (DpBatchRow.status == BatchRowStatus.PENDING) | (
+        (DpBatchRow.status == BatchRowStatus.RENDERING) & (DpBatchRow.claimed_until < now)
+    )
+
+
 def plan_lane(session: Session, batch_id: DpBatchId) -> LanePlan | None:
-    """What a lane needs, or None when the batch no longer runs."""
+    """What a lane needs, or None when the batch no longer runs or has no row left to
+    claim (a lane that came too late does not load the zip for nothing)."""
     batch = session.get(DpBatch, batch_id)
     if batch is None or batch.status != BatchStatus.RUNNING:
+        return None
+    claimable = _claimable(utcnow())
+    if not session.scalar(select(exists().where(DpBatchRow.batch_id == batch_id, claimable))):
         return None
     template = session.get(DpTemplate, batch.template_id)
     assert template is not None
@@ -142,9 +153,7 @@ def claim_rows(
     if not running:
         return []
     now = utcnow()
-    claimable = (DpBatchRow.status == BatchRowStatus.PENDING) | (
-        (DpBatchRow.status == BatchRowStatus.RENDERING) & (DpBatchRow.claimed_until < now)
-    )
+    claimable = _claimable(now)
     due = (
         select(DpBatchRow.line)
         .where(DpBatchRow.batch_id == batch_id, claimable)
