@@ -188,6 +188,17 @@ class DpSettings(BaseModel):
     # Reports (`POST /api/v1/public/dps/{id}/report`), `limits` notation, moving windows.
     report_limits_per_ip: str = "5/minute;30/day"
     report_limits_per_user: str = "5/minute;30/day"
+    # Batches (docs/dp.md "Batches"): the CSV and the zip of photos an organizer uploads,
+    # the rows one CSV may hold (more: 422 `too_many_rows`), the zip's limits once
+    # uncompressed, the rows a worker claims at a time (and the lease it holds them for),
+    # and how many workers may join one batch at once.
+    batch_max_csv_bytes: int = Field(default=5 * 1024 * 1024, ge=1)
+    batch_max_zip_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
+    batch_max_rows: int = Field(default=10_000, ge=1)
+    batch_max_unzipped_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=1)
+    batch_chunk_rows: int = Field(default=16, ge=1, le=500)
+    batch_lease_seconds: float = Field(default=300.0, gt=0)
+    batch_max_lanes: int = Field(default=8, ge=1, le=64)
 
 
 class WalletSettings(BaseModel):

@@ -665,6 +665,47 @@ PRIVILEGED += [
 ]  # fmt: skip
 
 
+# --- DP batches (dp) ----------------------------------------------------------------------
+
+
+def _dp_batch_upload(ctx: Ctx) -> Call:
+    from tests.dp.batch_helpers import csv_bytes, photos_zip
+
+    campaign = _dp_campaign(ctx)
+    template = _dp_template(ctx, campaign.id)
+    return Call({"campaign_id": campaign.id},
+                files={"csv": ("people.csv", csv_bytes("Ada,Guest,ada.jpg"), "text/csv"),
+                       "photos": ("photos.zip", photos_zip("ada.jpg"), "application/zip"),
+                       "template_id": (None, template.id)})  # fmt: skip
+
+
+def _dp_batch_call(ctx: Ctx, status: str = "running") -> Call:
+    from admitone.core.ids import DpBatchId
+    from admitone.dp.models import DpBatch
+
+    campaign = _dp_campaign(ctx)
+    template = _dp_template(ctx, campaign.id)
+    batch = DpBatch(id=DpBatchId.new(), organization_id=ctx.w.org.id, campaign_id=campaign.id,
+                    template_id=template.id, created_by_user_id=make_user(ctx.s).id,
+                    status=status, total=0)  # fmt: skip
+    ctx.s.add(batch)
+    ctx.s.flush()
+    return Call({"batch_id": batch.id})
+
+
+PRIVILEGED += [
+    Privileged("POST", "/api/v1/dp-campaigns/{campaign_id}/batches", C.DP_MANAGE, "event",
+               _dp_batch_upload),
+    Privileged("GET", "/api/v1/dp-batches/{batch_id}", C.DP_MANAGE, "event", _dp_batch_call),
+    Privileged("GET", "/api/v1/dp-batches/{batch_id}/stream", C.DP_MANAGE, "event",
+               _dp_batch_call, stream=True),
+    Privileged("POST", "/api/v1/dp-batches/{batch_id}/cancel", C.DP_MANAGE, "event",
+               _dp_batch_call),
+    Privileged("GET", "/api/v1/dp-batches/{batch_id}/download", C.DP_MANAGE, "event",
+               lambda ctx: _dp_batch_call(ctx, "completed")),
+]  # fmt: skip
+
+
 # --- releases ----------------------------------------------------------------------------
 
 PUBLIC[("GET", "/api/v1/public/releases")] = "anyone reads the published release notes"

@@ -83,3 +83,23 @@ class DpPhotoUnknown(Conflict):
 class ReportReasonBlocked(Invalid):
     code = "report_reason_blocked"
     message = "The reason contains words we do not accept; describe the problem differently."
+
+
+class BatchNotFound(NotFound):
+    code = "dp_batch_not_found"
+    message = "No such DP batch."
+
+
+class BatchNotFinished(Conflict):
+    code = "dp_batch_not_finished"
+    message = "The batch is still rendering: download it once it has finished."
+
+
+class BatchNotRunning(Conflict):
+    code = "dp_batch_not_running"
+    message = "The batch has already finished or was cancelled."
+
+
+class EmptyBatch(Invalid):
+    code = "empty_batch"
+    message = "The CSV file has no rows."

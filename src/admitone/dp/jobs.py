@@ -26,3 +26,7 @@ def classify(ctx: JobContext, /, **args: Any) -> None:
     classify_dp(
         ctx.db, storage_for(ctx.settings), ctx.settings.moderation, GeneratedDpId(args["dp_id"])
     )
+
+
+# Batch rendering lives in its own module; importing it registers its job.
+from admitone.dp import batch_jobs as _batch_jobs  # noqa: E402, F401

@@ -7,7 +7,15 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from admitone.core.db import (
@@ -20,6 +28,7 @@ from admitone.core.db import (
     id_column,
 )
 from admitone.core.ids import (
+    DpBatchId,
     DpCampaignId,
     DpReportId,
     DpTemplateId,
@@ -196,3 +205,69 @@ class DpReport(Timestamped, Base):
     reporter_key: Mapped[str] = mapped_column(String(80))
     reason: Mapped[str] = mapped_column(String(500))
     status: Mapped[ReportStatus] = enum_column(ReportStatus, default=ReportStatus.OPEN)
+
+
+# --- batches (an organizer's CSV of names and photos, rendered by the workers) -------------
+
+
+class BatchStatus(StrEnum):
+    """`running` until no row is pending or rendering (then `completed`), or `cancelled` by
+    its organizer (pending rows are then never claimed)."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class BatchRowStatus(StrEnum):
+    """`pending -> rendering -> done | failed`; `rendering` holds a lease
+    (`claimed_until`): a row whose worker died is claimed again when it ends. A cancel turns
+    `pending` rows `cancelled`."""
+
+    PENDING = "pending"
+    RENDERING = "rendering"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class DpBatch(Mutable, Base):
+    __tablename__ = "dp_batches"
+    __table_args__ = (enum_check("status", BatchStatus),)
+
+    id: Mapped[DpBatchId] = id_column()
+    organization_id: Mapped[OrganizationId] = mapped_column(ForeignKey("organizations.id"))
+    campaign_id: Mapped[DpCampaignId] = mapped_column(ForeignKey("dp_campaigns.id"), index=True)
+    template_id: Mapped[DpTemplateId] = mapped_column(ForeignKey("dp_templates.id"))
+    created_by_user_id: Mapped[UserId] = mapped_column(ForeignKey("users.id"))
+    # The uploaded zip of photos (none when every row names an https:// URL).
+    photos_file_id: Mapped[FileId | None] = mapped_column(ForeignKey("files.id"))
+    status: Mapped[BatchStatus] = enum_column(BatchStatus, default=BatchStatus.RUNNING)
+    total: Mapped[int]
+    finished_at: Mapped[datetime | None]
+
+
+class DpBatchRow(Base):
+    """One line of the CSV: rendered once by whichever worker claims it."""
+
+    __tablename__ = "dp_batch_rows"
+    __table_args__ = (
+        enum_check("status", BatchRowStatus),
+        ForeignKeyConstraint(["batch_id"], ["dp_batches.id"], ondelete="CASCADE"),
+        # Claims and progress counts: a batch's rows by status, in line order.
+        Index("ix_dp_batch_rows_claim", "batch_id", "status", "line"),
+    )
+
+    batch_id: Mapped[DpBatchId] = mapped_column(String(32), primary_key=True)
+    line: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(200))
+    photo: Mapped[str] = mapped_column(Text)  # a member of the zip, or an https:// URL
+    status: Mapped[BatchRowStatus] = enum_column(BatchRowStatus)
+    error: Mapped[str | None] = mapped_column(String(60))  # a stable code
+    detail: Mapped[str | None] = mapped_column(String(300))
+    output_file_id: Mapped[FileId | None] = mapped_column(ForeignKey("files.id"))
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_until: Mapped[datetime | None]
+    # How many times a worker claimed the row: 1, unless a worker died holding it.
+    claims: Mapped[int] = mapped_column(default=0)

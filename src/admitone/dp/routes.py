@@ -502,3 +502,8 @@ from admitone.dp import moderation_routes as _moderation  # noqa: E402
 
 api_router.routes.extend(_hub.api_router.routes)
 api_router.routes.extend(_moderation.api_router.routes)
+
+# Batches (an organizer's CSV rendered by the workers): a module of their own.
+from admitone.dp import batch_routes as _batches  # noqa: E402
+
+api_router.routes.extend(_batches.api_router.routes)
