@@ -364,7 +364,8 @@ def main() -> int:
                     sample = {"minute": len(samples) + 1, "requests": n,
                               "p99_ms": round(p99 * 1000, 1), "5xx": bad,
                               "rss_mb": round(rss, 1), "fds": fds,
-                              "db_conns": db_connections(url)}  # fmt: skip
+                              "db_conns": db_connections(url),
+                              "load1": round(os.getloadavg()[0], 2)}  # fmt: skip
                     samples.append(sample)
                     print(json.dumps(sample), flush=True)
                     next_sample += 60
@@ -376,7 +377,8 @@ def main() -> int:
             samples.append({"minute": len(samples) + 1, "requests": n,
                             "p99_ms": round(p99 * 1000, 1), "5xx": bad,
                             "rss_mb": round(rss, 1), "fds": fds,
-                            "db_conns": db_connections(url)})  # fmt: skip
+                            "db_conns": db_connections(url),
+                            "load1": round(os.getloadavg()[0], 2)})  # fmt: skip
             print(json.dumps(samples[-1]), flush=True)
         listener.join(35)
         invariants = check_invariants(url)
