@@ -33,7 +33,7 @@ typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 
 # Mutation testing of the invariant modules (scripts/mutation.py; docs/reliability.md):
-# `make mutation`, or some modules: make mutation modules="access auth"
+# `make mutation`, or some modules: make mutation modules="tokens sessions"
 mutation: $(VENV)/.installed
 	$(BIN)/python scripts/mutation.py $(modules)
 

@@ -1,7 +1,8 @@
 """Mutation testing of the modules that hold the platform's invariants (`make mutation`).
 
     .venv/bin/python scripts/mutation.py                 # every module, in the order below
-    .venv/bin/python scripts/mutation.py access auth     # some of them
+    .venv/bin/python scripts/mutation.py tokens sessions # some of them
+    .venv/bin/python scripts/mutation.py --report        # the last runs' scores again
 
 Each module runs in its own copy of the project under var/mutation/<module>/ with mutmut
 (pinned in the dev extra), mutating only that module's files and selecting only its tests:
@@ -33,6 +34,7 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
             "tests/orders/test_place_order.py",
             "tests/orders/test_lifecycle.py",
             "tests/orders/test_addons.py",
+            "tests/payments/test_webhooks.py",  # late payments: restore_sold, add_for_buyer
         ],
     ),
     "checkins": (
@@ -81,6 +83,21 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     ),
 }
 
+# Where a module's mutants are too many to run on the shared 2-core box in one sitting,
+# the functions that hold its invariant (mutmut names: `<module>.x_<function>__mutmut_<n>`).
+# Left out, with the reason in docs/reliability.md: `inventory._reserve_statement` (built
+# at import, before mutmut can switch a mutant in) and the drift report (`_recount`,
+# `find_drift`, `record_drift`).
+FUNCTIONS: dict[str, list[str]] = {
+    "inventory": [
+        f"admitone.orders.inventory.x_{fn}__mutmut_*"
+        for fn in (
+            "reserve", "restore_sold", "held_to_sold", "release", "count_for_buyer",
+            "uncount_for_buyer", "add_for_buyer", "_rowcount",
+        )
+    ],
+}  # fmt: skip
+
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis", "mutants")
 
 
@@ -120,14 +137,29 @@ def _results(workdir: Path) -> dict[str, list[str]]:
     return by_status
 
 
-def run(module: str) -> dict[str, object]:
+def run(module: str, *, report_only: bool = False) -> dict[str, object]:
     files, tests = MODULES[module]
     workdir = ROOT / "var" / "mutation" / module
-    _copy(workdir, files, tests)
-    subprocess.run([MUTMUT, "run", "--max-children", "2"], cwd=workdir, check=False)  # noqa: S603
+    if not report_only:
+        _copy(workdir, files, tests)
+        _mutmut_run(module, workdir)
+    return _summary(module, workdir)
+
+
+def _mutmut_run(module: str, workdir: Path) -> None:
+    subprocess.run(  # noqa: S603 (mutmut from this venv, fixed arguments)
+        [MUTMUT, "run", "--max-children", "2", *FUNCTIONS.get(module, [])],
+        cwd=workdir,
+        check=False,
+    )
+
+
+def _summary(module: str, workdir: Path) -> dict[str, object]:
+    files, tests = MODULES[module]
     by_status = _results(workdir)
     killed = len(by_status.get("killed", [])) + len(by_status.get("timeout", []))
-    total = sum(len(v) for v in by_status.values())
+    # Mutants of functions left out (FUNCTIONS) are "not checked": not in the score.
+    total = sum(len(v) for k, v in by_status.items() if k not in ("not checked", "skipped"))
     summary: dict[str, object] = {
         "module": module,
         "files": files,
@@ -142,13 +174,14 @@ def run(module: str) -> dict[str, object]:
 
 
 def main(argv: list[str]) -> int:
-    modules = argv or list(MODULES)
+    report_only = "--report" in argv  # summaries of the last runs, running nothing
+    modules = [a for a in argv if a != "--report"] or list(MODULES)
     unknown = [m for m in modules if m not in MODULES]
     if unknown:
         print(f"unknown modules {unknown}; known: {', '.join(MODULES)}", file=sys.stderr)
         return 2
     for module in modules:
-        summary = run(module)
+        summary = run(module, report_only=report_only)
         print(
             f"== {module}: {summary['score_pct']} % killed {summary['counts']}; "
             f"survivors: {len(summary['survived'])} (var/mutation/{module}/summary.json)",
