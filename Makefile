@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 PYTEST_WORKERS ?= 4
 
-.PHONY: run test lint typecheck migration bench clean
+.PHONY: run test lint typecheck migration mutation bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ lint: $(VENV)/.installed
 
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy
+
+# Mutation testing of the invariant modules (scripts/mutation.py; docs/reliability.md):
+# `make mutation`, or some modules: make mutation modules="tokens sessions"
+mutation: $(VENV)/.installed
+	$(BIN)/python scripts/mutation.py $(modules)
 
 # A new reviewed migration from the models: make migration m="what changes"
 migration: $(VENV)/.installed

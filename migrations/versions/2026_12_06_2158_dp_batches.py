@@ -2,7 +2,7 @@
 workers (docs/dp.md "Batches")
 
 Revision ID: dp_batches
-Revises: audit_action_vocabulary
+Revises: dp_moderation
 Create Date: 2026-12-06 21:58:12.382828
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import admitone.core.db
 
 revision: str = "dp_batches"
-down_revision: str | None = "audit_action_vocabulary"
+down_revision: str | None = "dp_moderation"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -2,7 +2,7 @@
 (tier_pass_settings)
 
 Revision ID: org_logos_tier_cutoffs
-Revises: audit_action_vocabulary
+Revises: dp_batches
 Create Date: 2026-12-06 22:14:00
 """
 
@@ -15,7 +15,7 @@ import admitone.core.db
 
 
 revision: str = 'org_logos_tier_cutoffs'
-down_revision: str | None = 'audit_action_vocabulary'
+down_revision: str | None = 'dp_batches'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

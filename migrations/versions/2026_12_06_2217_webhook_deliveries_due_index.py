@@ -2,7 +2,7 @@
 pending deliveries), kept small by covering pending rows only.
 
 Revision ID: webhook_deliveries_due
-Revises: audit_action_vocabulary
+Revises: org_logos_tier_cutoffs
 Create Date: 2026-12-06 22:18:03.156930
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "webhook_deliveries_due"
-down_revision: str | None = "audit_action_vocabulary"
+down_revision: str | None = "org_logos_tier_cutoffs"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

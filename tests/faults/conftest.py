@@ -12,10 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import pwd
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -180,3 +183,75 @@ def processes(
         yield procs
     finally:
         procs.stop_all()
+
+
+# --- a private PostgreSQL cluster the test may restart --------------------------------------
+
+PG_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+
+
+@dataclass
+class PrivateCluster:
+    """A PostgreSQL cluster of its own (initdb into a temporary directory, a free port,
+    trust authentication on 127.0.0.1 only), so a test can restart it without touching the
+    shared server other tests use. As root, its commands run as the `postgres` user
+    (initdb refuses root)."""
+
+    bin_dir: Path
+    data: Path
+    port: int
+    as_user: list[str]
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://root@127.0.0.1:{self.port}/postgres"
+
+    def ctl(self, *args: str, timeout: float = 120) -> None:
+        log = self.data.parent / "postgres.log"
+        cmd = [*self.as_user, str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(log)]
+        done = subprocess.run([*cmd, *args], capture_output=True, timeout=timeout, check=False)
+        if done.returncode != 0:
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise AssertionError(f"pg_ctl {' '.join(args)} failed: {done.stderr!r}\n{tail}")
+
+    def restart(self) -> None:
+        """`pg_ctl restart -m fast`: every session is ended (in-flight transactions roll
+        back), the server stops and starts again."""
+        self.ctl("restart", "-m", "fast", "-w", "-t", "60")
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivateCluster]:
+    bins = [d for d in PG_BIN_DIRS if (d / "initdb").exists() and (d / "pg_ctl").exists()]
+    if not bins:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not installed under /usr/lib")
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and no `postgres` user to run initdb as")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    root = Path(tempfile.mkdtemp(prefix="admitone-pg-"))
+    if as_user:
+        shutil.chown(root, "postgres", "postgres")
+    cluster = PrivateCluster(bins[0], root / "data", free_port(), as_user)
+    subprocess.run(
+        [*as_user, str(bins[0] / "initdb"), "-D", str(cluster.data), "-U", "root",
+         "-A", "trust", "-E", "UTF8", "--no-sync"],
+        capture_output=True, timeout=120, check=True,
+    )  # fmt: skip
+    with (cluster.data / "postgresql.conf").open("a") as conf:
+        conf.write(
+            f"port = {cluster.port}\nlisten_addresses = '127.0.0.1'\n"
+            f"unix_socket_directories = '{root}'\nmax_connections = 100\n"
+            "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+            "shared_buffers = 32MB\n"
+        )
+    try:
+        cluster.ctl("start", "-w", "-t", "60")
+        yield cluster
+    finally:
+        with contextlib.suppress(Exception):
+            cluster.ctl("stop", "-m", "immediate", "-w", "-t", "30", timeout=60)
+        shutil.rmtree(root, ignore_errors=True)

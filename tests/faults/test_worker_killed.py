@@ -118,9 +118,10 @@ def test_killed_after_the_server_accepted_the_message_it_is_not_sent_again(
 
     first = processes.start("worker", **_mail_env(smtp_server))
     wait_for(lambda: smtp_server.delivered, 60, f"the first delivery\n{processes.logs()}")
-    # Give the worker a bounded while to record the accepted message, then crash it (the
-    # unfixed transport is still waiting on QUIT then: the kill lands there).
-    deadline = time.monotonic() + 5
+    # Give the worker a bounded while to record the accepted message, then crash it. The
+    # bound is half the transport's 60 s timeout: generous on a loaded box, and the unfixed
+    # transport is still waiting on QUIT when it ends, so the kill lands there.
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not _row(
         committed_db, "SELECT 1 FROM email_deliveries WHERE status = 'sent'"
     ):

@@ -5,6 +5,7 @@ secret rotation and the address guard."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from datetime import timedelta
@@ -23,6 +24,7 @@ from admitone.core.jobs import Job
 from admitone.notifications.models import Notification
 from admitone.settings import Settings
 from admitone.webhooks.delivery import emit
+from admitone.webhooks import signing
 from admitone.webhooks.models import WebhookDelivery
 from tests.factories import add_team_member, auth_headers, make_user
 from tests.webhooks.conftest import (
@@ -418,3 +420,13 @@ def test_the_sweep_requeues_deliveries_left_by_a_dead_worker(
         db.mutation(lambda s: jobs.schedule(s, "webhooks.sweep"))
         run_jobs()
     assert len(receiver.received) == 1
+
+
+def test_a_new_signing_secret_is_32_random_bytes_in_the_standard_form() -> None:
+    """Standard Webhooks: `whsec_` then the base64 of the key; ours are 256-bit keys, fresh
+    each time (a shorter or longer key would still sign: only this test says which)."""
+    made = {signing.new_secret() for _ in range(20)}
+    assert len(made) == 20
+    for secret in made:
+        assert secret.startswith("whsec_")
+        assert len(base64.b64decode(secret.removeprefix("whsec_"), validate=True)) == 32
