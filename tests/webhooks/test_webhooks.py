@@ -23,8 +23,8 @@ from admitone.core.db import Database
 from admitone.core.jobs import Job
 from admitone.notifications.models import Notification
 from admitone.settings import Settings
-from admitone.webhooks.delivery import emit
 from admitone.webhooks import signing
+from admitone.webhooks.delivery import emit
 from admitone.webhooks.models import WebhookDelivery
 from tests.factories import add_team_member, auth_headers, make_user
 from tests.webhooks.conftest import (
