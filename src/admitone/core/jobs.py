@@ -39,7 +39,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from admitone.core.clock import utcnow
-from admitone.core.db import Base, Database, Mutable, enum_check, id_column
+from admitone.core.db import Base, Database, DriverStatement, Mutable, enum_check, id_column
 from admitone.core.ids import JobId
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,13 @@ class Job(Mutable, Base):
 
 
 JOBS = cast(Table, Job.__table__)
+_JOB_COLUMNS = (
+    "id", "name", "args", "status", "run_at", "attempts", "max_attempts", "unique_key",
+    "created_at", "updated_at",
+)  # fmt: skip
+# A plain schedule runs with the mutations that cause it (an order, a scan): compiled once,
+# run on the driver's cursor (core.db.DriverStatement).
+_INSERT_JOB = DriverStatement(JOBS.insert(), _JOB_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -180,7 +187,7 @@ def schedule(
         "updated_at": now,
     }
     if unique_key is None:
-        session.execute(JOBS.insert(), values)
+        _INSERT_JOB.rows(session, values)
     else:
         dialect = session.get_bind().dialect.name
         ins = pg_insert if dialect == "postgresql" else sqlite_insert
