@@ -186,7 +186,7 @@ def workers_run(
     start = time.perf_counter()
     while True:
         with db.session() as s:
-            status = s.get(DpBatch, batch.id, populate_existing=True).status  # type: ignore[union-attr]
+            status = s.get(DpBatch, batch.batch.id, populate_existing=True).status  # type: ignore[union-attr]
         if status != "running":
             break
         time.sleep(0.02)
@@ -195,10 +195,10 @@ def workers_run(
     stop.set()
     for proc, _ in procs:
         proc.join(30)
-    done = db.query(batches.progress, batch.id)
+    done = db.query(batches.progress, batch.batch.id)
     db.dispose()
     rows = done.counts["done"]
-    assert rows == batch.total, done.counts
+    assert rows == batch.batch.total, done.counts
     return {"rows_per_s": rows / wall, "cpu_ms_per_row": 1000 * cpu / rows}
 
 

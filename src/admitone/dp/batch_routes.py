@@ -119,7 +119,7 @@ def create_batch(
     settings = app_settings(request)
     csv_data = read_limited(csv.file, settings.dp.batch_max_csv_bytes)
     zip_data = read_limited(photos.file, settings.dp.batch_max_zip_bytes) if photos else None
-    batch = batches.create_batch(
+    created = batches.create_batch(
         db,
         storage_of(request),
         settings.dp,
@@ -129,7 +129,7 @@ def create_batch(
         csv_data=csv_data,
         zip_data=zip_data,
     )
-    return batch_out(settings, db.query(batches.progress, batch.id))
+    return batch_out(settings, created)
 
 
 @api_router.get(

@@ -76,8 +76,9 @@ def create_batch(
     template_id: DpTemplateId,
     csv_data: bytes,
     zip_data: bytes | None,
-) -> DpBatch:
-    """Reads the upload, stores the zip and records the batch (module docstring). Raises
+) -> Progress:
+    """Reads the upload, stores the zip and records the batch (module docstring); returns
+    its progress (every row pending, or failed by the CSV reader). Raises
     `invalid_csv`, `too_many_rows`, `empty_batch`, `invalid_zip`, `unsafe_zip_member`,
     `too_many_files`, `zip_too_large` (422); `storage_unavailable` (503)."""
     db.query(check_batch_target, user_id, campaign_id, template_id)
@@ -106,9 +107,7 @@ def create_batch(
             log.exception("the photos of batch %s could not be stored", batch_id)
             raise errors.StorageUnavailable() from exc
     try:
-        return db.mutation(
-            record_batch, user_id, batch_id, campaign_id, template_id, parsed, photos
-        )
+        db.mutation(record_batch, user_id, batch_id, campaign_id, template_id, parsed, photos)
     except BaseException:
         if photos is not None:
             try:
@@ -116,6 +115,7 @@ def create_batch(
             except StorageError:
                 log.warning("could not delete %s", photos.storage_key)
         raise
+    return db.query(progress, batch_id)
 
 
 def record_batch(
