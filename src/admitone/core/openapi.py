@@ -11,7 +11,12 @@ around them does to every request, derived from the routes themselves:
   refused, never ignored);
 - an operation with a JSON body declares 400 `malformed_json`; any body, 413 (the body
   cap of `RequestContextMiddleware`, or the file cap on upload routes);
-- an operation with a path parameter or a required typed-id query parameter declares 404.
+- an operation with a path parameter or a required typed-id query parameter declares 404;
+- a creating operation (POST answering 201 with a body whose `id` is a typed id) links
+  (OpenAPI `links`) to what the new id opens: the operations on the resource's own path
+  (`/tiers/{tier_id}`: read, update, delete) and the creating POSTs under it
+  (`/events/{event_id}/tiers`), matched by the id's pattern (`^evt_...`). Clients and the
+  stateful fuzzer (tests/contract/test_fuzz.py) follow create -> read -> update -> delete.
 
 Routes keep declaring what only they know (403 `capability_required`, 409s, 429s).
 """
@@ -150,10 +155,68 @@ def refine(app: FastAPI, document: dict[str, Any]) -> dict[str, Any]:
             for status, response in responses.items():
                 if status[0] in "45" and _is_default_json(response):
                     response["content"] = _problem_content()
+    _add_links(document)
     for unused in ("HTTPValidationError", "ValidationError"):
         if not _still_used(document, unused):
             schemas.pop(unused, None)
     return document
+
+
+def _id_pattern(document: dict[str, Any], response: dict[str, Any]) -> str | None:
+    """The pattern of the `id` of a JSON response body (a typed id), if it has one."""
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    ref = schema.get("$ref", "")
+    if ref.startswith("#/components/schemas/"):
+        schema = document["components"]["schemas"].get(ref.rsplit("/", 1)[1], {})
+    found = schema.get("properties", {}).get("id", {}).get("pattern")
+    return found if isinstance(found, str) else None
+
+
+def _path_parameters(operation: dict[str, Any]) -> dict[str, str | None]:
+    """Each path parameter's name and the pattern of its schema."""
+    return {
+        p["name"]: p.get("schema", {}).get("pattern")
+        for p in operation.get("parameters", [])
+        if p.get("in") == "path"
+    }
+
+
+def _add_links(document: dict[str, Any]) -> None:
+    """OpenAPI links from each creating operation to what its new id opens (module doc)."""
+    operations = [
+        (path, method, operation)
+        for path, item in document.get("paths", {}).items()
+        for method, operation in item.items()
+        if isinstance(operation, dict) and "operationId" in operation
+    ]
+    creating = {
+        (path, method): pattern
+        for path, method, operation in operations
+        if method == "post"
+        and (pattern := _id_pattern(document, operation["responses"].get("201", {})))
+    }
+    for (source_path, _), pattern in creating.items():
+        source = document["paths"][source_path]["post"]
+        known = set(_path_parameters(source))
+        links: dict[str, Any] = {}
+        for path, method, operation in operations:
+            params = _path_parameters(operation)
+            opened = [name for name, p in params.items() if p == pattern]
+            if len(opened) != 1 or not set(params) - {opened[0]} <= known:
+                continue
+            tail = path.partition("{" + opened[0] + "}")[2]
+            own = tail == ""  # /tiers/{tier_id}
+            child = tail.count("/") == 1 and (path, method) in creating  # /events/{id}/tiers
+            if not (own or child):
+                continue
+            parameters = {f"path.{opened[0]}": "$response.body#/id"}
+            parameters.update({f"path.{n}": f"$request.path.{n}" for n in params if n != opened[0]})
+            links[operation["operationId"]] = {
+                "operationId": operation["operationId"],
+                "parameters": parameters,
+            }
+        if links:
+            source["responses"]["201"]["links"] = links
 
 
 def _still_used(document: dict[str, Any], name: str) -> bool:

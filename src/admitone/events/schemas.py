@@ -9,9 +9,10 @@ from pydantic import (
     AnyUrl,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
-    StrictInt,
+    Strict,
     StringConstraints,
     UrlConstraints,
     computed_field,
@@ -25,6 +26,7 @@ from admitone.core.ids import (
     OrganizationId,
     TicketTierId,
 )
+from admitone.events.timezones import declare_zone_names
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
@@ -33,13 +35,31 @@ Slug = Annotated[
     str, StringConstraints(min_length=1, max_length=80, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 ]
 # Validated against the IANA database by the service, so the error carries its own code.
-TimezoneName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+TimezoneName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    Field(json_schema_extra=declare_zone_names),
+]
+
+
+def _integral(value: Any) -> Any:
+    """JSON `5.0` is the integer 5 (JSON Schema counts it as one, and the document declares
+    these fields `integer`): accepted. `5.5`, `"5"` and `true` are still refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# A whole number: strict (no strings, no booleans), integral floats accepted (above). The
+# bounds go before `Strict()` and the validator, or the schema says `ge`/`le` instead of
+# `minimum`/`maximum`.
+WHOLE = BeforeValidator(_integral)
 OnlineUrl = Annotated[AnyUrl, UrlConstraints(max_length=500, allowed_schemes=["http", "https"])]
 AccessCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=4, max_length=64)]
 Visibility = Literal["public", "unlisted", "private"]
-Capacity = Annotated[StrictInt, Field(ge=1, le=1_000_000)]
-PerOrder = Annotated[StrictInt, Field(ge=1, le=100)]
-ReservationMinutes = Annotated[StrictInt, Field(ge=1, le=1440)]
+Capacity = Annotated[int, Field(ge=1, le=1_000_000), Strict(), WHOLE]
+PerOrder = Annotated[int, Field(ge=1, le=100), Strict(), WHOLE]
+ReservationMinutes = Annotated[int, Field(ge=1, le=1440), Strict(), WHOLE]
 
 
 class _Body(BaseModel):
@@ -61,7 +81,7 @@ class Money(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    amount: Annotated[StrictInt, Field(ge=0, le=10**12)]
+    amount: Annotated[int, Field(ge=0, le=10**12), Strict(), WHOLE]
     currency: Annotated[
         str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=8)
     ]
@@ -220,7 +240,7 @@ class TierCreate(_Body):
     is_hidden: bool = False
     access_code: AccessCode | None = None
     is_paused: bool = False
-    position: Annotated[StrictInt, Field(ge=0, le=10_000)] = 0
+    position: Annotated[int, Field(ge=0, le=10_000), Strict(), WHOLE] = 0
     session_ids: Annotated[list[EventSessionId], Field(max_length=100)] = []
 
 
@@ -248,7 +268,7 @@ class TierUpdate(_Body):
     is_hidden: bool | None = None
     access_code: AccessCode | None = None
     is_paused: bool | None = None
-    position: Annotated[StrictInt, Field(ge=0, le=10_000)] | None = None
+    position: Annotated[int, Field(ge=0, le=10_000), Strict(), WHOLE] | None = None
     session_ids: Annotated[list[EventSessionId], Field(max_length=100)] | None = None
 
 

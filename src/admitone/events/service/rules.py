@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import zoneinfo
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
 from sqlalchemy import select
@@ -20,6 +18,7 @@ from admitone.core import slugs
 from admitone.events import errors
 from admitone.events.currencies import is_currency
 from admitone.events.models import Event
+from admitone.events.timezones import zone_names
 
 CANCEL_EVENT_JOB = "orders.cancel_event"
 _CLOSED = ("cancelled", "ended")
@@ -28,19 +27,8 @@ _CLOSED = ("cancelled", "ended")
 # --- small rules ------------------------------------------------------------------------
 
 
-@cache
-def _zones() -> frozenset[str]:
-    # The system database also lists files that are not zone names a person picks.
-    return frozenset(
-        z
-        for z in zoneinfo.available_timezones()
-        if z not in {"localtime", "posixrules", "Factory"}
-        and not z.startswith(("posix/", "right/"))
-    )
-
-
 def validate_timezone(name: str) -> str:
-    if name not in _zones():
+    if name not in zone_names():
         raise errors.InvalidTimezone(f"`{name[:64]}` is not an IANA timezone name.")
     return name
 
