@@ -78,7 +78,7 @@ def _may_transfer(session: Session, actor_user_id: str, p: Pass, buyer_user_id: 
 def _check_window(session: Session, event_id: str, tier_id: str) -> None:
     event = session.get(Event, event_id)
     assert event is not None
-    enabled, minutes = pass_settings.transfer_cutoff_minutes(session, event_id, tier_id)
+    enabled, minutes = pass_settings.transfer_rule(session, event_id, tier_id)
     if not enabled or utcnow() >= event.starts_at - timedelta(minutes=minutes):
         raise TransfersClosed()
 

@@ -33,7 +33,7 @@ def tier_cutoffs(session: Session, event_id: str) -> dict[str, int]:
     return {tier_id: minutes for tier_id, minutes in rows}
 
 
-def transfer_cutoff_minutes(session: Session, event_id: str, tier_id: str) -> tuple[bool, int]:
+def transfer_rule(session: Session, event_id: str, tier_id: str) -> tuple[bool, int]:
     """(transfers enabled, minutes before the start they close) for a pass of `tier_id`:
     the tier's cut-off when it has one, else the event's."""
     rules = session.get(EventPassSettings, event_id)

@@ -30,6 +30,19 @@ def test_put_get_stream_and_delete_round_trip(tmp_path: Path) -> None:
         storage.get("covers/evt_1/fil_1.jpg")
 
 
+def test_put_file_copies_a_file_larger_than_a_chunk(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "store")
+    source = tmp_path / "badges.pdf"
+    data = bytes(range(256)) * 1000  # 256 KB: several 64 KB chunks
+    source.write_bytes(data)
+    storage.put_file("badges/bdr_1.pdf", source, "application/pdf")
+    assert storage.get("badges/bdr_1.pdf") == data
+    assert [p.name for p in (tmp_path / "store" / "badges").iterdir()] == ["bdr_1.pdf"]
+    with pytest.raises(StorageError):  # and no temporary file is left behind
+        storage.put_file("badges/bdr_2.pdf", tmp_path / "missing.pdf", "application/pdf")
+    assert [p.name for p in (tmp_path / "store" / "badges").iterdir()] == ["bdr_1.pdf"]
+
+
 def test_missing_blob_is_reported_before_streaming_starts(tmp_path: Path) -> None:
     with pytest.raises(BlobNotFound):
         LocalStorage(tmp_path).stream("covers/nothing.jpg")

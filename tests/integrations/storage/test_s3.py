@@ -9,6 +9,7 @@ import hashlib
 import io
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import boto3
 import pytest
@@ -71,6 +72,16 @@ def test_put_get_stream_and_delete_round_trip(s3: S3Storage) -> None:
         s3.get("covers/evt_1/fil_1.jpg")
     with pytest.raises(BlobNotFound):
         s3.stream("covers/evt_1/fil_1.jpg")
+
+
+def test_put_file_streams_a_file_as_one_object(s3: S3Storage, tmp_path: Path) -> None:
+    source = tmp_path / "badges.pdf"
+    data = bytes(range(256)) * 1000
+    source.write_bytes(data)
+    s3.put_file("badges/bdr_1.pdf", source, "application/pdf")
+    assert s3.get("badges/bdr_1.pdf") == data
+    head = s3.client.head_object(Bucket=BUCKET, Key="badges/bdr_1.pdf")
+    assert head["ContentType"] == "application/pdf"
 
 
 def test_unsafe_keys_never_reach_the_bucket(s3: S3Storage) -> None:
