@@ -107,7 +107,9 @@ def seed(url: str, pem: str, secret: str, base_url: str) -> dict[str, Any]:
         env="dev",
         base_url=base_url,  # the tokens' issuer: the servers' ADMITONE_BASE_URL
         secret_key=SecretStr(secret),
-        auth=AuthSettings(signing_keys=[SecretStr(pem)]),
+        # The door staff's token outlives the run (a 15-minute token turned every scan
+        # after it into a 401); the servers verify its expiry, whatever it is.
+        auth=AuthSettings(signing_keys=[SecretStr(pem)], access_token_minutes=24 * 60),
     )
     engine = make_engine(url)
     with Database(engine).session() as s:
