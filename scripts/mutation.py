@@ -31,6 +31,7 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     "inventory": (
         ["src/admitone/orders/inventory.py"],
         [
+            "tests/orders/test_inventory.py",
             "tests/orders/test_place_order.py",
             "tests/orders/test_lifecycle.py",
             "tests/orders/test_addons.py",
