@@ -64,7 +64,7 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     ),
     "tokens": (
         ["src/admitone/auth/tokens.py"],
-        ["tests/auth/test_sessions.py", "tests/auth/test_otp.py"],
+        ["tests/auth/test_tokens.py", "tests/auth/test_sessions.py", "tests/auth/test_otp.py"],
     ),
     "sessions": (
         ["src/admitone/auth/service.py"],
