@@ -31,6 +31,7 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     "inventory": (
         ["src/admitone/orders/inventory.py"],
         [
+            "tests/orders/test_inventory.py",
             "tests/orders/test_place_order.py",
             "tests/orders/test_lifecycle.py",
             "tests/orders/test_addons.py",
@@ -63,7 +64,7 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     ),
     "tokens": (
         ["src/admitone/auth/tokens.py"],
-        ["tests/auth/test_sessions.py", "tests/auth/test_otp.py"],
+        ["tests/auth/test_tokens.py", "tests/auth/test_sessions.py", "tests/auth/test_otp.py"],
     ),
     "sessions": (
         ["src/admitone/auth/service.py"],
