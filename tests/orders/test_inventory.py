@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from admitone.core.clock import utcnow
 from admitone.core.db import Database
 from admitone.events.models import TicketTier
@@ -75,19 +77,24 @@ def test_reserve_refuses_an_inactive_addon(db: Database) -> None:
     assert _counts(db, Addon, inactive.id) == (0, 0)
 
 
-def test_held_to_sold_release_and_restore_keep_the_counters_whole(db: Database) -> None:
+def test_held_to_sold_release_and_restore_keep_the_counters_whole(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
     event = _event(db)
     with db.session() as s:
         tier = make_tier(s, event, capacity=4, is_paused=False)
+        bystander = make_tier(s, event, name="Other", capacity=4, held_count=3, sold_count=1)
     now = utcnow()
     with db.session() as s:
         assert inventory.reserve(s, TicketTier, tier.id, 3, into="held", now=now)
         assert not inventory.held_to_sold(s, TicketTier, tier.id, 4)  # more than held
         assert inventory.held_to_sold(s, TicketTier, tier.id, 3)
     assert _counts(db, TicketTier, tier.id) == (0, 3)
+    assert "inventory drift" not in caplog.text
     with db.session() as s:
         inventory.release(s, TicketTier, tier.id, 4, held=False)  # more than sold: drift
     assert _counts(db, TicketTier, tier.id) == (0, 3)
+    assert f"inventory drift: ticket_tiers {tier.id} cannot release 4 sold" in caplog.text
     with db.session() as s:
         inventory.release(s, TicketTier, tier.id, 3, held=False)
         s.get(TicketTier, tier.id).is_paused = True  # type: ignore[union-attr]
@@ -104,6 +111,7 @@ def test_held_to_sold_release_and_restore_keep_the_counters_whole(db: Database) 
         assert inventory.reserve(s, TicketTier, tier.id, 2, into="held", now=now)
         inventory.release(s, TicketTier, tier.id, 2, held=True)
     assert _counts(db, TicketTier, tier.id) == (0, 0)
+    assert _counts(db, TicketTier, bystander.id) == (3, 1)  # only the named row moves
 
 
 def test_the_per_buyer_count_stops_at_the_limit_and_gives_back(db: Database) -> None:
