@@ -319,7 +319,7 @@ def test_endpoint_failing_for_days_is_disabled(
     db: Database, client: TestClient, owner: Owner, receiver: Receiver, run_jobs: Callable[[], int]
 ) -> None:
     made = _create(client, owner, receiver.url)
-    receiver.answer(500, 500)
+    receiver.answer(500, 500, 500)  # every attempt fails, the retry and the new one too
     _emit(db, owner)
     run_jobs()  # the first failure marks the endpoint failing from now
     with time_machine.travel(utcnow() + timedelta(hours=121), tick=False):
@@ -328,7 +328,30 @@ def test_endpoint_failing_for_days_is_disabled(
     endpoint = client.get(f"/api/v1/webhooks/{made['id']}", headers=owner.headers).json()
     assert endpoint["status"] == "disabled"
     assert endpoint["disabled_reason"] == "failing for days"
-    assert {d.status for d in _deliveries(db)} == {"failed"}
+
+
+def test_a_batch_with_a_success_keeps_a_long_failing_endpoint_enabled(
+    db: Database, client: TestClient, owner: Owner, receiver: Receiver, run_jobs: Callable[[], int]
+) -> None:
+    """Days after the first failure, one batch where a delivery fails and another succeeds:
+    the endpoint is alive, so it stays enabled (the verdict does not depend on the order the
+    answers are recorded in); the old delivery, past its 3 days of retries, is given up."""
+    made = _create(client, owner, receiver.url)
+    receiver.answer(500, 500)  # the first attempt, then the older of the two at +121 h
+    _emit(db, owner)
+    run_jobs()
+    message = {"id": "msg_2", "type": "order.paid", "organization_id": owner.org.id}
+    with time_machine.travel(utcnow() + timedelta(hours=121), tick=False):
+        # Stored directly, so both deliveries are due when the endpoint's job runs.
+        db.mutation(
+            lambda s: emit(s, {**message, "created_at": utcnow().isoformat(), "data": ORDER})
+        )
+        run_jobs()
+        found = _deliveries(db)
+    endpoint = client.get(f"/api/v1/webhooks/{made['id']}", headers=owner.headers).json()
+    assert endpoint["status"] == "enabled"
+    assert [d.status for d in found] == ["failed", "succeeded"]
+    assert [d.response_status for d in found] == [500, 200]
 
 
 def test_a_success_clears_the_failing_streak(

@@ -297,9 +297,12 @@ def _record_batch(
             .execution_options(synchronize_session=False)
         )
     retry_at: datetime | None = None
+    # A success in the batch shows the endpoint alive: its other failures are retried, and
+    # only a 410 disables it (whatever order the answers came in).
+    alive = bool(succeeded)
     for r in outcome.results:
         if not r.ok:
-            retry_at = _record_failure(session, settings, batch.target, r, now) or retry_at
+            retry_at = _record_failure(session, settings, batch.target, r, now, alive) or retry_at
     if outcome.unsent:
         # Not tried: they wait for the endpoint with the failed one (no attempt counted).
         session.execute(
@@ -316,9 +319,15 @@ def _record_batch(
 
 
 def _record_failure(
-    session: Session, settings: Settings, target: Target, result: Result, now: datetime
+    session: Session,
+    settings: Settings,
+    target: Target,
+    result: Result,
+    now: datetime,
+    alive: bool = False,
 ) -> datetime | None:
-    """Records a failed attempt; returns when it is tried again (None: given up)."""
+    """Records a failed attempt; returns when it is tried again (None: given up). `alive`:
+    another delivery of the same batch succeeded (the endpoint is not failing for days)."""
     attempt, answer, error = result.attempt, result.answer, result.error
     delivery = session.get(WebhookDelivery, attempt.delivery_id)
     endpoint = session.get(WebhookEndpoint, target.endpoint_id)
@@ -330,10 +339,10 @@ def _record_failure(
     delivery.response_ms = answer.elapsed_ms if answer else None
     delivery.response_excerpt = answer.body.decode("utf-8", "replace")[:1000] if answer else None
     delivery.last_error = error[:1000] if error else None
-    if endpoint.failing_since is None:
-        endpoint.failing_since = now
     gone = answer is not None and answer.status == 410
-    failing_for = now - endpoint.failing_since
+    if not alive and endpoint.failing_since is None:
+        endpoint.failing_since = now
+    failing_for = timedelta(0) if alive else now - (endpoint.failing_since or now)
     if gone or failing_for >= timedelta(hours=settings.notify.webhook_disable_after_hours):
         delivery.status = DeliveryStatus.FAILED
         delivery.next_attempt_at = None
