@@ -76,7 +76,11 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     ),
     "dp-safety": (
         ["src/admitone/dp/service/safety.py"],
-        ["tests/dp/test_generate_api.py"],
+        [
+            "tests/dp/test_safety.py",
+            "tests/dp/test_generate_api.py",
+            "tests/dp/test_moderation_api.py",  # the classifier job, block-from-DP, reports
+        ],
     ),
     "transfer": (
         ["src/admitone/checkout/transfer.py"],
