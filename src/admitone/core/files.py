@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from admitone.core import jobs
 from admitone.core.db import Base, Timestamped, id_column
 from admitone.core.ids import FileId
+from admitone.core.images import CleanImage
 
 
 class File(Timestamped, Base):
@@ -20,6 +21,23 @@ class File(Timestamped, Base):
     size_bytes: Mapped[int]
     sha256: Mapped[str] = mapped_column(String(64))
     owner_user_id: Mapped[str | None] = mapped_column(String(32))
+
+
+def record_image_file(
+    session: Session, file_id: str, storage_key: str, image: CleanImage, owner_user_id: str
+) -> None:
+    """The row of a cleaned image just stored under `storage_key` (a cover, a logo)."""
+    session.add(
+        File(
+            id=file_id,
+            storage_key=storage_key,
+            content_type=image.content_type,
+            size_bytes=image.size_bytes,
+            sha256=image.sha256,
+            owner_user_id=owner_user_id,
+        )
+    )
+    session.flush()
 
 
 def release_file(session: Session, file_id: str, delete_blob_job: str) -> None:

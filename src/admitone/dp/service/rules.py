@@ -7,15 +7,13 @@ import hashlib
 import re
 import secrets
 
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from admitone.access.capabilities import Capability
 from admitone.access.errors import ScopeNotFound
 from admitone.access.service import Grant, Scope, require_capability
-from admitone.core import jobs, slugs
-from admitone.core.files import File
+from admitone.core import files, slugs
 from admitone.core.ids import DpCampaignId, DpTemplateId, UserId
 from admitone.dp import errors
 from admitone.dp.models import CampaignStatus, DpCampaign, DpStatus, DpTemplate, TemplateStatus
@@ -106,12 +104,4 @@ PUBLIC_DP = DpStatus.VISIBLE
 def release_file(session: Session, file_id: str) -> None:
     """Deletes the file's row unless a row still refers to it; its blob is deleted by the
     `dp.delete_blob` job once this transaction has committed."""
-    storage_key = session.scalar(select(File.storage_key).where(File.id == file_id))
-    if storage_key is None:
-        return
-    try:
-        with session.begin_nested():
-            session.execute(delete(File).where(File.id == file_id))
-    except IntegrityError:
-        return
-    jobs.schedule(session, DELETE_BLOB_JOB, {"storage_key": storage_key})
+    files.release_file(session, file_id, DELETE_BLOB_JOB)

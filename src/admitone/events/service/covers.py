@@ -9,14 +9,13 @@ mutation has committed, never before.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from admitone.access.capabilities import Capability
 from admitone.access.service import record_audit
-from admitone.core import jobs
-from admitone.core.files import File
+from admitone.core import files
+from admitone.core.files import File, record_image_file
 from admitone.core.ids import EventId, FileId, OrganizationId, UserId
 from admitone.core.images import CleanImage, clean_image
 from admitone.events import errors
@@ -55,17 +54,7 @@ def set_cover(
     released. Raises as `update_event` does (`event_not_found`, `event_not_editable`)."""
     event = guard_event(session, user_id, Capability.EVENT_UPDATE, event_id, lock=True)
     ensure_editable(event)
-    session.add(
-        File(
-            id=file_id,
-            storage_key=storage_key,
-            content_type=image.content_type,
-            size_bytes=image.size_bytes,
-            sha256=image.sha256,
-            owner_user_id=user_id,
-        )
-    )
-    session.flush()
+    record_image_file(session, file_id, storage_key, image, user_id)
     previous = event.cover_file_id
     event.cover_file_id = file_id
     session.flush()
@@ -114,17 +103,8 @@ def remove_cover(session: Session, user_id: UserId, event_id: EventId) -> Event:
 
 def release_file(session: Session, file_id: str) -> None:
     """Deletes the file's row, unless a row still refers to it (another event of the
-    organization given the same cover, an avatar): then the foreign key refuses and the file
-    stays. A deleted row's blob is deleted by a job, after this transaction commits."""
-    storage_key = session.scalar(select(File.storage_key).where(File.id == file_id))
-    if storage_key is None:
-        return
-    try:
-        with session.begin_nested():
-            session.execute(delete(File).where(File.id == file_id))
-    except IntegrityError:
-        return
-    jobs.schedule(session, DELETE_BLOB_JOB, {"storage_key": storage_key})
+    organization given the same cover, an avatar); its blob goes after commit."""
+    files.release_file(session, file_id, DELETE_BLOB_JOB)
 
 
 def check_cover_reuse(

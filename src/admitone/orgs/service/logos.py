@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from admitone.access.capabilities import Capability
 from admitone.access.service import Scope, guard
-from admitone.core.files import File, release_file
+from admitone.core.files import record_image_file, release_file
 from admitone.core.ids import FileId, OrganizationId, UserId
 from admitone.core.images import CleanImage, clean_image
 from admitone.orgs import membership as rules
@@ -61,17 +61,7 @@ def set_logo(
 ) -> Organization:
     g = guard(session, actor_id, Capability.ORG_UPDATE, Scope.organization(organization_id))
     org = _locked(session, organization_id)
-    session.add(
-        File(
-            id=file_id,
-            storage_key=storage_key,
-            content_type=image.content_type,
-            size_bytes=image.size_bytes,
-            sha256=image.sha256,
-            owner_user_id=actor_id,
-        )
-    )
-    session.flush()
+    record_image_file(session, file_id, storage_key, image, actor_id)
     previous = org.logo_file_id
     org.logo_file_id = file_id
     session.flush()
