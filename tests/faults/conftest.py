@@ -162,11 +162,9 @@ class Processes:
                 proc.wait(10)
 
 
-@pytest.fixture
-def processes(
-    database_url: str, engine: Engine, tmp_path: Path, committed_db: Any
-) -> Iterator[Processes]:
-    """Depends on `engine` (the database is migrated) and `committed_db` (emptied after)."""
+def process_env(database_url: str, var_dir: Path) -> dict[str, str]:
+    """The environment of a platform process a fault test starts: this one's, without its
+    own ADMITONE_* settings, pointed at `database_url` with the worker off."""
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("ADMITONE_", "WEB_CONCURRENCY"))
     }
@@ -174,11 +172,19 @@ def processes(
         ADMITONE_ENV="dev",
         ADMITONE_DATABASE_URL=database_url,
         ADMITONE_SECRET_KEY="fault-test-secret-key-0123456789abcdef",
-        ADMITONE_VAR_DIR=str(tmp_path / "var"),
+        ADMITONE_VAR_DIR=str(var_dir),
         ADMITONE_RUN_WORKER_IN_PROCESS="false",
         PYTHONUNBUFFERED="1",
     )
-    procs = Processes(env=env, log_dir=tmp_path)
+    return env
+
+
+@pytest.fixture
+def processes(
+    database_url: str, engine: Engine, tmp_path: Path, committed_db: Any
+) -> Iterator[Processes]:
+    """Depends on `engine` (the database is migrated) and `committed_db` (emptied after)."""
+    procs = Processes(env=process_env(database_url, tmp_path / "var"), log_dir=tmp_path)
     try:
         yield procs
     finally:

@@ -16,7 +16,6 @@ Invariants:
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +31,7 @@ from sqlalchemy.engine import make_url
 from admitone.core.db import Database, make_engine
 from admitone.migrate import upgrade
 from tests.factories import make_event, make_organization, make_tier, make_user
-from tests.faults.conftest import PrivateCluster, Processes, free_port, wait_for
+from tests.faults.conftest import PrivateCluster, Processes, free_port, process_env, wait_for
 from tests.faults.test_api_killed import _serve
 
 pytestmark = [pytest.mark.postgres, pytest.mark.faults]
@@ -151,18 +150,7 @@ def test_postgres_restarted_under_load_503_then_recovery_and_nothing_partial(
         ]
         event_id = event.id
 
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("ADMITONE_", "WEB_CONCURRENCY"))
-    }
-    env.update(
-        ADMITONE_ENV="dev",
-        ADMITONE_DATABASE_URL=database_url,
-        ADMITONE_SECRET_KEY="fault-test-secret-key-0123456789abcdef",
-        ADMITONE_VAR_DIR=str(tmp_path / "var"),
-        ADMITONE_RUN_WORKER_IN_PROCESS="false",
-        PYTHONUNBUFFERED="1",
-    )
-    processes = Processes(env=env, log_dir=tmp_path)
+    processes = Processes(env=process_env(database_url, tmp_path / "var"), log_dir=tmp_path)
     try:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
