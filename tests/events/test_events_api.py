@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import time_machine
@@ -545,3 +546,16 @@ def test_cancel_job_runs_through_the_orders_domain_handler(
         lambda s: s.scalar(select(Job.status).where(Job.name == "orders.cancel_event"))
     )
     assert status == "done"
+
+
+def test_the_document_says_online_url_takes_http_and_https_only(client: TestClient) -> None:
+    """The contract matches the check: `format: uri` alone admits ftp:, which gets a 422."""
+    schema = client.get("/openapi.json").json()["components"]["schemas"]
+    for name in ("EventCreate", "EventUpdate"):
+        variants = schema[name]["properties"]["online_url"]["anyOf"]
+        (url,) = [v for v in variants if v.get("type") == "string"]
+        pattern = re.compile(url["pattern"])
+        assert pattern.search("https://stream.example/live")
+        assert pattern.search("HTTP://stream.example/live")
+        assert not pattern.search("ftp://x.example")
+        assert not pattern.search("mailto:a@b.example")

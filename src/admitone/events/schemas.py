@@ -54,7 +54,12 @@ def _integral(value: Any) -> Any:
 # bounds go before `Strict()` and the validator, or the schema says `ge`/`le` instead of
 # `minimum`/`maximum`.
 WHOLE = BeforeValidator(_integral)
-OnlineUrl = Annotated[AnyUrl, UrlConstraints(max_length=500, allowed_schemes=["http", "https"])]
+# The document says what the server takes: http(s) only (format "uri" alone admits any scheme).
+OnlineUrl = Annotated[
+    AnyUrl,
+    UrlConstraints(max_length=500, allowed_schemes=["http", "https"]),
+    Field(json_schema_extra={"pattern": r"^\s*[Hh][Tt][Tt][Pp][Ss]?://"}),
+]
 AccessCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=4, max_length=64)]
 Visibility = Literal["public", "unlisted", "private"]
 Capacity = Annotated[int, Field(ge=1, le=1_000_000), Strict(), WHOLE]
