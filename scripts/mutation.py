@@ -84,7 +84,12 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     ),
     "transfer": (
         ["src/admitone/checkout/transfer.py"],
-        ["tests/checkout/test_transfer.py"],
+        [
+            "tests/checkout/test_transfer.py",
+            "tests/checkout/test_transfer_records.py",
+            "tests/webhooks/test_producers.py",  # the transfer's jobs, on commit only
+            "tests/access/test_matrix.py",  # who may call the transfer route
+        ],
     ),
 }
 

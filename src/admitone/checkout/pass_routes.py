@@ -34,6 +34,7 @@ from admitone.integrations.wallet.apple import PKPASS_TYPE
 from admitone.orders import service as orders
 from admitone.orders.errors import OrderNotFound
 from admitone.orders.models import Order
+from admitone.orders.schemas import Name
 from admitone.passes import badge_runs, badges, pass_settings, pdf
 from admitone.passes import service as passes
 from admitone.passes.delivery.models import BadgeRun, BadgeRunStatus
@@ -219,7 +220,7 @@ def google_wallet_link(
 
 class TransferIn(BaseModel):
     email: EmailStr
-    name: str = Field(min_length=1, max_length=200)
+    name: Name  # stripped first, so a blank name is refused (422), not stored as ""
 
 
 class TransferOut(BaseModel):
@@ -254,7 +255,7 @@ def transfer_pass(
         actor_user_id=actor.user_id,
         pass_id=pass_id,
         email=str(body.email),
-        name=body.name.strip(),
+        name=body.name,
     )
     return TransferOut(
         id=done.new.id,

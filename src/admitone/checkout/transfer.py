@@ -75,12 +75,14 @@ def _may_transfer(session: Session, actor_user_id: str, p: Pass, buyer_user_id: 
         raise PassNotFound() from exc
 
 
-def _check_window(session: Session, event_id: str, tier_id: str) -> None:
+def _check_window(session: Session, event_id: str, tier_id: str) -> Event:
+    """The pass's event, while its transfers are open; `TransfersClosed` otherwise."""
     event = session.get(Event, event_id)
-    assert event is not None
+    assert event is not None  # the pass's foreign key
     enabled, minutes = pass_settings.transfer_rule(session, event_id, tier_id)
     if not enabled or utcnow() >= event.starts_at - timedelta(minutes=minutes):
         raise TransfersClosed()
+    return event
 
 
 def transfer_pass(
@@ -100,7 +102,7 @@ def transfer_pass(
         raise PassNotTransferable()
     if p.attendee_email and p.attendee_email.lower() == email.lower():
         raise TransferToSameHolder()
-    _check_window(session, p.event_id, p.tier_id)
+    event = _check_window(session, p.event_id, p.tier_id)
     used = session.scalar(
         select(func.count())
         .select_from(CheckIn)
@@ -137,6 +139,7 @@ def transfer_pass(
         action="pass.transferred",
         target_type="pass",
         target_id=p.id,
+        organization_id=event.organization_id,  # the organization's audit log shows it
         before={"pass_id": p.id, "attendee_email": p.attendee_email},
         after={"pass_id": new.id, "attendee_email": email, "attendee_name": name},
     )
@@ -149,7 +152,6 @@ def transfer_pass(
         to_email=email,
         by_user_id=actor_user_id,
     )
-    event = session.get(Event, p.event_id)
     queue_email(
         session,
         to=email,
@@ -157,13 +159,13 @@ def transfer_pass(
         context={
             "pass_id": new.id,
             "name": name,
-            "event_title": event.title if event else "",
+            "event_title": event.title,
             "code": new.code,
         },
         unique_key=f"pass_transferred:{new.id}",
     )
     wallet.schedule_updates(session, p.id)  # the old pass's wallet copies show it void
-    _announce(session, settings, p, new, order.buyer_user_id, event.title if event else "")
+    _announce(session, settings, p, new, order.buyer_user_id, event.title)
     return Transferred(old=p, new=new)
 
 
