@@ -94,6 +94,18 @@ def test_cancel_releases_held_seats_and_is_idempotent(client, db, shop) -> None:
     assert history(db, order["id"]) == ["orders.placed", "orders.cancelled"]
 
 
+def test_an_organizer_cancelling_shows_in_the_organizations_audit_log(client, db, shop) -> None:
+    order = place(client, order_body(shop)).json()
+    resp = client.post(f"/api/v1/orders/{order['id']}/cancel", headers=shop.owner_headers)
+    assert resp.status_code == 200
+    log = client.get(
+        f"/api/v1/organizations/{shop.org.id}/audit", headers=shop.owner_headers
+    ).json()["items"]
+    entries = [e for e in log if e["action"] == "order.cancelled"]
+    assert [(e["target_type"], e["target_id"]) for e in entries] == [("order", order["id"])]
+    assert entries[0]["actor_user_id"] == shop.owner.id
+
+
 def test_paid_order_cannot_be_cancelled(client, db, shop) -> None:
     order = place(client, order_body(shop)).json()
     _pay(client, order)

@@ -133,6 +133,8 @@ def cancel_as(
             action="order.cancelled",
             target_type="order",
             target_id=order_id,
+            # Read at the organization's audit route with the rest of its changes.
+            organization_id=announce.organization_of(session, order.event_id),
         )
     return cancelled
 
