@@ -4,8 +4,8 @@ A report sends the DP to the review queue; `dp.reports_to_hide` open reports tak
 public view (`pending_review`) until a moderator decides. One report per reporter and DP
 (`u:<user id>`, or `ip:<HMAC of the address>` for an anonymous one, keyed by the
 platform's secret: an unsalted hash of an IPv4 address is reversed by hashing all 2^32 of
-them): a repeat changes nothing. The reason passes the word lists (a `block` word: 422 `report_reason_blocked`).
-The route rate-limits reports per address and per user before this runs.
+them): a repeat changes nothing. The reason passes the word lists (a `block` word: 422
+`report_reason_blocked`). The route rate-limits reports per address and per user before this runs.
 """
 
 from __future__ import annotations
