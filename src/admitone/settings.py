@@ -199,6 +199,9 @@ class DpSettings(BaseModel):
     batch_chunk_rows: int = Field(default=16, ge=1, le=500)
     batch_lease_seconds: float = Field(default=300.0, gt=0)
     batch_max_lanes: int = Field(default=8, ge=1, le=64)
+    # A finished batch's files (its zip of photos and rendered pictures) are deleted this
+    # long after it finished (cron `dp.batch.purge`); its rows and counts stay.
+    batch_retention_days: float = Field(default=30.0, gt=0)
 
 
 class WalletSettings(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -218,3 +219,25 @@ def test_a_damaged_member_is_a_row_error() -> None:
         photos.read("a.jpg")
     assert caught.value.reason == "photo_unreadable"
     assert photos.read("b.jpg") == JPEG
+
+
+def test_stored_members_read_from_an_open_file_are_checked_and_counted(tmp_path: Path) -> None:
+    data = bytearray(_zip({"a.jpg": JPEG, "b.jpg": JPEG[::-1]}, compress=zipfile.ZIP_STORED))
+    path = tmp_path / "photos.zip"
+    path.write_bytes(data)
+    with path.open("rb") as fh:
+        photos = PhotoZip(fh, ["a.jpg", "b.jpg"], ZipLimits(max_total_bytes=2 * len(JPEG)))
+        assert photos.read("a.jpg") == JPEG
+        assert photos.read("b.jpg") == JPEG[::-1]
+        with pytest.raises(ZipTooLarge):  # every read counts towards the total
+            photos.read("a.jpg")
+    start = data.index(b"a.jpg") + len("a.jpg")
+    for i in range(start + 10, start + 40):  # the stored bytes: only the CRC tells
+        data[i] ^= 0xFF
+    path.write_bytes(data)
+    with path.open("rb") as fh:
+        damaged = PhotoZip(fh, ["a.jpg", "b.jpg"])
+        with pytest.raises(PhotoError) as caught:
+            damaged.read("a.jpg")
+        assert caught.value.reason == "photo_unreadable"
+        assert damaged.read("b.jpg") == JPEG[::-1]

@@ -281,3 +281,17 @@ def test_only_the_campaigns_managers_see_or_run_its_batches(
     assert (post.status_code, post.json()["code"]) == (403, "capability_required")
     assert client.post(f"{url}/cancel", headers=viewer).status_code == 403
     assert client.get(url).status_code == 401
+
+
+def test_a_lane_lets_pillow_keep_freed_image_blocks_never_fewer_than_set() -> None:
+    from PIL import _imaging as pillow_core
+
+    before = pillow_core.get_blocks_max()
+    try:
+        for already, expected in ((0, batch_render.IMAGE_BLOCKS), (64, 64)):
+            pillow_core.set_blocks_max(already)
+            batch_render.keep_image_blocks.cache_clear()
+            batch_render.keep_image_blocks()
+            assert pillow_core.get_blocks_max() == expected
+    finally:
+        pillow_core.set_blocks_max(before)

@@ -3,6 +3,7 @@ reports, the review queue, moderators' decisions and who may take them."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -11,7 +12,8 @@ from sqlalchemy import select
 
 from admitone.access.models import AuditEntry
 from admitone.core.db import Database
-from admitone.dp.models import GeneratedDp
+from admitone.dp.models import DpReport, GeneratedDp
+from admitone.dp.service.reports import reporter_key
 from admitone.notifications.models import Notification
 from admitone.settings import Settings
 from tests.dp.conftest import World, create_campaign, generate
@@ -235,6 +237,25 @@ def test_report_queue_approve_round_trip(
             select(AuditEntry.action).where(AuditEntry.target_id == made["id"])
         ).all()
     assert actions == ["generated_dp.approved"]  # the repeat changed nothing
+
+
+def test_an_anonymous_reporter_is_kept_as_a_secret_keyed_hash_of_the_address(
+    client: TestClient, world: World, db: Database, settings: Settings, run_jobs: RunJobs
+) -> None:
+    made = _made(client, world, run_jobs)
+    r = client.post(f"/api/v1/public/dps/{made['id']}/report", json={"reason": "Not my photo"})
+    assert r.status_code == 201, r.text
+    with db.session() as s:
+        stored = s.scalars(select(DpReport.reporter_key)).one()
+    address = "testclient"  # the test client's address
+    unsalted = hashlib.sha256(address.encode()).hexdigest()
+    assert stored.startswith("ip:")
+    assert address not in stored
+    assert unsalted[:40] not in stored
+    # Recomputing it needs the secret: another secret gives another key for the address.
+    assert stored == reporter_key(None, address, settings.secret)
+    assert stored != reporter_key(None, address, b"another secret")
+    assert stored != reporter_key(None, "203.0.113.9", settings.secret)
 
 
 def test_reports_hide_a_dp_and_a_takedown_removes_it_everywhere_at_once(

@@ -9,12 +9,12 @@ from typing import Any
 
 import time_machine
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from admitone.core.clock import utcnow
 from admitone.core.db import Database
 from admitone.dp import service
-from admitone.dp.models import DpDailyCounter
+from admitone.dp.models import DpDailyCounter, DpStatus, GeneratedDp
 from tests.dp.conftest import World, add_template, create_campaign, decoded, generate
 from tests.factories import make_order, make_tier
 
@@ -127,6 +127,22 @@ def test_hub_lists_published_campaigns_newest_or_trending(client: TestClient, wo
     assert [c["id"] for c in found["items"]] == [quiet["id"]]
     assert client.get("/api/v1/public/dp-hub", params={"q": "%"}).json()["items"] == []
     assert client.get("/api/v1/public/dp-hub", params={"sort": "oldest"}).status_code == 422
+
+
+def test_trending_counts_only_the_dps_still_public(
+    client: TestClient, world: World, db: Database
+) -> None:
+    made = [
+        generate(client, world.campaign["id"], world.template["id"]).json()["id"] for _ in range(5)
+    ]
+    taken_out = [DpStatus.REMOVED, DpStatus.HIDDEN, DpStatus.DELETED, DpStatus.PENDING_REVIEW]
+    with db.session() as s:
+        for dp_id, status in zip(made, taken_out, strict=False):
+            s.execute(update(GeneratedDp).where(GeneratedDp.id == dp_id).values(status=status))
+    trending = client.get("/api/v1/public/dp-hub", params={"sort": "trending"}).json()
+    assert [(c["id"], c["recent_generations"]) for c in trending["items"]] == [
+        (world.campaign["id"], 1)
+    ]
 
 
 def test_stats_count_views_downloads_shares_and_referred_orders(

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
 
 from admitone.auth.deps import CurrentUser
-from admitone.core.http import Db, app_settings, upload_limit
+from admitone.core.http import Db, Page, Paging, app_settings, upload_limit
 from admitone.core.ids import DpBatchId, DpCampaignId, DpTemplateId
 from admitone.core.images import read_limited
 from admitone.core.realtime import stream_query
@@ -53,9 +53,14 @@ class BatchOut(BaseModel):
     errors: list[RowErrorOut] = Field(
         description=f"Failed rows by line (the first {batches.MAX_LISTED_ERRORS})."
     )
-    download_url: str | None = Field(description="The zip of the pictures, once finished.")
+    download_url: str | None = Field(
+        description="The zip of the pictures, once finished (none once purged)."
+    )
     created_at: datetime
     finished_at: datetime | None
+    purged_at: datetime | None = Field(
+        description="When its files (photos, pictures) were deleted after the retention."
+    )
 
 
 def batch_out(settings: Settings, p: batches.Progress) -> BatchOut:
@@ -72,10 +77,11 @@ def batch_out(settings: Settings, p: batches.Progress) -> BatchOut:
         cancelled=c[BatchRowStatus.CANCELLED],
         errors=[RowErrorOut(line=e.line, reason=e.reason, detail=e.detail) for e in p.errors],
         download_url=f"{base_url(settings)}/api/v1/dp-batches/{b.id}/download"
-        if p.finished
+        if p.finished and b.purged_at is None
         else None,
         created_at=b.created_at,
         finished_at=b.finished_at,
+        purged_at=b.purged_at,
     )
 
 
@@ -84,6 +90,7 @@ _TEXT = {
     403: "The role lacks `dp.manage` (`capability_required`).",
     404: "No such campaign, template or batch, or not visible to the caller.",
     409: "The batch's state refuses it (`dp_batch_not_finished`, `dp_batch_not_running`).",
+    410: "The batch's files were deleted after its retention (`dp_batch_purged`).",
     413: "A file is over its limit (`file_too_large`).",
     422: "The CSV or the zip cannot be used as a whole (`invalid_csv`, `too_many_rows`, "
     "`empty_batch`, `invalid_zip`, `unsafe_zip_member`, `too_many_files`, `zip_too_large`).",
@@ -130,6 +137,23 @@ def create_batch(
         zip_data=zip_data,
     )
     return batch_out(settings, created)
+
+
+@api_router.get(
+    "/dp-campaigns/{campaign_id}/batches",
+    response_model=Page[BatchOut],
+    responses=_responses(401, 403, 404),
+)
+def list_batches(
+    request: Request, db: Db, actor: CurrentUser, campaign_id: CampaignPath, paging: Paging
+) -> Page[BatchOut]:
+    """The campaign's batches, newest first, with their progress (row errors: in each
+    batch's own answer)."""
+    settings = app_settings(request)
+    rows, next_cursor = db.query(
+        batches.list_batches, actor.user_id, campaign_id, limit=paging.limit, cursor=paging.cursor
+    )
+    return Page(items=[batch_out(settings, p) for p in rows], next_cursor=next_cursor)
 
 
 @api_router.get(
@@ -184,7 +208,7 @@ def cancel_batch(request: Request, db: Db, actor: CurrentUser, batch_id: BatchPa
     response_class=StreamingResponse,
     responses={
         200: {"description": "A zip of the pictures.", "content": {"application/zip": {}}},
-        **_responses(401, 403, 404, 409),
+        **_responses(401, 403, 404, 409, 410),
     },
 )
 def download_batch(

@@ -2,7 +2,7 @@
 refusals, `invalid_layout`, `unsupported_image_type`, `image_too_large`, are in
 `dp.render.errors`)."""
 
-from admitone.core.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
+from admitone.core.errors import Conflict, Forbidden, Gone, Invalid, NotFound, Unavailable
 
 
 class CampaignNotFound(NotFound):
@@ -93,6 +93,11 @@ class BatchNotFound(NotFound):
 class BatchNotFinished(Conflict):
     code = "dp_batch_not_finished"
     message = "The batch is still rendering: download it once it has finished."
+
+
+class BatchPurged(Gone):
+    code = "dp_batch_purged"
+    message = "The batch's files were deleted after its retention period."
 
 
 class BatchNotRunning(Conflict):

@@ -245,6 +245,9 @@ class DpBatch(Mutable, Base):
     status: Mapped[BatchStatus] = enum_column(BatchStatus, default=BatchStatus.RUNNING)
     total: Mapped[int]
     finished_at: Mapped[datetime | None]
+    # Set when the retention purge took its files (the zip of photos, the rendered
+    # pictures); the rows and their outcomes stay.
+    purged_at: Mapped[datetime | None]
 
 
 class DpBatchRow(Base):

@@ -305,6 +305,7 @@ def report_dp(
         dp_id,
         user_id=user_id,
         ip=ip,
+        secret=settings.secret,
         reason=body.reason,
     )
     if not created:

@@ -43,6 +43,18 @@ def test_put_file_copies_a_file_larger_than_a_chunk(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "store" / "badges").iterdir()] == ["bdr_1.pdf"]
 
 
+def test_open_reads_a_blob_in_parts_with_seeks(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path)
+    storage.put("dp/batches/cmp_1/dpb_1/photos.zip", b"0123456789", "application/zip")
+    with storage.open("dp/batches/cmp_1/dpb_1/photos.zip") as fh:
+        fh.seek(6)
+        assert fh.read(2) == b"67"
+        fh.seek(1)
+        assert fh.read(3) == b"123"
+    with pytest.raises(BlobNotFound):
+        storage.open("dp/batches/cmp_1/dpb_1/nothing.zip")
+
+
 def test_missing_blob_is_reported_before_streaming_starts(tmp_path: Path) -> None:
     with pytest.raises(BlobNotFound):
         LocalStorage(tmp_path).stream("covers/nothing.jpg")

@@ -74,6 +74,18 @@ def test_put_get_stream_and_delete_round_trip(s3: S3Storage) -> None:
         s3.stream("covers/evt_1/fil_1.jpg")
 
 
+def test_open_gives_a_seekable_copy_of_the_object(s3: S3Storage) -> None:
+    data = bytes(range(256)) * 40_000  # past the in-memory part of the copy
+    s3.put("dp/batches/cmp_1/dpb_1/photos.zip", data, "application/zip")
+    with s3.open("dp/batches/cmp_1/dpb_1/photos.zip") as fh:
+        fh.seek(len(data) - 3)
+        assert fh.read() == data[-3:]
+        fh.seek(256)
+        assert fh.read(4) == bytes(range(4))
+    with pytest.raises(BlobNotFound):
+        s3.open("dp/batches/cmp_1/dpb_1/nothing.zip")
+
+
 def test_put_file_streams_a_file_as_one_object(s3: S3Storage, tmp_path: Path) -> None:
     source = tmp_path / "badges.pdf"
     data = bytes(range(256)) * 1000

@@ -25,6 +25,7 @@ from admitone.core.clock import utcnow
 from admitone.core.db import Database, publish
 from admitone.core.files import File
 from admitone.core.ids import DpBatchId, DpCampaignId, DpTemplateId, FileId, UserId
+from admitone.core.pagination import Keyset, SortKey
 from admitone.core.uploads import BatchCsv, PhotoZip, is_url, read_batch_csv
 from admitone.dp import errors
 from admitone.dp.models import (
@@ -44,6 +45,11 @@ log = logging.getLogger(__name__)
 
 # The errors a progress answer lists (the first ones by line); the counts are exact.
 MAX_LISTED_ERRORS = 1000
+
+NEWEST = Keyset(
+    SortKey(DpBatch.created_at.expression, datetime, descending=True),
+    SortKey(DpBatch.id.expression, str, descending=True),
+)
 
 
 # --- create ----------------------------------------------------------------------------------
@@ -258,6 +264,35 @@ def progress(session: Session, batch_id: DpBatchId) -> Progress:
     return Progress(batch, counts, failures)
 
 
+def counts_by_batch(
+    session: Session, batch_ids: list[DpBatchId]
+) -> dict[DpBatchId, dict[BatchRowStatus, int]]:
+    """Rows by status for each batch, in one query."""
+    counts: dict[DpBatchId, dict[BatchRowStatus, int]] = {
+        b: {s: 0 for s in BatchRowStatus} for b in batch_ids
+    }
+    if batch_ids:
+        for batch_id, status, n in session.execute(
+            select(DpBatchRow.batch_id, DpBatchRow.status, func.count())
+            .where(DpBatchRow.batch_id.in_(batch_ids))
+            .group_by(DpBatchRow.batch_id, DpBatchRow.status)
+        ):
+            counts[batch_id][BatchRowStatus(status)] = int(n)
+    return counts
+
+
+def list_batches(
+    session: Session, user_id: UserId, campaign_id: DpCampaignId, *, limit: int, cursor: str | None
+) -> tuple[list[Progress], str | None]:
+    """The campaign's batches, newest first, with their rows counted by status (no row
+    errors: a batch's own answer lists them); `dp.manage`."""
+    guard_campaign(session, user_id, campaign_id, Capability.DP_MANAGE)
+    query = select(DpBatch).where(DpBatch.campaign_id == campaign_id)
+    batches, next_cursor = NEWEST.page(session, query, limit=limit, cursor=cursor)
+    counts = counts_by_batch(session, [b.id for b in batches])
+    return [Progress(b, counts[b.id]) for b in batches], next_cursor
+
+
 def batch_progress(session: Session, user_id: UserId, batch_id: DpBatchId) -> Progress:
     guard_batch(session, user_id, batch_id)
     return progress(session, batch_id)
@@ -318,10 +353,12 @@ class Outputs:
 
 def batch_outputs(session: Session, user_id: UserId, batch_id: DpBatchId) -> Outputs:
     """The rendered pictures of a finished batch, in line order; `dp_batch_not_finished`
-    while it runs."""
+    while it runs, `dp_batch_purged` (410) once its retention has ended."""
     batch = guard_batch(session, user_id, batch_id)
     if batch.status == BatchStatus.RUNNING:
         raise errors.BatchNotFinished()
+    if batch.purged_at is not None:
+        raise errors.BatchPurged()
     rows = session.execute(
         select(
             DpBatchRow.line, DpBatchRow.name, File.storage_key, File.content_type, File.size_bytes

@@ -68,10 +68,14 @@ def hub(
     session: Session, *, q: str | None, sort: str, limit: int, cursor: str | None
 ) -> tuple[list[HubRow], str | None]:
     """Published campaigns; `q` searches titles (campaign and event); `newest` by publication,
-    `trending` by DPs generated in the last 7 days."""
+    `trending` by DPs generated in the last 7 days that are public now (not removed, hidden,
+    deleted or held for review: what a moderator took out does not count)."""
     recent = (
         select(GeneratedDp.campaign_id, func.count().label("n"))
-        .where(GeneratedDp.created_at >= utcnow() - TRENDING_WINDOW)
+        .where(
+            GeneratedDp.created_at >= utcnow() - TRENDING_WINDOW,
+            GeneratedDp.status == PUBLIC_DP,
+        )
         .group_by(GeneratedDp.campaign_id)
         .subquery()
     )

@@ -2,14 +2,16 @@
 
 A report sends the DP to the review queue; `dp.reports_to_hide` open reports take it out of
 public view (`pending_review`) until a moderator decides. One report per reporter and DP
-(`u:<user id>`, or `ip:<sha256 of the address>` for an anonymous one): a repeat changes
-nothing. The reason passes the word lists (a `block` word: 422 `report_reason_blocked`).
-The route rate-limits reports per address and per user before this runs.
+(`u:<user id>`, or `ip:<HMAC of the address>` for an anonymous one, keyed by the
+platform's secret: an unsalted hash of an IPv4 address is reversed by hashing all 2^32 of
+them): a repeat changes nothing. The reason passes the word lists (a `block` word: 422
+`report_reason_blocked`). The route rate-limits reports per address and per user before this runs.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -25,10 +27,13 @@ from admitone.moderation import service as moderation
 from admitone.settings import DpSettings, ModerationSettings
 
 
-def reporter_key(user_id: UserId | None, ip: str) -> str:
+def reporter_key(user_id: UserId | None, ip: str, secret: bytes) -> str:
+    """Who reported: the user, or the address as a keyed hash (never the address, nor a
+    hash anyone without the secret could recompute)."""
     if user_id:
         return f"u:{user_id}"
-    return "ip:" + hashlib.sha256(ip.encode()).hexdigest()[:40]
+    mac = hmac.new(secret, b"dp.reporter-ip:" + ip.encode(), hashlib.sha256)
+    return "ip:" + mac.hexdigest()[:40]
 
 
 def report_dp(
@@ -39,6 +44,7 @@ def report_dp(
     *,
     user_id: UserId | None,
     ip: str,
+    secret: bytes,
     reason: str,
 ) -> tuple[DpReport, bool]:
     """Records a report of a public DP; returns it and whether it is new. `dp_not_found`
@@ -54,7 +60,7 @@ def report_dp(
     ).one_or_none()
     if dp is None:
         raise errors.DpNotFound()
-    key = reporter_key(user_id, ip)
+    key = reporter_key(user_id, ip, secret)
     existing = session.scalar(
         select(DpReport).where(DpReport.dp_id == dp.id, DpReport.reporter_key == key)
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 # Segments of letters, digits, `.`, `_` and `-`, each starting with a letter or a digit
 # (so no `.`, `..` or hidden names), joined by `/`: the same path on a disk and in a bucket.
@@ -49,6 +49,10 @@ class Storage(Protocol):
 
     def get(self, key: str) -> bytes:
         """The whole blob; raises `BlobNotFound`."""
+
+    def open(self, key: str) -> BinaryIO:
+        """The blob as a seekable file the caller closes (a large blob read in parts, such
+        as a zip's members, without holding it whole in memory); raises `BlobNotFound`."""
 
     def stream(self, key: str, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
         """The blob in chunks. `BlobNotFound` is raised by this call, before any chunk, so

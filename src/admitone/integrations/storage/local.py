@@ -66,6 +66,9 @@ class LocalStorage:
         with self._open(key) as fh:
             return fh.read()
 
+    def open(self, key: str) -> BinaryIO:
+        return self._open(key)
+
     def stream(self, key: str, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
         return _chunks(self._open(key), chunk_bytes)
 

@@ -8,9 +8,10 @@ store understands.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import boto3
 from botocore.config import Config
@@ -64,6 +65,22 @@ class S3Storage:
         with body:
             data: bytes = body.read()
             return data
+
+    def open(self, key: str) -> BinaryIO:
+        # Objects are read from the start; a local temporary copy (on disk past 8 MiB) is
+        # what a reader seeking back and forth needs.
+        copy = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 (returned)
+        try:
+            for chunk in self.stream(key):
+                copy.write(chunk)
+            copy.seek(0)
+        except OSError as exc:  # the temporary copy's disk
+            copy.close()
+            raise StorageError(f"could not copy {key}: {exc}") from exc
+        except BaseException:
+            copy.close()
+            raise
+        return cast(BinaryIO, copy)
 
     def stream(self, key: str, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
         body = self._call("get_object", Bucket=self.bucket, Key=check_key(key))["Body"]
