@@ -1,0 +1,191 @@
+"""The decision at the service, row by row: what a scan writes (the check-in, the scan log),
+an insert race lost to another device (played deterministically: the rival's row lands
+between the read and the insert, as it does under PostgreSQL in test_concurrency.py), the
+edges of the rules, and offline batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from admitone.checkins.models import CheckIn, CheckInScan
+from admitone.checkins.service import deciding, scanning
+from admitone.checkins.service.checkpoints import CheckpointSpec, create_checkpoint
+from admitone.checkins.service.model import MAX_CLOCK_AHEAD, ScanInput
+from admitone.core.clock import utcnow
+from admitone.core.ids import CheckInId
+from admitone.passes.service import pass_qr
+from tests.checkins.conftest import Door
+
+T0 = datetime.fromisoformat("2026-12-07T20:00:00+00:00")
+
+
+@pytest.fixture
+def frozen() -> Iterator[None]:
+    with time_machine.travel(T0, tick=False):
+        yield
+
+
+def _scan(door: Door, scan: ScanInput) -> dict[str, Any]:
+    return door.db.mutation(scanning.scan, door.settings.secret, door.staff_id, door.event.id, scan)
+
+
+def _sync(door: Door, scans: list[ScanInput]) -> list[dict[str, Any]]:
+    done = door.db.mutation(
+        scanning.sync, door.settings.secret, door.staff_id, door.event.id, scans
+    )
+    return list(done["results"])
+
+
+def _rows(door: Door, model: type, **where: object) -> list[Any]:
+    def read(session: Session) -> list[Any]:
+        stmt = select(model).order_by(model.created_at, model.id)
+        for key, value in where.items():
+            stmt = stmt.where(getattr(model, key) == value)
+        return list(session.scalars(stmt))
+
+    return door.db.query(read)
+
+
+def _checkpoint(door: Door, **spec: Any) -> str:
+    made = door.db.mutation(create_checkpoint, door.event.id, CheckpointSpec(**spec))
+    return str(made.id)
+
+
+def _offline(code: str, at: datetime, nonce: str, device: str = "tablet-1") -> ScanInput:
+    return ScanInput(code=code, device_id=device, scan_id=nonce, scanned_at=at, is_offline=True)
+
+
+# --- what a scan writes ------------------------------------------------------------------
+
+
+def test_offline_sync_of_a_qr_records_the_scanner_device_and_time(door: Door, frozen: None) -> None:
+    p = door.passes[0]
+    at = T0 - timedelta(minutes=2)
+    [answer] = _sync(door, [_offline(pass_qr(door.settings, p), at, "n-1")])
+    assert answer["result"] == "accepted"
+    [row] = _rows(door, CheckIn, pass_id=p.id)
+    assert (row.scanned_by_user_id, row.device_id, row.scan_id) == (
+        door.staff_id,
+        "tablet-1",
+        "n-1",
+    )
+    assert (row.is_offline, row.direction, row.sequence) == (True, "in", 1)
+    assert row.scanned_at.replace(tzinfo=at.tzinfo) == at
+    assert row.id == answer["check_in_id"]
+    [log] = _rows(door, CheckInScan, pass_id=p.id)
+    assert (log.result, log.check_in_id, log.scan_id) == ("accepted", row.id, "n-1")
+    assert (log.scanned_by_user_id, log.device_id, log.is_offline) == (
+        door.staff_id,
+        "tablet-1",
+        True,
+    )
+    assert (log.needs_review, log.flags, log.response) == (False, [], answer)
+
+
+# --- an insert race lost to another device -------------------------------------------------
+
+
+def _rival_gets_in_first(
+    monkeypatch: pytest.MonkeyPatch, *, at: datetime, direction: str = "in"
+) -> None:
+    """Another device's check-in of the same pass, at the same checkpoint and sequence,
+    commits between this scan's read of the passages and its insert."""
+    identify = deciding._identify
+
+    def racing(session: Session, secret: bytes, event_id: str, scan: ScanInput) -> Any:
+        refusal, found, cp, rows = identify(session, secret, event_id, scan)
+        if found is not None:
+            session.add(
+                CheckIn(
+                    id=CheckInId.new(),
+                    event_id=event_id,
+                    pass_id=found.pass_id,
+                    checkpoint_id=cp.id,
+                    sequence=rows[-1].sequence + 1 if rows else 1,
+                    direction=direction,
+                    scanned_at=at,
+                    device_id="rival",
+                    is_offline=False,
+                )
+            )
+            session.flush()
+        return refusal, found, cp, rows
+
+    monkeypatch.setattr(deciding, "_identify", racing)
+
+
+def test_online_scan_losing_the_insert_race_is_already_checked_in(
+    door: Door, frozen: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = door.passes[0]
+    _rival_gets_in_first(monkeypatch, at=T0 - timedelta(seconds=1))
+    answer = _scan(door, ScanInput(code=p.code, device_id="gate-1"))
+    assert answer["result"] == "already_checked_in"
+    assert (answer["first_device_id"], answer["flags"]) == ("rival", [])
+    assert answer["first_checked_in_at"] == "2026-12-07T19:59:59Z"
+    assert (answer["check_in_id"], answer["direction"]) == (None, None)
+    [row] = _rows(door, CheckIn, pass_id=p.id)
+    assert row.device_id == "rival"
+    [log] = _rows(door, CheckInScan, pass_id=p.id)
+    assert (log.result, log.check_in_id, log.needs_review) == ("already_checked_in", None, False)
+
+
+def test_offline_scan_earlier_than_the_rival_that_won_the_race_takes_its_place(
+    door: Door, frozen: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = door.passes[0]
+    _rival_gets_in_first(monkeypatch, at=T0 - timedelta(minutes=1))
+    earlier = T0 - timedelta(minutes=5)
+    [answer] = _sync(door, [_offline(p.code, earlier, "n-1")])
+    assert answer["result"] == "accepted"
+    assert answer["flags"] == ["conflict"]
+    assert answer["superseded"] == {"scanned_at": "2026-12-07T19:59:00Z", "device_id": "rival"}
+    [row] = _rows(door, CheckIn, pass_id=p.id)
+    assert (row.id, row.device_id, row.scan_id, row.is_offline) == (
+        answer["check_in_id"],
+        "tablet-1",
+        "n-1",
+        True,
+    )
+    assert row.scanned_at.replace(tzinfo=earlier.tzinfo) == earlier
+
+
+def test_offline_scan_later_than_the_rival_that_won_the_race_is_a_conflict(
+    door: Door, frozen: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = door.passes[0]
+    _rival_gets_in_first(monkeypatch, at=T0 - timedelta(minutes=5))
+    [answer] = _sync(door, [_offline(p.code, T0 - timedelta(minutes=1), "n-1")])
+    assert (answer["result"], answer["flags"]) == ("already_checked_in", ["conflict"])
+    assert answer["first_device_id"] == "rival"
+    [row] = _rows(door, CheckIn, pass_id=p.id)
+    assert (row.device_id, row.scan_id) == ("rival", None)
+    [log] = _rows(door, CheckInScan, pass_id=p.id)
+    assert (log.needs_review, log.flags) == (True, ["conflict"])
+
+
+@pytest.mark.parametrize("direction", ["in", "out"])
+def test_reentry_scan_losing_the_race_names_the_rivals_passage(
+    door: Door, frozen: None, monkeypatch: pytest.MonkeyPatch, direction: str
+) -> None:
+    p = door.passes[0]
+    hall = _checkpoint(door, name="Hall", allows_reentry=True)
+    if direction == "out":  # the pass is inside: the rival lets it out
+        first = _scan(door, ScanInput(code=p.code, checkpoint_id=hall, device_id="gate-0"))
+        assert first["direction"] == "in"
+    _rival_gets_in_first(monkeypatch, at=T0, direction=direction)
+    answer = _scan(door, ScanInput(code=p.code, checkpoint_id=hall, device_id="gate-1"))
+    assert (answer["result"], answer["flags"]) == ("already_checked_in", [])
+    # The entry that admitted the pass: the rival's when it let the pass in, else the first.
+    assert answer["first_device_id"] == ("rival" if direction == "in" else "gate-0")
+    assert answer["first_checked_in_at"] == "2026-12-07T20:00:00Z"
+    assert len(_rows(door, CheckIn, pass_id=p.id, checkpoint_id=hall)) == (
+        1 if direction == "in" else 2
+    )
