@@ -18,8 +18,8 @@ from admitone.checkins.models import CheckIn, CheckInScan
 from admitone.checkins.service import deciding, scanning
 from admitone.checkins.service.checkpoints import CheckpointSpec, create_checkpoint
 from admitone.checkins.service.model import MAX_CLOCK_AHEAD, ScanInput
-from admitone.core.clock import utcnow
 from admitone.core.ids import CheckInId
+from admitone.passes import service as passes
 from admitone.passes.service import pass_qr
 from tests.checkins.conftest import Door
 
@@ -189,3 +189,86 @@ def test_reentry_scan_losing_the_race_names_the_rivals_passage(
     assert len(_rows(door, CheckIn, pass_id=p.id, checkpoint_id=hall)) == (
         1 if direction == "in" else 2
     )
+
+
+# --- the edges of the rules ----------------------------------------------------------------
+
+
+def test_window_opens_at_its_opening_and_is_closed_at_its_closing(door: Door, frozen: None) -> None:
+    opens_now = _checkpoint(door, name="Opens", opens_at=T0, closes_at=T0 + timedelta(hours=1))
+    closes_now = _checkpoint(door, name="Closes", opens_at=T0 - timedelta(hours=1), closes_at=T0)
+    code = door.passes[0].code
+    assert _scan(door, ScanInput(code=code, checkpoint_id=opens_now))["result"] == "accepted"
+    closed = _scan(door, ScanInput(code=code, checkpoint_id=closes_now))
+    assert closed["result"] == "outside_window"
+    assert (closed["pass"]["id"], closed["check_in_id"]) == (door.passes[0].id, None)
+    assert _rows(door, CheckIn, checkpoint_id=closes_now) == []
+
+
+def test_offline_scan_at_the_instant_of_revocation_is_revoked(door: Door, frozen: None) -> None:
+    p, q = door.passes[0], door.passes[1]
+    with door.db.session() as session:
+        passes.revoke_passes(session, order_id=p.order_id, reason="refund")
+        passes.revoke_passes(session, order_id=q.order_id, reason="refund")
+    answers = _sync(
+        door,
+        [
+            _offline(p.code, T0, "at"),
+            _offline(q.code, T0 - timedelta(microseconds=1), "before"),
+        ],
+    )
+    assert [(a["result"], a["flags"]) for a in answers] == [
+        ("revoked", []),
+        ("accepted", ["revoked_since_scan"]),
+    ]
+    assert [r.pass_id for r in _rows(door, CheckIn)] == [q.id]
+
+
+def test_offline_scan_before_a_revocation_and_before_the_entry_keeps_both_flags(
+    door: Door, frozen: None
+) -> None:
+    p = door.passes[0]
+    entry = _scan(door, ScanInput(code=p.code, device_id="gate-1"))
+    with time_machine.travel(T0 + timedelta(minutes=1), tick=False):
+        with door.db.session() as session:
+            passes.revoke_passes(session, order_id=p.order_id, reason="refund")
+        [answer] = _sync(door, [_offline(p.code, T0 - timedelta(minutes=1), "n-1")])
+    assert answer["result"] == "accepted"
+    assert answer["flags"] == ["revoked_since_scan", "conflict"]
+    assert answer["check_in_id"] == entry["check_in_id"]
+    assert answer["superseded"] == {"scanned_at": "2026-12-07T20:00:00Z", "device_id": "gate-1"}
+
+
+def test_device_clock_up_to_five_minutes_ahead_is_believed(door: Door, frozen: None) -> None:
+    ahead, too_far = T0 + MAX_CLOCK_AHEAD, T0 + MAX_CLOCK_AHEAD + timedelta(microseconds=1)
+    answers = _sync(
+        door,
+        [_offline(door.passes[0].code, ahead, "a"), _offline(door.passes[1].code, too_far, "b")],
+    )
+    assert [(a["scanned_at"], a["flags"]) for a in answers] == [
+        ("2026-12-07T20:05:00Z", []),
+        ("2026-12-07T20:00:00Z", ["device_clock_ahead"]),
+    ]
+
+
+# --- offline batches ----------------------------------------------------------------------
+
+
+def test_a_batch_scan_without_a_device_time_counts_as_scanned_now(door: Door, frozen: None) -> None:
+    code = door.passes[0].code
+    answers = door.db.mutation(
+        scanning.sync_scans,
+        door.settings.secret,
+        event_id=door.event.id,
+        scans=[
+            ScanInput(code=code, scan_id="now", is_offline=True),
+            _offline(code, T0 - timedelta(minutes=1), "earlier"),
+        ],
+        user_id=door.staff_id,
+    )
+    # Applied earliest first: the earlier scan admits, the one made now is the conflict.
+    assert [(a["scan_id"], a["result"], a["flags"]) for a in answers] == [
+        ("now", "already_checked_in", ["conflict"]),
+        ("earlier", "accepted", []),
+    ]
+    assert answers[0]["first_checked_in_at"] == "2026-12-07T19:59:00Z"
