@@ -5,13 +5,13 @@ edges of the rules, and offline batches."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 import time_machine
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from admitone.checkins.models import CheckIn, CheckInScan
@@ -92,33 +92,44 @@ def test_offline_sync_of_a_qr_records_the_scanner_device_and_time(door: Door, fr
 # --- an insert race lost to another device -------------------------------------------------
 
 
-def _rival_gets_in_first(
-    monkeypatch: pytest.MonkeyPatch, *, at: datetime, direction: str = "in"
+def _meanwhile(
+    monkeypatch: pytest.MonkeyPatch, act: Callable[[Session, Any, Any, list[Any]], None]
 ) -> None:
-    """Another device's check-in of the same pass, at the same checkpoint and sequence,
-    commits between this scan's read of the passages and its insert."""
+    """`act(session, pass, checkpoint, passages)` runs between this scan's read of the
+    passages and its write, as another device's committed write would land there."""
     identify = deciding._identify
 
     def racing(session: Session, secret: bytes, event_id: str, scan: ScanInput) -> Any:
         refusal, found, cp, rows = identify(session, secret, event_id, scan)
         if found is not None:
-            session.add(
-                CheckIn(
-                    id=CheckInId.new(),
-                    event_id=event_id,
-                    pass_id=found.pass_id,
-                    checkpoint_id=cp.id,
-                    sequence=rows[-1].sequence + 1 if rows else 1,
-                    direction=direction,
-                    scanned_at=at,
-                    device_id="rival",
-                    is_offline=False,
-                )
-            )
+            act(session, found, cp, rows)
             session.flush()
         return refusal, found, cp, rows
 
     monkeypatch.setattr(deciding, "_identify", racing)
+
+
+def _rival_gets_in_first(
+    monkeypatch: pytest.MonkeyPatch, *, at: datetime, direction: str = "in"
+) -> None:
+    """Another device's check-in of the same pass, at the same checkpoint and sequence."""
+
+    def rival(session: Session, found: Any, cp: Any, rows: list[Any]) -> None:
+        session.add(
+            CheckIn(
+                id=CheckInId.new(),
+                event_id=cp.event_id,
+                pass_id=found.pass_id,
+                checkpoint_id=cp.id,
+                sequence=rows[-1].sequence + 1 if rows else 1,
+                direction=direction,
+                scanned_at=at,
+                device_id="rival",
+                is_offline=False,
+            )
+        )
+
+    _meanwhile(monkeypatch, rival)
 
 
 def test_online_scan_losing_the_insert_race_is_already_checked_in(
@@ -272,3 +283,35 @@ def test_a_batch_scan_without_a_device_time_counts_as_scanned_now(door: Door, fr
         ("earlier", "accepted", []),
     ]
     assert answers[0]["first_checked_in_at"] == "2026-12-07T19:59:00Z"
+
+
+def test_offline_scan_beaten_by_an_even_earlier_one_synced_meanwhile_is_the_conflict(
+    door: Door, frozen: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = door.passes[0]
+    entry = _scan(door, ScanInput(code=p.code, device_id="gate-1"))
+    earliest = T0 - timedelta(minutes=10)
+
+    def other_tablet_moves_the_entry(
+        session: Session, found: Any, cp: Any, rows: list[Any]
+    ) -> None:
+        session.execute(
+            update(CheckIn)
+            .where(CheckIn.id == rows[0].id)
+            .values(scanned_at=earliest, device_id="tablet-2", is_offline=True)
+        )
+
+    _meanwhile(monkeypatch, other_tablet_moves_the_entry)
+    [answer] = _sync(door, [_offline(p.code, T0 - timedelta(minutes=5), "n-1")])
+    assert (answer["result"], answer["flags"]) == ("already_checked_in", ["conflict"])
+    assert (answer["first_device_id"], answer["first_checked_in_at"]) == (
+        "tablet-2",
+        "2026-12-07T19:50:00Z",
+    )
+    assert (answer["check_in_id"], answer["superseded"]) == (None, None)
+    [row] = _rows(door, CheckIn, pass_id=p.id)
+    assert (row.id, row.device_id, row.scan_id) == (entry["check_in_id"], "tablet-2", None)
+    # The online scan's log row is not marked superseded by the scan that lost.
+    logs = {log.scan_id: log for log in _rows(door, CheckInScan, pass_id=p.id)}
+    assert (logs[None].needs_review, logs[None].flags) == (False, [])
+    assert (logs["n-1"].needs_review, logs["n-1"].result) == (True, "already_checked_in")
