@@ -315,3 +315,28 @@ def test_offline_scan_beaten_by_an_even_earlier_one_synced_meanwhile_is_the_conf
     logs = {log.scan_id: log for log in _rows(door, CheckInScan, pass_id=p.id)}
     assert (logs[None].needs_review, logs[None].flags) == (False, [])
     assert (logs["n-1"].needs_review, logs["n-1"].result) == (True, "already_checked_in")
+
+
+def test_online_scan_before_an_offline_entry_stamped_ahead_does_not_take_its_place(
+    door: Door, frozen: None
+) -> None:
+    p = door.passes[0]
+    ahead = T0 + timedelta(minutes=3)  # a tablet's clock within the tolerated lead
+    [entry] = _sync(door, [_offline(p.code, ahead, "n-1")])
+    answer = _scan(door, ScanInput(code=p.code, device_id="gate-1"))
+    assert (answer["result"], answer["flags"], answer["superseded"]) == (
+        "already_checked_in",
+        [],
+        None,
+    )
+    assert (answer["first_device_id"], answer["first_checked_in_at"]) == (
+        "tablet-1",
+        "2026-12-07T20:03:00Z",
+    )
+    [row] = _rows(door, CheckIn, pass_id=p.id)
+    assert (row.id, row.device_id, row.scan_id, row.is_offline) == (
+        entry["check_in_id"],
+        "tablet-1",
+        "n-1",
+        True,
+    )
