@@ -18,6 +18,7 @@ from admitone.checkins.models import CheckIn, CheckInScan
 from admitone.checkins.service import deciding, scanning
 from admitone.checkins.service.checkpoints import CheckpointSpec, create_checkpoint
 from admitone.checkins.service.model import MAX_CLOCK_AHEAD, ScanInput
+from admitone.checkins.service.undo import undo_check_in
 from admitone.core.ids import CheckInId
 from admitone.passes import service as passes
 from admitone.passes.service import pass_qr
@@ -285,12 +286,14 @@ def test_a_batch_scan_without_a_device_time_counts_as_scanned_now(door: Door, fr
     assert answers[0]["first_checked_in_at"] == "2026-12-07T19:59:00Z"
 
 
-def test_offline_scan_beaten_by_an_even_earlier_one_synced_meanwhile_is_the_conflict(
-    door: Door, frozen: None, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("earliest", [T0 - timedelta(minutes=10), T0 - timedelta(minutes=5)])
+def test_offline_scan_beaten_by_an_earlier_one_synced_meanwhile_is_the_conflict(
+    door: Door, frozen: None, monkeypatch: pytest.MonkeyPatch, earliest: datetime
 ) -> None:
+    """The other tablet's scan was earlier, or made at the same instant (a tie keeps the
+    entry already recorded)."""
     p = door.passes[0]
     entry = _scan(door, ScanInput(code=p.code, device_id="gate-1"))
-    earliest = T0 - timedelta(minutes=10)
 
     def other_tablet_moves_the_entry(
         session: Session, found: Any, cp: Any, rows: list[Any]
@@ -304,10 +307,8 @@ def test_offline_scan_beaten_by_an_even_earlier_one_synced_meanwhile_is_the_conf
     _meanwhile(monkeypatch, other_tablet_moves_the_entry)
     [answer] = _sync(door, [_offline(p.code, T0 - timedelta(minutes=5), "n-1")])
     assert (answer["result"], answer["flags"]) == ("already_checked_in", ["conflict"])
-    assert (answer["first_device_id"], answer["first_checked_in_at"]) == (
-        "tablet-2",
-        "2026-12-07T19:50:00Z",
-    )
+    assert answer["first_device_id"] == "tablet-2"
+    assert answer["first_checked_in_at"] == earliest.isoformat().replace("+00:00", "Z")
     assert (answer["check_in_id"], answer["superseded"]) == (None, None)
     [row] = _rows(door, CheckIn, pass_id=p.id)
     assert (row.id, row.device_id, row.scan_id) == (entry["check_in_id"], "tablet-2", None)
@@ -340,3 +341,49 @@ def test_online_scan_before_an_offline_entry_stamped_ahead_does_not_take_its_pla
         "n-1",
         True,
     )
+
+
+def test_taking_the_entrys_place_moves_that_entry_only_and_flags_its_scan(
+    door: Door, frozen: None
+) -> None:
+    p, bystander = door.passes[0], door.passes[1]
+    with time_machine.travel(T0 - timedelta(minutes=1), tick=False):
+        entry = _scan(door, ScanInput(code=p.code, device_id="gate-1"))
+    _scan(door, ScanInput(code=bystander.code, device_id="gate-2"))
+    [answer] = _sync(door, [_offline(p.code, T0 - timedelta(minutes=5), "n-1")])
+    assert (answer["result"], answer["check_in_id"]) == ("accepted", entry["check_in_id"])
+    [other] = _rows(door, CheckIn, pass_id=bystander.id)
+    assert (other.device_id, other.scan_id, other.is_offline) == ("gate-2", None, False)
+    assert other.scanned_at.replace(tzinfo=T0.tzinfo) == T0
+    [other_log] = _rows(door, CheckInScan, pass_id=bystander.id)
+    assert (other_log.needs_review, other_log.flags) == (False, [])
+    logs = {log.scan_id: log for log in _rows(door, CheckInScan, pass_id=p.id)}
+    assert (logs[None].needs_review, logs[None].flags) == (
+        True,
+        ["superseded_by_earlier_offline_scan"],
+    )
+    assert (logs["n-1"].needs_review, logs["n-1"].flags) == (True, ["conflict"])
+
+
+def test_offline_scan_of_an_entry_undone_meanwhile_does_not_rewrite_the_undone_row(
+    door: Door, frozen: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = door.passes[0]
+    entry = _scan(door, ScanInput(code=p.code, device_id="gate-1"))
+
+    def staff_undoes_it(session: Session, found: Any, cp: Any, rows: list[Any]) -> None:
+        undo_check_in(session, event_id=door.event.id, check_in_id=rows[0].id)
+
+    _meanwhile(monkeypatch, staff_undoes_it)
+    [answer] = _sync(door, [_offline(p.code, T0 - timedelta(minutes=5), "n-1")])
+    # As if the sync came first and the undo after it: the pass is not in, and the scan is
+    # flagged for review.
+    assert (answer["result"], answer["flags"], answer["superseded"]) == (
+        "already_checked_in",
+        ["conflict"],
+        None,
+    )
+    [row] = _rows(door, CheckIn, pass_id=p.id)
+    assert (row.id, row.device_id, row.scan_id) == (entry["check_in_id"], "gate-1", None)
+    assert row.undone_at is not None
+    assert row.scanned_at.replace(tzinfo=T0.tzinfo) == T0
