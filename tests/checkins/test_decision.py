@@ -307,6 +307,7 @@ def test_offline_scan_beaten_by_an_earlier_one_synced_meanwhile_is_the_conflict(
     _meanwhile(monkeypatch, other_tablet_moves_the_entry)
     [answer] = _sync(door, [_offline(p.code, T0 - timedelta(minutes=5), "n-1")])
     assert (answer["result"], answer["flags"]) == ("already_checked_in", ["conflict"])
+    assert (answer["pass"]["id"], answer["attendee"]["name"]) == (p.id, "Guest 00")
     assert answer["first_device_id"] == "tablet-2"
     assert answer["first_checked_in_at"] == earliest.isoformat().replace("+00:00", "Z")
     assert (answer["check_in_id"], answer["superseded"]) == (None, None)
