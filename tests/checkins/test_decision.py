@@ -33,6 +33,14 @@ def frozen() -> Iterator[None]:
         yield
 
 
+@pytest.fixture
+def published(door: Door, monkeypatch: pytest.MonkeyPatch) -> list[set[str]]:
+    """The realtime topics each committed scan marked changed (the door's live stats)."""
+    topics: list[set[str]] = []
+    monkeypatch.setattr(door.db, "publisher", lambda changed: topics.append(set(changed)))
+    return topics
+
+
 def _scan(door: Door, scan: ScanInput) -> dict[str, Any]:
     return door.db.mutation(scanning.scan, door.settings.secret, door.staff_id, door.event.id, scan)
 
@@ -134,7 +142,7 @@ def _rival_gets_in_first(
 
 
 def test_online_scan_losing_the_insert_race_is_already_checked_in(
-    door: Door, frozen: None, monkeypatch: pytest.MonkeyPatch
+    door: Door, frozen: None, monkeypatch: pytest.MonkeyPatch, published: list[set[str]]
 ) -> None:
     p = door.passes[0]
     _rival_gets_in_first(monkeypatch, at=T0 - timedelta(seconds=1))
@@ -147,10 +155,11 @@ def test_online_scan_losing_the_insert_race_is_already_checked_in(
     assert row.device_id == "rival"
     [log] = _rows(door, CheckInScan, pass_id=p.id)
     assert (log.result, log.check_in_id, log.needs_review) == ("already_checked_in", None, False)
+    assert published == []  # nothing changed at the door
 
 
 def test_offline_scan_earlier_than_the_rival_that_won_the_race_takes_its_place(
-    door: Door, frozen: None, monkeypatch: pytest.MonkeyPatch
+    door: Door, frozen: None, monkeypatch: pytest.MonkeyPatch, published: list[set[str]]
 ) -> None:
     p = door.passes[0]
     _rival_gets_in_first(monkeypatch, at=T0 - timedelta(minutes=1))
@@ -159,6 +168,8 @@ def test_offline_scan_earlier_than_the_rival_that_won_the_race_takes_its_place(
     assert answer["result"] == "accepted"
     assert answer["flags"] == ["conflict"]
     assert answer["superseded"] == {"scanned_at": "2026-12-07T19:59:00Z", "device_id": "rival"}
+    assert (answer["direction"], answer["pass"]["id"]) == ("in", p.id)
+    assert published == [{f"event:{door.event.id}:checkins"}]
     [row] = _rows(door, CheckIn, pass_id=p.id)
     assert (row.id, row.device_id, row.scan_id, row.is_offline) == (
         answer["check_in_id"],
