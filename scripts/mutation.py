@@ -3,6 +3,7 @@
     .venv/bin/python scripts/mutation.py                 # every module, in the order below
     .venv/bin/python scripts/mutation.py tokens sessions # some of them
     .venv/bin/python scripts/mutation.py --report        # the last runs' scores again
+    .venv/bin/python scripts/mutation.py --survivors checkins  # re-run only the survivors
 
 Each module runs in its own copy of the project under var/mutation/<module>/ with mutmut
 (pinned in the dev extra), mutating only that module's files and selecting only its tests:
@@ -159,18 +160,22 @@ def _results(workdir: Path) -> dict[str, list[str]]:
     return by_status
 
 
-def run(module: str, *, report_only: bool = False) -> dict[str, object]:
+def run(module: str, *, report_only: bool = False, survivors: bool = False) -> dict[str, object]:
     files, tests = MODULES[module]
     workdir = ROOT / "var" / "mutation" / module
     if not report_only:
+        # After new tests: only the last run's survivors again (mutmut keeps every other
+        # verdict; the selected functions would otherwise all run again).
+        names = _results(workdir).get("survived", []) if survivors else FUNCTIONS.get(module, [])
         _copy(workdir, files, tests)
-        _mutmut_run(module, workdir)
+        if names or not survivors:
+            _mutmut_run(workdir, names)
     return _summary(module, workdir)
 
 
-def _mutmut_run(module: str, workdir: Path) -> None:
+def _mutmut_run(workdir: Path, names: list[str]) -> None:
     subprocess.run(  # noqa: S603 (mutmut from this venv, fixed arguments)
-        [MUTMUT, "run", "--max-children", "2", *FUNCTIONS.get(module, [])],
+        [MUTMUT, "run", "--max-children", "2", *names],
         cwd=workdir,
         check=False,
     )
@@ -197,13 +202,14 @@ def _summary(module: str, workdir: Path) -> dict[str, object]:
 
 def main(argv: list[str]) -> int:
     report_only = "--report" in argv  # summaries of the last runs, running nothing
-    modules = [a for a in argv if a != "--report"] or list(MODULES)
+    survivors = "--survivors" in argv  # the last runs' survivors again, after new tests
+    modules = [a for a in argv if a not in ("--report", "--survivors")] or list(MODULES)
     unknown = [m for m in modules if m not in MODULES]
     if unknown:
         print(f"unknown modules {unknown}; known: {', '.join(MODULES)}", file=sys.stderr)
         return 2
     for module in modules:
-        summary = run(module, report_only=report_only)
+        summary = run(module, report_only=report_only, survivors=survivors)
         print(
             f"== {module}: {summary['score_pct']} % killed {summary['counts']}; "
             f"survivors: {len(summary['survived'])} (var/mutation/{module}/summary.json)",
