@@ -395,7 +395,32 @@ def test_offline_scan_of_an_entry_undone_meanwhile_does_not_rewrite_the_undone_r
         ["conflict"],
         None,
     )
+    # No entry admits the pass any more: the answer names none (not the undone one).
+    assert (answer["first_device_id"], answer["first_checked_in_at"]) == (None, None)
     [row] = _rows(door, CheckIn, pass_id=p.id)
     assert (row.id, row.device_id, row.scan_id) == (entry["check_in_id"], "gate-1", None)
     assert row.undone_at is not None
     assert row.scanned_at.replace(tzinfo=T0.tzinfo) == T0
+
+
+def test_passages_are_numbered_one_by_one_and_an_undone_entry_lets_the_pass_in_again(
+    door: Door, frozen: None
+) -> None:
+    p = door.passes[0]
+    hall = _checkpoint(door, name="Hall", allows_reentry=True)
+    for _ in range(3):
+        assert _scan(door, ScanInput(code=p.code, checkpoint_id=hall))["result"] == "accepted"
+    assert [(r.sequence, r.direction) for r in _rows(door, CheckIn, checkpoint_id=hall)] == [
+        (1, "in"),
+        (2, "out"),
+        (3, "in"),
+    ]
+    first = _scan(door, ScanInput(code=p.code, device_id="gate-1"))
+    door.db.mutation(undo_check_in, event_id=door.event.id, check_in_id=str(first["check_in_id"]))
+    again = _scan(door, ScanInput(code=p.code, device_id="gate-2"))
+    assert (again["result"], again["direction"]) == ("accepted", "in")
+    rows = _rows(door, CheckIn, pass_id=p.id, checkpoint_id=first["checkpoint_id"])
+    assert [(r.sequence, r.device_id, r.undone_at is None) for r in rows] == [
+        (1, "gate-1", False),
+        (2, "gate-2", True),
+    ]
