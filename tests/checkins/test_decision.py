@@ -424,3 +424,22 @@ def test_passages_are_numbered_one_by_one_and_an_undone_entry_lets_the_pass_in_a
         (1, "gate-1", False),
         (2, "gate-2", True),
     ]
+
+
+def test_offline_scan_losing_the_race_at_a_reentry_checkpoint_moves_no_passage(
+    door: Door, frozen: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where a pass may come and go, passages are not reordered by time: the earliest-scan
+    rule is for one-entry checkpoints."""
+    p = door.passes[0]
+    hall = _checkpoint(door, name="Hall", allows_reentry=True)
+    _rival_gets_in_first(monkeypatch, at=T0)
+    scan = _offline(p.code, T0 - timedelta(minutes=5), "n-1")
+    [answer] = _sync(door, [ScanInput(**{**vars(scan), "checkpoint_id": hall})])
+    assert (answer["result"], answer["first_device_id"], answer["superseded"]) == (
+        "already_checked_in",
+        "rival",
+        None,
+    )
+    [row] = _rows(door, CheckIn, pass_id=p.id, checkpoint_id=hall)
+    assert (row.device_id, row.scan_id) == ("rival", None)
