@@ -150,6 +150,7 @@ def test_online_scan_losing_the_insert_race_is_already_checked_in(
     assert answer["result"] == "already_checked_in"
     assert (answer["first_device_id"], answer["flags"]) == ("rival", [])
     assert answer["first_checked_in_at"] == "2026-12-07T19:59:59Z"
+    assert (answer["pass"]["id"], answer["attendee"]["name"]) == (p.id, "Guest 00")
     assert (answer["check_in_id"], answer["direction"]) == (None, None)
     [row] = _rows(door, CheckIn, pass_id=p.id)
     assert row.device_id == "rival"
