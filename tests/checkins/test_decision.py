@@ -54,7 +54,9 @@ def _sync(door: Door, scans: list[ScanInput]) -> list[dict[str, Any]]:
 
 def _rows(door: Door, model: type, **where: object) -> list[Any]:
     def read(session: Session) -> list[Any]:
-        stmt = select(model).order_by(model.created_at, model.id)
+        # Passages in their order; time is frozen in these tests, so created_at ties.
+        order = [model.sequence] if model is CheckIn else [model.created_at, model.id]
+        stmt = select(model).order_by(*order)
         for key, value in where.items():
             stmt = stmt.where(getattr(model, key) == value)
         return list(session.scalars(stmt))
