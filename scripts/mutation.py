@@ -163,14 +163,18 @@ def _results(workdir: Path) -> dict[str, list[str]]:
 def run(module: str, *, report_only: bool = False, survivors: bool = False) -> dict[str, object]:
     files, tests = MODULES[module]
     workdir = ROOT / "var" / "mutation" / module
+    prior: dict[str, list[str]] = {}
     if not report_only:
-        # After new tests: only the last run's survivors again (mutmut keeps every other
-        # verdict; the selected functions would otherwise all run again).
-        names = _results(workdir).get("survived", []) if survivors else FUNCTIONS.get(module, [])
+        # After new tests: only the last run's survivors again (the selected functions
+        # would otherwise all run again). mutmut regenerates the copied files and forgets
+        # the other verdicts, so the summary keeps them from before (the code under test
+        # is unchanged and tests were only added, so a killed mutant stays killed).
+        prior = _results(workdir) if survivors else {}
+        names = prior.get("survived", []) if survivors else FUNCTIONS.get(module, [])
         _copy(workdir, files, tests)
         if names or not survivors:
             _mutmut_run(workdir, names)
-    return _summary(module, workdir)
+    return _summary(module, workdir, prior)
 
 
 def _mutmut_run(workdir: Path, names: list[str]) -> None:
@@ -181,9 +185,19 @@ def _mutmut_run(workdir: Path, names: list[str]) -> None:
     )
 
 
-def _summary(module: str, workdir: Path) -> dict[str, object]:
+def _summary(
+    module: str, workdir: Path, prior: dict[str, list[str]] | None = None
+) -> dict[str, object]:
     files, tests = MODULES[module]
     by_status = _results(workdir)
+    if prior:  # a --survivors run: the survivors' new verdicts over the earlier ones
+        rerun = set(prior.get("survived", []))
+        now = {name: status for status, names in by_status.items() for name in names}
+        by_status = {}
+        for status, names in prior.items():
+            for name in names:
+                new = now.get(name, status) if name in rerun else status
+                by_status.setdefault(new, []).append(name)
     killed = len(by_status.get("killed", [])) + len(by_status.get("timeout", []))
     # Mutants of functions left out (FUNCTIONS) are "not checked": not in the score.
     total = sum(len(v) for k, v in by_status.items() if k not in ("not checked", "skipped"))
