@@ -38,6 +38,7 @@ class Door:
     manager: dict[str, str]  # manager: checkin.manage
     viewer: dict[str, str]  # viewer: event.read only
     stranger: dict[str, str]
+    staff_id: str = ""  # the door_staff user
     passes: list[Pass] = field(default_factory=list)
 
     def scan(self, code: str, headers: dict[str, str] | None = None, **extra: object) -> Response:
@@ -65,10 +66,12 @@ def build_door(client: TestClient, db: Database, settings: Settings) -> Door:
         tier = make_tier(session, event, name="Regular")
         vip = make_tier(session, event, name="VIP", position=1)
         headers = {}
+        ids = {}
         for role in ("door_staff", "manager", "viewer"):
             user = make_user(session, name=role)
             add_team_member(session, org, user, role)
             headers[role] = auth_headers(session, settings, user)
+            ids[role] = user.id
         passes = [make_pass(session, event, tier, attendee_name=f"Guest {i:02d}") for i in range(3)]
         return Door(
             client=client,
@@ -83,6 +86,7 @@ def build_door(client: TestClient, db: Database, settings: Settings) -> Door:
             manager=headers["manager"],
             viewer=headers["viewer"],
             stranger=auth_headers(session, settings, make_user(session)),
+            staff_id=ids["door_staff"],
             passes=passes,
         )
 
