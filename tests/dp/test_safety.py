@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from admitone.core.ids import GeneratedDpId
 from admitone.dp.models import ClassifierState, DpStatus, GeneratedDp, Verdict
@@ -14,6 +14,7 @@ from admitone.settings import ModerationSettings
 from tests.moderation.photos import photo
 
 NOW = datetime(2026, 12, 6, 22, 0, tzinfo=UTC)
+EARLIER, LATER = NOW - timedelta(minutes=5), NOW + timedelta(minutes=5)
 
 
 def _dp(share_to_hub: bool) -> GeneratedDp:
@@ -79,3 +80,33 @@ def test_a_moderators_approval_stands_against_a_later_classifier_verdict() -> No
     safety.settle_classifier(dp, CheckVerdict(Decision.BLOCK, ["nudity"]), NOW)
     assert (dp.status, dp.classifier_state) == (DpStatus.VISIBLE, ClassifierState.DONE)
     assert dp.moderation_reasons == ["nudity"]  # kept for the record
+
+
+def test_a_worker_without_the_classifier_asks_a_person_only_about_opted_in_dps_and_once() -> None:
+    checks = safety.checks_for(ModerationSettings(), hash_array([]), classifier_available=True)
+    decision = safety.decide(photo(6), {}, checks)
+    private, asked = _dp(False), _dp(True)
+    safety.apply(private, decision, NOW)
+    safety.apply(asked, decision, NOW)
+    asked.review_requested_at = EARLIER  # a report asked first: it keeps its place
+    unavailable = CheckVerdict(Decision.ALLOW, ["classifier_unavailable"], ["classifier"])
+    safety.settle_classifier(private, unavailable, LATER)
+    safety.settle_classifier(asked, unavailable, LATER)
+    assert private.classifier_state == ClassifierState.UNAVAILABLE
+    assert private.review_requested_at is None  # it never enters the gallery: nothing to ask
+    assert (private.status, private.cleared_at) == (DpStatus.VISIBLE, None)
+    assert asked.review_requested_at == EARLIER
+
+
+def test_a_classifier_allow_does_not_clear_a_dp_that_reports_sent_to_review() -> None:
+    checks = safety.checks_for(ModerationSettings(), hash_array([]), classifier_available=True)
+    dp = _dp(True)
+    safety.apply(dp, safety.decide(photo(7), {}, checks), NOW)
+    dp.status, dp.review_requested_at = DpStatus.PENDING_REVIEW, NOW  # what reports do
+    safety.settle_classifier(dp, CheckVerdict.allow(), LATER)
+    assert dp.classifier_state == ClassifierState.DONE
+    assert (dp.status, dp.cleared_at, dp.review_requested_at) == (
+        DpStatus.PENDING_REVIEW,
+        None,
+        NOW,
+    )
