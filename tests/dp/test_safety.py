@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from admitone.core.ids import GeneratedDpId
+from admitone.dp import errors
 from admitone.dp.models import ClassifierState, DpStatus, GeneratedDp, Verdict
 from admitone.dp.service import safety
 from admitone.integrations.moderation import Decision
@@ -110,3 +113,25 @@ def test_a_classifier_allow_does_not_clear_a_dp_that_reports_sent_to_review() ->
         None,
         NOW,
     )
+
+
+def test_the_blocklist_runs_when_the_settings_turn_it_on_and_a_list_is_given() -> None:
+    h = safety.photo_hash(photo(8))
+    listed = hash_array([h])
+    on = ModerationSettings(image_checks=["hash_blocklist"])
+    blocked = safety.decide(photo(8), {"name": "Ada"}, safety.checks_for(on, listed))
+    assert (blocked.verdict, blocked.reasons) == (Verdict.BLOCK, ["image_blocklisted"])
+    assert (blocked.subject, blocked.photo_hash) == ("image", h)  # the photo is to blame
+    with pytest.raises(errors.ImageBlocked):
+        safety.refuse_blocked(blocked)
+    off = ModerationSettings(image_checks=[])
+    for checks in (safety.checks_for(off, listed), safety.checks_for(on, None)):
+        allowed = safety.decide(photo(8), {"name": "Ada"}, checks)
+        assert (allowed.verdict, allowed.reasons, allowed.photo_hash) == (Verdict.ALLOW, [], None)
+
+
+def test_the_blocklist_matches_within_the_settings_distance() -> None:
+    near = hash_array([safety.photo_hash(photo(9)) ^ 0b111])  # three bits away
+    for distance, verdict in ((2, Verdict.ALLOW), (3, Verdict.BLOCK)):
+        settings = ModerationSettings(image_checks=["hash_blocklist"], hash_max_distance=distance)
+        assert safety.decide(photo(9), {}, safety.checks_for(settings, near)).verdict == verdict
