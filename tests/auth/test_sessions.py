@@ -314,3 +314,21 @@ def test_purge_drops_long_expired_codes_and_refresh_tokens(
     assert db.mutation(auth.purge_expired) == 0
     with time_machine.travel(utcnow() + timedelta(days=32)):
         assert db.mutation(auth.purge_expired) == 3  # two codes, one refresh token
+
+
+def test_purge_drops_only_what_expired_more_than_a_day_ago(
+    db: Database, settings: Settings
+) -> None:
+    start = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    with time_machine.travel(start, tick=False):
+        user = db.mutation(lambda s: make_user(s))
+        db.mutation(auth.start_session, settings, user.id, method="otp")
+        db.mutation(auth.start_email_sign_in, settings, kind="otp", email="edge@example.com")
+    code_cutoff = start + timedelta(minutes=settings.auth.otp_minutes, days=1)
+    token_cutoff = start + timedelta(days=settings.auth.refresh_token_days + 1)
+    tick = timedelta(microseconds=1)
+    for cutoff in (code_cutoff, token_cutoff):
+        with time_machine.travel(cutoff, tick=False):
+            assert db.mutation(auth.purge_expired) == 0  # expired exactly a day ago: kept
+        with time_machine.travel(cutoff + tick, tick=False):
+            assert db.mutation(auth.purge_expired) == 1
