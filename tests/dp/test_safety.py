@@ -135,3 +135,15 @@ def test_the_blocklist_matches_within_the_settings_distance() -> None:
     for distance, verdict in ((2, Verdict.ALLOW), (3, Verdict.BLOCK)):
         settings = ModerationSettings(image_checks=["hash_blocklist"], hash_max_distance=distance)
         assert safety.decide(photo(9), {}, safety.checks_for(settings, near)).verdict == verdict
+
+
+def test_without_checks_a_dp_is_allowed_and_cleared_at_once() -> None:
+    decision = safety.decide(photo(10), {"name": "Ada"})  # moderation not configured
+    assert (decision.verdict, decision.reasons, decision.photo_hash) == (Verdict.ALLOW, [], None)
+    dp = _dp(True)
+    safety.apply(dp, decision, NOW)
+    assert (dp.status, dp.classifier_state, dp.cleared_at) == (
+        DpStatus.VISIBLE,
+        ClassifierState.OFF,
+        NOW,
+    )
