@@ -60,6 +60,19 @@ def test_magic_link_signs_in_once_and_lands_on_the_allowed_page(
     assert again.json()["code"] == "invalid_magic_link"
 
 
+def test_a_token_planted_in_the_redirect_is_replaced_by_the_links_own(
+    client: TestClient, read_mail: Mail
+) -> None:
+    # Else the landing page could read the planted token first and sign the reader in as
+    # whoever planted it.
+    redirect = "https://app.admitone.test/welcome?token=planted&x=1"
+    client.post(START, json={"email": "planted@example.com", "redirect_url": redirect})
+    query = parse_qs(urlsplit(_link(read_mail, "planted@example.com")).query)
+    assert query["x"] == ["1"]
+    assert len(query["token"]) == 1
+    assert query["token"] != ["planted"]
+
+
 def test_magic_link_defaults_to_the_sign_in_page_of_base_url(
     client: TestClient, read_mail: Mail
 ) -> None:
