@@ -147,3 +147,14 @@ def test_without_checks_a_dp_is_allowed_and_cleared_at_once() -> None:
         ClassifierState.OFF,
         NOW,
     )
+
+
+def test_when_the_name_and_the_photo_are_both_blocked_the_first_block_names_the_cause() -> None:
+    listed = hash_array([safety.photo_hash(photo(11))])
+    checks = safety.checks_for(ModerationSettings(image_checks=["hash_blocklist"]), listed)
+    decision = safety.decide(photo(11), {"name": "B1tch"}, checks)
+    assert decision.verdict == Verdict.BLOCK
+    assert decision.reasons == ["blocked_word", "image_blocklisted"]
+    assert decision.subject == "text"  # the word lists run first; a later tie keeps it
+    with pytest.raises(errors.TextBlocked):
+        safety.refuse_blocked(decision)
