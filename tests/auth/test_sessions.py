@@ -332,3 +332,22 @@ def test_purge_drops_only_what_expired_more_than_a_day_ago(
             assert db.mutation(auth.purge_expired) == 0  # expired exactly a day ago: kept
         with time_machine.travel(cutoff + tick, tick=False):
             assert db.mutation(auth.purge_expired) == 1
+
+
+def test_a_session_ended_twice_keeps_the_time_it_first_ended(
+    db: Database, settings: Settings
+) -> None:
+    user = db.mutation(lambda s: make_user(s))
+    tokens = db.mutation(auth.start_session, settings, user.id, method="otp")
+    first = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    with time_machine.travel(first, tick=False):
+        db.mutation(auth.sign_out, tokens.session_id)
+    with time_machine.travel(first + timedelta(hours=1), tick=False):
+        db.mutation(auth.sign_out, tokens.session_id)
+        # a replay of its refresh token after the end revokes nothing more either
+        replay = db.mutation(auth.rotate_refresh_token, settings, tokens.refresh_token)
+    assert replay.error is not None
+    assert replay.error.code == "invalid_refresh_token"
+    row = db.query(lambda s: s.get(AuthSession, tokens.session_id))
+    assert row is not None
+    assert row.revoked_at == first
