@@ -351,3 +351,38 @@ def test_a_session_ended_twice_keeps_the_time_it_first_ended(
     row = db.query(lambda s: s.get(AuthSession, tokens.session_id))
     assert row is not None
     assert row.revoked_at == first
+
+
+def test_a_retry_exactly_at_the_end_of_the_grace_window_gets_the_same_new_token(
+    db: Database, settings: Settings
+) -> None:
+    user = db.mutation(lambda s: make_user(s))
+    tokens = db.mutation(auth.start_session, settings, user.id, method="otp")
+    phone = ("198.51.100.7", "phone")
+    rotated_at = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    with time_machine.travel(rotated_at, tick=False):
+        lost = db.mutation(auth.rotate_refresh_token, settings, tokens.refresh_token, phone)
+    grace = timedelta(seconds=settings.auth.refresh_grace_seconds)
+    with time_machine.travel(rotated_at + grace, tick=False):
+        retry = db.mutation(auth.rotate_refresh_token, settings, tokens.refresh_token, phone)
+    assert lost.tokens is not None
+    assert retry.tokens is not None
+    assert retry.tokens.refresh_token == lost.tokens.refresh_token
+
+
+@pytest.mark.parametrize(
+    ("first", "second"), [(None, ("198.51.100.7", "phone")), (("198.51.100.7", "phone"), None)]
+)
+def test_a_replay_is_a_reuse_when_either_use_named_no_client(
+    db: Database,
+    settings: Settings,
+    first: tuple[str, str] | None,
+    second: tuple[str, str] | None,
+) -> None:
+    user = db.mutation(lambda s: make_user(s))
+    tokens = db.mutation(auth.start_session, settings, user.id, method="otp")
+    db.mutation(auth.rotate_refresh_token, settings, tokens.refresh_token, first)
+    replay = db.mutation(auth.rotate_refresh_token, settings, tokens.refresh_token, second)
+    assert replay.error is not None
+    assert replay.error.code == "refresh_token_reused"
+    assert not db.query(auth.is_session_live, tokens.session_id, user.id)
