@@ -3,7 +3,6 @@
     .venv/bin/python scripts/mutation.py                 # every module, in the order below
     .venv/bin/python scripts/mutation.py tokens sessions # some of them
     .venv/bin/python scripts/mutation.py --report        # the last runs' scores again
-    .venv/bin/python scripts/mutation.py --recheck dp-safety  # its last survivors, re-run
 
 Each module runs in its own copy of the project under var/mutation/<module>/ with mutmut
 (pinned in the dev extra), mutating only that module's files and selecting only its tests:
@@ -11,9 +10,7 @@ mutmut then maps each mutated function to the tests that run it, so a mutant run
 those. The base settings are `[tool.mutmut]` in pyproject.toml; this script adds the
 module's `only_mutate` and test selection. Results stay in var/mutation/<module>/ (mutmut's
 cache: a re-run only runs mutants whose code or tests changed); each module's score and
-its survivors are printed and written to var/mutation/<module>/summary.json. The cache
-keeps a mutant's verdict until its function changes, not when the tests do: after adding
-tests, `--recheck` re-runs the module's last survivors by name against them.
+its survivors are printed and written to var/mutation/<module>/summary.json.
 docs/reliability.md "Mutation testing" has the scores and every survivor's verdict.
 """
 
@@ -151,20 +148,18 @@ def _results(workdir: Path) -> dict[str, list[str]]:
     return by_status
 
 
-def run(module: str, *, report_only: bool = False, recheck: bool = False) -> dict[str, object]:
+def run(module: str, *, report_only: bool = False) -> dict[str, object]:
     files, tests = MODULES[module]
     workdir = ROOT / "var" / "mutation" / module
     if not report_only:
-        names = _results(workdir).get("survived", []) if recheck else []
         _copy(workdir, files, tests)
-        if names or not recheck:
-            _mutmut_run(module, workdir, names)
+        _mutmut_run(module, workdir)
     return _summary(module, workdir)
 
 
-def _mutmut_run(module: str, workdir: Path, names: list[str]) -> None:
+def _mutmut_run(module: str, workdir: Path) -> None:
     subprocess.run(  # noqa: S603 (mutmut from this venv, fixed arguments)
-        [MUTMUT, "run", "--max-children", "2", *(names or FUNCTIONS.get(module, []))],
+        [MUTMUT, "run", "--max-children", "2", *FUNCTIONS.get(module, [])],
         cwd=workdir,
         check=False,
     )
@@ -191,14 +186,13 @@ def _summary(module: str, workdir: Path) -> dict[str, object]:
 
 def main(argv: list[str]) -> int:
     report_only = "--report" in argv  # summaries of the last runs, running nothing
-    recheck = "--recheck" in argv  # the last survivors only, against the current tests
-    modules = [a for a in argv if a not in ("--report", "--recheck")] or list(MODULES)
+    modules = [a for a in argv if a != "--report"] or list(MODULES)
     unknown = [m for m in modules if m not in MODULES]
     if unknown:
         print(f"unknown modules {unknown}; known: {', '.join(MODULES)}", file=sys.stderr)
         return 2
     for module in modules:
-        summary = run(module, report_only=report_only, recheck=recheck)
+        summary = run(module, report_only=report_only)
         print(
             f"== {module}: {summary['score_pct']} % killed {summary['counts']}; "
             f"survivors: {len(summary['survived'])} (var/mutation/{module}/summary.json)",
