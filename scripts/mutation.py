@@ -74,7 +74,13 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     ),
     "sessions": (
         ["src/admitone/auth/service.py"],
-        ["tests/auth/test_sessions.py", "tests/auth/test_otp.py", "tests/auth/test_magic_link.py"],
+        [
+            "tests/auth/test_sessions.py",
+            "tests/auth/test_otp.py",
+            "tests/auth/test_magic_link.py",
+            "tests/auth/test_oauth.py",  # start_session, Apple's account notifications
+            "tests/users/test_me.py",  # account deletion: forget_user
+        ],
     ),
     "webhook-signing": (
         ["src/admitone/webhooks/signing.py"],

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from admitone.auth import service as auth
+from admitone.auth.models import SignInCode
 from admitone.core.clock import utcnow
 from admitone.core.db import Database
 from admitone.core.jobs import Job
@@ -59,6 +60,19 @@ def test_magic_link_signs_in_once_and_lands_on_the_allowed_page(
     assert again.json()["code"] == "invalid_magic_link"
 
 
+def test_a_token_planted_in_the_redirect_is_replaced_by_the_links_own(
+    client: TestClient, read_mail: Mail
+) -> None:
+    # Else the landing page could read the planted token first and sign the reader in as
+    # whoever planted it.
+    redirect = "https://app.admitone.test/welcome?token=planted&x=1"
+    client.post(START, json={"email": "planted@example.com", "redirect_url": redirect})
+    query = parse_qs(urlsplit(_link(read_mail, "planted@example.com")).query)
+    assert query["x"] == ["1"]
+    assert len(query["token"]) == 1
+    assert query["token"] != ["planted"]
+
+
 def test_magic_link_defaults_to_the_sign_in_page_of_base_url(
     client: TestClient, read_mail: Mail
 ) -> None:
@@ -74,6 +88,22 @@ def test_expired_magic_link_is_refused(client: TestClient, read_mail: Mail) -> N
     client.post(START, json={"email": "old@example.com"})
     token = _token(_link(read_mail, "old@example.com"))
     with time_machine.travel(utcnow() + timedelta(minutes=15, seconds=1)):
+        resp = client.post(VERIFY, json={"token": token})
+    assert resp.status_code == 400
+    assert resp.json()["code"] == "magic_link_expired"
+
+
+def test_magic_link_expires_at_the_very_instant_its_fifteen_minutes_end(
+    client: TestClient, read_mail: Mail, db: Database
+) -> None:
+    client.post(START, json={"email": "edge@example.com"})
+    token = _token(_link(read_mail, "edge@example.com"))
+    expires_at = db.query(
+        lambda s: s.scalar(
+            select(SignInCode.expires_at).where(SignInCode.email == "edge@example.com")
+        )
+    )
+    with time_machine.travel(expires_at, tick=False):
         resp = client.post(VERIFY, json={"token": token})
     assert resp.status_code == 400
     assert resp.json()["code"] == "magic_link_expired"

@@ -160,6 +160,22 @@ def test_code_just_inside_ten_minutes_still_works(client: TestClient, read_mail:
     assert resp.status_code == 200
 
 
+def test_code_expires_at_the_very_instant_its_ten_minutes_end(
+    client: TestClient, read_mail: Mail, db: Database
+) -> None:
+    client.post(START, json={"email": "edge@example.com"})
+    code = _code(read_mail, "edge@example.com")
+    expires_at = db.query(
+        lambda s: s.scalar(
+            select(SignInCode.expires_at).where(SignInCode.email == "edge@example.com")
+        )
+    )
+    with time_machine.travel(expires_at, tick=False):
+        resp = client.post(VERIFY, json={"email": "edge@example.com", "code": code})
+    assert resp.status_code == 400
+    assert resp.json()["code"] == "code_expired"
+
+
 def test_code_pasted_with_spaces_or_dashes_is_accepted(client: TestClient, read_mail: Mail) -> None:
     client.post(START, json={"email": "paste@example.com"})
     code = _code(read_mail, "paste@example.com")

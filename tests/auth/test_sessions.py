@@ -314,3 +314,75 @@ def test_purge_drops_long_expired_codes_and_refresh_tokens(
     assert db.mutation(auth.purge_expired) == 0
     with time_machine.travel(utcnow() + timedelta(days=32)):
         assert db.mutation(auth.purge_expired) == 3  # two codes, one refresh token
+
+
+def test_purge_drops_only_what_expired_more_than_a_day_ago(
+    db: Database, settings: Settings
+) -> None:
+    start = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    with time_machine.travel(start, tick=False):
+        user = db.mutation(lambda s: make_user(s))
+        db.mutation(auth.start_session, settings, user.id, method="otp")
+        db.mutation(auth.start_email_sign_in, settings, kind="otp", email="edge@example.com")
+    code_cutoff = start + timedelta(minutes=settings.auth.otp_minutes, days=1)
+    token_cutoff = start + timedelta(days=settings.auth.refresh_token_days + 1)
+    tick = timedelta(microseconds=1)
+    for cutoff in (code_cutoff, token_cutoff):
+        with time_machine.travel(cutoff, tick=False):
+            assert db.mutation(auth.purge_expired) == 0  # expired exactly a day ago: kept
+        with time_machine.travel(cutoff + tick, tick=False):
+            assert db.mutation(auth.purge_expired) == 1
+
+
+def test_a_session_ended_twice_keeps_the_time_it_first_ended(
+    db: Database, settings: Settings
+) -> None:
+    user = db.mutation(lambda s: make_user(s))
+    tokens = db.mutation(auth.start_session, settings, user.id, method="otp")
+    first = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    with time_machine.travel(first, tick=False):
+        db.mutation(auth.sign_out, tokens.session_id)
+    with time_machine.travel(first + timedelta(hours=1), tick=False):
+        db.mutation(auth.sign_out, tokens.session_id)
+        # a replay of its refresh token after the end revokes nothing more either
+        replay = db.mutation(auth.rotate_refresh_token, settings, tokens.refresh_token)
+    assert replay.error is not None
+    assert replay.error.code == "invalid_refresh_token"
+    row = db.query(lambda s: s.get(AuthSession, tokens.session_id))
+    assert row is not None
+    assert row.revoked_at == first
+
+
+def test_a_retry_exactly_at_the_end_of_the_grace_window_gets_the_same_new_token(
+    db: Database, settings: Settings
+) -> None:
+    user = db.mutation(lambda s: make_user(s))
+    tokens = db.mutation(auth.start_session, settings, user.id, method="otp")
+    phone = ("198.51.100.7", "phone")
+    rotated_at = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    with time_machine.travel(rotated_at, tick=False):
+        lost = db.mutation(auth.rotate_refresh_token, settings, tokens.refresh_token, phone)
+    grace = timedelta(seconds=settings.auth.refresh_grace_seconds)
+    with time_machine.travel(rotated_at + grace, tick=False):
+        retry = db.mutation(auth.rotate_refresh_token, settings, tokens.refresh_token, phone)
+    assert lost.tokens is not None
+    assert retry.tokens is not None
+    assert retry.tokens.refresh_token == lost.tokens.refresh_token
+
+
+@pytest.mark.parametrize(
+    ("first", "second"), [(None, ("198.51.100.7", "phone")), (("198.51.100.7", "phone"), None)]
+)
+def test_a_replay_is_a_reuse_when_either_use_named_no_client(
+    db: Database,
+    settings: Settings,
+    first: tuple[str, str] | None,
+    second: tuple[str, str] | None,
+) -> None:
+    user = db.mutation(lambda s: make_user(s))
+    tokens = db.mutation(auth.start_session, settings, user.id, method="otp")
+    db.mutation(auth.rotate_refresh_token, settings, tokens.refresh_token, first)
+    replay = db.mutation(auth.rotate_refresh_token, settings, tokens.refresh_token, second)
+    assert replay.error is not None
+    assert replay.error.code == "refresh_token_reused"
+    assert not db.query(auth.is_session_live, tokens.session_id, user.id)

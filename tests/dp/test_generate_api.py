@@ -237,6 +237,7 @@ def test_the_word_lists_decide_a_dps_fate_in_one_place(client: TestClient, world
     blocked = generate(client, c, t, texts={"name": "B1tch"}, share_to_hub=True)
     assert blocked.status_code == 422
     assert blocked.json()["code"] == "text_blocked"
+    assert blocked.json()["reasons"] == ["blocked_word"]
     doubtful = generate(client, c, t, texts={"name": "Anal Ysis"}, share_to_hub=True)
     assert doubtful.status_code == 201, doubtful.text
     body = doubtful.json()

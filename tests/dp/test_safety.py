@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from admitone.core.ids import GeneratedDpId
+from admitone.dp import errors
 from admitone.dp.models import ClassifierState, DpStatus, GeneratedDp, Verdict
 from admitone.dp.service import safety
 from admitone.integrations.moderation import Decision
@@ -14,6 +17,7 @@ from admitone.settings import ModerationSettings
 from tests.moderation.photos import photo
 
 NOW = datetime(2026, 12, 6, 22, 0, tzinfo=UTC)
+EARLIER, LATER = NOW - timedelta(minutes=5), NOW + timedelta(minutes=5)
 
 
 def _dp(share_to_hub: bool) -> GeneratedDp:
@@ -79,3 +83,78 @@ def test_a_moderators_approval_stands_against_a_later_classifier_verdict() -> No
     safety.settle_classifier(dp, CheckVerdict(Decision.BLOCK, ["nudity"]), NOW)
     assert (dp.status, dp.classifier_state) == (DpStatus.VISIBLE, ClassifierState.DONE)
     assert dp.moderation_reasons == ["nudity"]  # kept for the record
+
+
+def test_a_worker_without_the_classifier_asks_a_person_only_about_opted_in_dps_and_once() -> None:
+    checks = safety.checks_for(ModerationSettings(), hash_array([]), classifier_available=True)
+    decision = safety.decide(photo(6), {}, checks)
+    private, asked = _dp(False), _dp(True)
+    safety.apply(private, decision, NOW)
+    safety.apply(asked, decision, NOW)
+    asked.review_requested_at = EARLIER  # a report asked first: it keeps its place
+    unavailable = CheckVerdict(Decision.ALLOW, ["classifier_unavailable"], ["classifier"])
+    safety.settle_classifier(private, unavailable, LATER)
+    safety.settle_classifier(asked, unavailable, LATER)
+    assert private.classifier_state == ClassifierState.UNAVAILABLE
+    assert private.review_requested_at is None  # it never enters the gallery: nothing to ask
+    assert (private.status, private.cleared_at) == (DpStatus.VISIBLE, None)
+    assert asked.review_requested_at == EARLIER
+
+
+def test_a_classifier_allow_does_not_clear_a_dp_that_reports_sent_to_review() -> None:
+    checks = safety.checks_for(ModerationSettings(), hash_array([]), classifier_available=True)
+    dp = _dp(True)
+    safety.apply(dp, safety.decide(photo(7), {}, checks), NOW)
+    dp.status, dp.review_requested_at = DpStatus.PENDING_REVIEW, NOW  # what reports do
+    safety.settle_classifier(dp, CheckVerdict.allow(), LATER)
+    assert dp.classifier_state == ClassifierState.DONE
+    assert (dp.status, dp.cleared_at, dp.review_requested_at) == (
+        DpStatus.PENDING_REVIEW,
+        None,
+        NOW,
+    )
+
+
+def test_the_blocklist_runs_when_the_settings_turn_it_on_and_a_list_is_given() -> None:
+    h = safety.photo_hash(photo(8))
+    listed = hash_array([h])
+    on = ModerationSettings(image_checks=["hash_blocklist"])
+    blocked = safety.decide(photo(8), {"name": "Ada"}, safety.checks_for(on, listed))
+    assert (blocked.verdict, blocked.reasons) == (Verdict.BLOCK, ["image_blocklisted"])
+    assert (blocked.subject, blocked.photo_hash) == ("image", h)  # the photo is to blame
+    with pytest.raises(errors.ImageBlocked):
+        safety.refuse_blocked(blocked)
+    off = ModerationSettings(image_checks=[])
+    for checks in (safety.checks_for(off, listed), safety.checks_for(on, None)):
+        allowed = safety.decide(photo(8), {"name": "Ada"}, checks)
+        assert (allowed.verdict, allowed.reasons, allowed.photo_hash) == (Verdict.ALLOW, [], None)
+
+
+def test_the_blocklist_matches_within_the_settings_distance() -> None:
+    near = hash_array([safety.photo_hash(photo(9)) ^ 0b111])  # three bits away
+    for distance, verdict in ((2, Verdict.ALLOW), (3, Verdict.BLOCK)):
+        settings = ModerationSettings(image_checks=["hash_blocklist"], hash_max_distance=distance)
+        assert safety.decide(photo(9), {}, safety.checks_for(settings, near)).verdict == verdict
+
+
+def test_without_checks_a_dp_is_allowed_and_cleared_at_once() -> None:
+    decision = safety.decide(photo(10), {"name": "Ada"})  # moderation not configured
+    assert (decision.verdict, decision.reasons, decision.photo_hash) == (Verdict.ALLOW, [], None)
+    dp = _dp(True)
+    safety.apply(dp, decision, NOW)
+    assert (dp.status, dp.classifier_state, dp.cleared_at) == (
+        DpStatus.VISIBLE,
+        ClassifierState.OFF,
+        NOW,
+    )
+
+
+def test_when_the_name_and_the_photo_are_both_blocked_the_first_block_names_the_cause() -> None:
+    listed = hash_array([safety.photo_hash(photo(11))])
+    checks = safety.checks_for(ModerationSettings(image_checks=["hash_blocklist"]), listed)
+    decision = safety.decide(photo(11), {"name": "B1tch"}, checks)
+    assert decision.verdict == Verdict.BLOCK
+    assert decision.reasons == ["blocked_word", "image_blocklisted"]
+    assert decision.subject == "text"  # the word lists run first; a later tie keeps it
+    with pytest.raises(errors.TextBlocked):
+        safety.refuse_blocked(decision)
