@@ -94,8 +94,8 @@ def test_new_ulid_is_python_ulids_text_from_the_same_generator() -> None:
     for step in range(200):
         timestamp, randomness = 1_700_000_000_000 + step * 7919, os.urandom(10)
         with (
-            mock.patch.object(generator, "clock", lambda: timestamp),
-            mock.patch.object(generator, "randomness_source", lambda _: randomness),
+            mock.patch.object(generator, "clock", return_value=timestamp),
+            mock.patch.object(generator, "randomness_source", return_value=randomness),
         ):
             generator.policy.prev_timestamp = 0
             ours = new_ulid()
@@ -104,4 +104,5 @@ def test_new_ulid_is_python_ulids_text_from_the_same_generator() -> None:
         assert ours == theirs
     # monotonic within a millisecond, as ULID() is: consecutive ids sort in creation order
     made = [new_ulid() for _ in range(2000)]
-    assert made == sorted(made) and len(set(made)) == len(made)
+    assert made == sorted(made)
+    assert len(set(made)) == len(made)
