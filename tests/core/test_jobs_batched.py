@@ -89,3 +89,17 @@ def test_insert_scheduled_makes_them_readable_before_commit(db: Database) -> Non
 
     assert db.mutation(work) == ["test.early"]
     assert _jobs(db) == [("test.early", {})]  # and not inserted twice at commit
+
+
+def test_arguments_come_back_as_they_were_given(db: Database) -> None:
+    from admitone.orders.models import OrderStatus
+
+    given = {
+        "order": {"id": "ord_1", "status": OrderStatus.PENDING, "total": "NGN 5,000.00"},
+        "buyer": {"name": "Adaọbi Ọkafọr", "note": 'quote " and \\ and \n', "user_id": None},
+        "items": [{"quantity": 2, "price": 12.5, "free": False}],
+        "big": 2**70,
+    }
+    db.mutation(lambda s: jobs.schedule(s, "test.args", given))
+    [(_, args)] = _jobs(db)
+    assert args == {**given, "order": {**given["order"], "status": "pending"}}
