@@ -160,7 +160,9 @@ def _count(world_file: Path, endpoint: bool, orders: int, src: str | None, keep:
             "--orders",
             str(orders),
         ]
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        if done.returncode:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
         found = re.search(r"Collected : (\d+)", done.stderr)
         if found is None:
             raise RuntimeError(done.stderr[-2000:])
@@ -173,6 +175,7 @@ def main() -> None:
     ap.add_argument("--orders", type=int, default=100)
     ap.add_argument("--pg", default=None)
     ap.add_argument("--src", action="append", default=[], help="another src/ to compare")
+    ap.add_argument("--only-src", action="store_true", help="measure only the --src trees")
     ap.add_argument("--keep", default=None, help="a folder to keep callgrind's files in")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--endpoint", action="store_true", help=argparse.SUPPRESS)
@@ -187,7 +190,7 @@ def main() -> None:
         world_file.write_text(json.dumps(world))
         try:
             results = {}
-            for src in [None, *args.src]:
+            for src in [*([] if args.only_src else [None]), *args.src]:
                 none = _count(world_file, False, args.orders, src, args.keep)
                 with_endpoint = _count(world_file, True, args.orders, src, args.keep)
                 results[src or "this checkout"] = {
