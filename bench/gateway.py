@@ -11,7 +11,9 @@ alternating rounds, `POST /support/v1/payments/webhooks/dev` with `{}` straight 
 support service and `POST /mobile/v1/payments/webhooks/dev` to the gateway (the real route
 refuses both with 400 `invalid_signature`: a small request that touches no table), one at a
 time. Reported: p50 and p90 latency of each, the p50 difference (target: <= 1 ms), and the
-gateway process's CPU per request (from /proc). Target from issue 16.
+gateway process's CPU per request (from /proc). Target from issue 16. With `--other-src
+DIR`, a second gateway process runs the code in DIR (e.g. the commit before a change, from
+`git archive`), measured in the same rounds (order alternating).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -87,8 +89,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--requests", type=int, default=50)
+    ap.add_argument(
+        "--other-src",
+        default=None,
+        help="a second gateway process runs this src/ (PYTHONPATH), e.g. the code before a "
+        "change from `git archive`: both gateways measured in the same run",
+    )
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp, ExitStack() as stack:
         env = {
             **os.environ,
             "ADMITONE_VAR_DIR": tmp,
@@ -97,47 +105,53 @@ def main() -> None:
             "ADMITONE_GATEWAY_LIMITS_PER_IP": "1000000 per minute",
         }
         subprocess.run([ADMITONE, "migrate"], env=env, check=True, capture_output=True)
-        support_port, gateway_port = _free_port(), _free_port()
+        support_port = _free_port()
         support_url = f"http://127.0.0.1:{support_port}"
         gateway_env = {**env, "ADMITONE_GATEWAY_UPSTREAM": support_url}
-        with (
-            _serve(support_port, "support", env),
-            _serve(gateway_port, "gateway", gateway_env) as gateway,
-            httpx.Client(trust_env=False) as direct_client,
-            httpx.Client(trust_env=False) as gateway_client,
-        ):
-            direct_url = f"{support_url}/support/v1/{PATH}"
-            via_url = f"http://127.0.0.1:{gateway_port}/mobile/v1/{PATH}"
-            _round(direct_client, direct_url, 50)  # warm-up both paths
-            _round(gateway_client, via_url, 50)
-            direct: list[float] = []
-            via: list[float] = []
-            gateway_cpu = 0.0
-            for i in range(args.rounds):
-                first = i % 2 == 0
-                if first:
-                    direct += _round(direct_client, direct_url, args.requests)
-                cpu = _cpu_seconds(gateway.pid)
-                via += _round(gateway_client, via_url, args.requests)
-                gateway_cpu += _cpu_seconds(gateway.pid) - cpu
-                if not first:
-                    direct += _round(direct_client, direct_url, args.requests)
-    p50_direct, p50_via = statistics.median(direct), statistics.median(via)
-    print(
-        json.dumps(
-            {
-                "requests_each": len(direct),
-                "direct_p50_ms": round(p50_direct, 3),
-                "direct_p90_ms": round(_pct(direct, 0.9), 3),
-                "gateway_p50_ms": round(p50_via, 3),
-                "gateway_p90_ms": round(_pct(via, 0.9), 3),
-                "added_p50_ms": round(p50_via - p50_direct, 3),
-                "gateway_cpu_ms_per_request": round(gateway_cpu * 1000 / len(via), 3),
-                "load_average": os.getloadavg(),
-            },
-            indent=1,
-        )
-    )
+        stack.enter_context(_serve(support_port, "support", env))
+        direct_client = stack.enter_context(httpx.Client(trust_env=False))
+        direct_url = f"{support_url}/support/v1/{PATH}"
+        gateways: dict[str, tuple[subprocess.Popen[bytes], httpx.Client, str]] = {}
+        kinds = {"gateway": gateway_env}
+        if args.other_src:
+            kinds["other_gateway"] = {**gateway_env, "PYTHONPATH": args.other_src}
+        for name, kind_env in kinds.items():
+            port = _free_port()
+            proc = stack.enter_context(_serve(port, "gateway", kind_env))
+            client = stack.enter_context(httpx.Client(trust_env=False))
+            gateways[name] = (proc, client, f"http://127.0.0.1:{port}/mobile/v1/{PATH}")
+        _round(direct_client, direct_url, 50)  # warm-up every path
+        for _, client, url in gateways.values():
+            _round(client, url, 50)
+        direct: list[float] = []
+        via: dict[str, list[float]] = {name: [] for name in gateways}
+        cpu_spent = dict.fromkeys(gateways, 0.0)
+        for i in range(args.rounds):
+            first = i % 2 == 0
+            if first:
+                direct += _round(direct_client, direct_url, args.requests)
+            order = list(gateways) if first else list(reversed(gateways))
+            for name in order:
+                proc, client, url = gateways[name]
+                cpu = _cpu_seconds(proc.pid)
+                via[name] += _round(client, url, args.requests)
+                cpu_spent[name] += _cpu_seconds(proc.pid) - cpu
+            if not first:
+                direct += _round(direct_client, direct_url, args.requests)
+    p50_direct = statistics.median(direct)
+    result: dict[str, object] = {
+        "requests_each": len(direct),
+        "direct_p50_ms": round(p50_direct, 3),
+        "direct_p90_ms": round(_pct(direct, 0.9), 3),
+    }
+    for name, took in via.items():
+        prefix = "" if name == "gateway" else "other_"
+        result[f"{prefix}gateway_p50_ms"] = round(statistics.median(took), 3)
+        result[f"{prefix}gateway_p90_ms"] = round(_pct(took, 0.9), 3)
+        result[f"{prefix}added_p50_ms"] = round(statistics.median(took) - p50_direct, 3)
+        result[f"{prefix}gateway_cpu_ms_per_request"] = round(cpu_spent[name] * 1000 / len(took), 3)
+    result["load_average"] = os.getloadavg()
+    print(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":

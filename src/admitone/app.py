@@ -22,6 +22,7 @@ from admitone.core.openapi import install_openapi
 from admitone.core.realtime import MemoryBroker, PostgresBroker
 from admitone.core.security import SecurityHeadersMiddleware
 from admitone.gateway import routes as gateway_routes
+from admitone.gateway.middleware import GatewayMiddleware
 from admitone.integrations import moderation
 from admitone.settings import Settings, load_settings
 
@@ -114,6 +115,10 @@ def create_app(
         app.mount("/static", StaticFiles(directory=STATIC, follow_symlink=False), name="static")
     _match_first(app, HOT_ROUTES)
     install_openapi(app, description=MAIN_FLOW)
+    if "gateway" in wanted:
+        # Innermost: inside the request id, body limits and security headers, before the
+        # router (the gateway's lean path over HTTP, docs/gateway.md).
+        app.add_middleware(GatewayMiddleware)
     app.add_middleware(
         RequestContextMiddleware,
         max_body_bytes=settings.max_body_bytes,

@@ -188,6 +188,37 @@ def test_with_an_upstream_url_the_request_goes_over_http(
     assert sent.headers["x-forwarded-for"] == "testclient"
 
 
+def test_over_http_bodies_and_answers_pass_and_a_forged_identity_never_does(
+    gateway: TestClient, upstream: EchoUpstream, bearer: str
+) -> None:
+    forged = "v1.usr_X.sid_X.9999999999.forged"
+    for n in range(3):  # one kept-alive connection serves them in turn
+        resp = gateway.post(
+            f"/mobile/v1/things/{n}?a=1&a=2",
+            content=b'{"n": %d}' % n,
+            headers={"Content-Type": "application/json", "X-Admitone-Identity": forged,
+                     "Cookie": "s=1", "Idempotency-Key": f"k-{n}"},
+        )  # fmt: skip
+        assert resp.status_code == 200, resp.text
+        assert resp.headers["content-type"] == "application/json"
+        assert resp.json()["path"] == f"/support/v1/things/{n}"
+        sent = upstream.requests[-1]
+        assert (sent.method, sent.body, sent.query) == ("POST", b'{"n": %d}' % n, {"a": "2"})
+        assert sent.headers["idempotency-key"] == f"k-{n}"
+        assert sent.headers["x-forwarded-prefix"] == "/mobile/v1"
+        assert "x-admitone-identity" not in sent.headers
+        assert "cookie" not in sent.headers
+    signed = gateway.get(
+        "/mobile/v1/me", headers={"Authorization": bearer, "X-Admitone-Identity": forged}
+    )
+    assert signed.status_code == 200
+    assert upstream.requests[-1].headers["x-admitone-identity"] != forged
+    upstream.fail_next(503, body=b'{"code":"busy"}')
+    failed = gateway.delete("/mobile/v1/things/1")
+    assert (failed.status_code, failed.json()) == (503, {"code": "busy"})
+    assert gateway.get("/mobile/v1/things/2").status_code == 200  # and the next one goes on
+
+
 def test_an_upstream_that_does_not_answer_in_time_is_a_504_problem(
     gateway: TestClient, upstream: EchoUpstream, settings: Settings
 ) -> None:

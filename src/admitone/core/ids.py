@@ -5,12 +5,28 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar, Self
 
+import ulid
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import PydanticCustomError, core_schema
-from ulid import ULID
 
 _ULID_RE = "[0-9A-HJKMNP-TV-Z]{26}"
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# Every pair of characters (10 bits): a ULID's 130 bits are 13 lookups.
+_PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]
+_SHIFTS = tuple(range(120, -10, -10))
 _registry: dict[str, type[PrefixedId]] = {}
+
+
+def new_ulid() -> str:
+    """`str(ULID())` from python-ulid's own generator (same clock, randomness and monotonic
+    order within a millisecond), encoded by pairs of characters: about 60% of the CPU of
+    building a `ULID` object and encoding it, paid for every id an order or a job makes."""
+    generator = ulid.default_generator
+    timestamp = generator.clock()
+    with generator.lock:
+        randomness = generator.policy.resolve_randomness(timestamp, generator.randomness_source)
+    value = timestamp << 80 | int.from_bytes(randomness, "big")
+    return "".join([_PAIRS[(value >> shift) & 1023] for shift in _SHIFTS])
 
 
 class PrefixedId(str):
@@ -29,7 +45,7 @@ class PrefixedId(str):
 
     @classmethod
     def new(cls) -> Self:
-        return cls(f"{cls.prefix}_{ULID()}")
+        return cls(f"{cls.prefix}_{new_ulid()}")
 
     @classmethod
     def parse(cls, value: str) -> Self:

@@ -1,10 +1,13 @@
 """Transactional job queue, worker loop and cron registry.
 
 Jobs are rows inserted in the caller's transaction, so a rolled-back mutation schedules
-nothing. Workers claim due jobs in batches (`FOR UPDATE SKIP LOCKED` on PostgreSQL,
-`UPDATE ... RETURNING` under `BEGIN IMMEDIATE` on SQLite) and hold a lease; a job whose
-worker died is claimed again when the lease ends. Failures are retried with exponential
-backoff and jitter; after `max_attempts` the job is `dead`. Handlers must be idempotent.
+nothing. A plain job (no `unique_key`) is held on the session and inserted just before the
+transaction commits, with every other plain job it scheduled, in one multi-row INSERT (an
+order schedules several: one statement, not one each). Workers claim due jobs in batches
+(`FOR UPDATE SKIP LOCKED` on PostgreSQL, `UPDATE ... RETURNING` under `BEGIN IMMEDIATE` on
+SQLite) and hold a lease; a job whose worker died is claimed again when the lease ends.
+Failures are retried with exponential backoff and jitter; after `max_attempts` the job is
+`dead`. Handlers must be idempotent.
 """
 
 from __future__ import annotations
@@ -27,9 +30,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     case,
     delete,
+    event,
     func,
+    literal_column,
+    null,
     select,
     text,
     update,
@@ -87,13 +94,70 @@ class Job(Mutable, Base):
 
 
 JOBS = cast(Table, Job.__table__)
-_JOB_COLUMNS = (
-    "id", "name", "args", "status", "run_at", "attempts", "max_attempts", "unique_key",
-    "created_at", "updated_at",
-)  # fmt: skip
-# A plain schedule runs with the mutations that cause it (an order, a scan): compiled once,
-# run on the driver's cursor (core.db.DriverStatement).
-_INSERT_JOB = DriverStatement(JOBS.insert(), _JOB_COLUMNS)
+# Plain jobs are inserted with the mutations that cause them (an order, a scan): one
+# multi-row INSERT per commit, compiled once per row count and run on the driver's cursor
+# (core.db.DriverStatement); larger batches go in chunks.
+_CHUNK = 50
+_inserts: dict[tuple[str, int], DriverStatement] = {}
+# session.info key: (the root transaction the rows belong to, the rows).
+_PENDING = "jobs_pending"
+
+
+def _insert_rows(dialect: str, n: int) -> DriverStatement:
+    """`INSERT INTO jobs ... VALUES (...), ...` for `n` plain jobs: the values every plain
+    job shares are literals and each row's one timestamp fills both created_at and
+    updated_at (six parameters a row, not ten: bound per row at every commit)."""
+    found = _inserts.get((dialect, n))
+    if found is None:
+        c = JOBS.c
+        rows: list[dict[str, Any]] = [
+            {
+                "id": bindparam(f"id_{i}", type_=c.id.type),
+                "name": bindparam(f"name_{i}", type_=c.name.type),
+                "args": bindparam(f"args_{i}", type_=c.args.type),
+                "status": literal_column(f"'{JobStatus.QUEUED.value}'"),
+                "run_at": bindparam(f"run_at_{i}", type_=c.run_at.type),
+                "attempts": literal_column("0"),
+                "max_attempts": bindparam(f"max_attempts_{i}", type_=c.max_attempts.type),
+                "unique_key": null(),
+                "created_at": bindparam(f"now_{i}", type_=c.created_at.type),
+                "updated_at": bindparam(f"now_{i}", type_=c.updated_at.type),
+            }
+            for i in range(n)
+        ]
+        found = _inserts[(dialect, n)] = DriverStatement(JOBS.insert().values(rows))
+    return found
+
+
+def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
+    dialect = session.get_bind().dialect.name
+    for start in range(0, len(rows), _CHUNK):
+        chunk = rows[start : start + _CHUNK]
+        params: dict[str, Any] = {}
+        for i, row in enumerate(chunk):
+            params[f"id_{i}"] = row["id"]
+            params[f"name_{i}"] = row["name"]
+            params[f"args_{i}"] = row["args"]
+            params[f"run_at_{i}"] = row["run_at"]
+            params[f"max_attempts_{i}"] = row["max_attempts"]
+            params[f"now_{i}"] = row["created_at"]
+        _insert_rows(dialect, len(chunk)).rows(session, params)
+
+
+@event.listens_for(Session, "before_commit")
+def _insert_scheduled(session: Session) -> None:
+    """Inserts the plain jobs the transaction scheduled (before the commit: they commit or
+    roll back with it). Rows left by a rolled-back transaction belong to another
+    transaction object and are dropped."""
+    pending = session.info.pop(_PENDING, None)
+    if pending is not None and pending[0] is session.get_transaction():
+        _insert(session, pending[1])
+
+
+def insert_scheduled(session: Session) -> None:
+    """Inserts the plain jobs scheduled so far in this transaction now, for a caller that
+    reads the `jobs` table before committing (commit does it otherwise)."""
+    _insert_scheduled(session)
 
 
 @dataclass(frozen=True)
@@ -187,7 +251,7 @@ def schedule(
         "updated_at": now,
     }
     if unique_key is None:
-        _INSERT_JOB.rows(session, values)
+        _defer(session, values)
     else:
         dialect = session.get_bind().dialect.name
         ins = pg_insert if dialect == "postgresql" else sqlite_insert
@@ -214,6 +278,17 @@ def schedule(
                 )
             )
     session.info["jobs_scheduled"] = True
+
+
+def _defer(session: Session, values: dict[str, Any]) -> None:
+    if session.in_nested_transaction():  # a savepoint that rolls back takes its jobs with it
+        _insert(session, [values])
+        return
+    root = session.get_transaction() or session.begin()
+    pending: tuple[Any, list[dict[str, Any]]] | None = session.info.get(_PENDING)
+    if pending is None or pending[0] is not root:  # none yet, or a rolled-back transaction's
+        session.info[_PENDING] = pending = (root, [])
+    pending[1].append(values)
 
 
 def schedule_cron(session: Session, spec: CronSpec, slot: datetime) -> None:

@@ -21,10 +21,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy.orm import Session
-from ulid import ULID
 
 from admitone.core import jobs
 from admitone.core.clock import utcnow
+from admitone.core.ids import new_ulid
 
 NOTIFY_JOB = "notifications.notify"
 EMIT_JOB = "webhooks.emit"
@@ -83,7 +83,7 @@ def emit_event(
         return None
     if callable(data):
         data = data()
-    event_id = f"msg_{ULID()}"
+    event_id = f"msg_{new_ulid()}"
     jobs.schedule(
         session,
         EMIT_JOB,
@@ -114,7 +114,7 @@ def notify(
     addresses, the holders of an event's valid passes, an organization's team (the roles
     that may read orders), or a platform role. `data` fills the kind's title and body and
     is kept on the notification. Returns the key that makes the fan-out idempotent."""
-    source = f"src_{ULID()}"
+    source = f"src_{new_ulid()}"
     audience: dict[str, Any] = {}
     if users:
         audience["users"] = sorted({str(u) for u in users if u})

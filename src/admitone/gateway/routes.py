@@ -32,6 +32,7 @@ from admitone.core.errors import RateLimited
 from admitone.core.http import client_ip, request_id_var
 from admitone.core.ratelimit import Limiter
 from admitone.gateway.errors import UpstreamPathRefused, UpstreamTimeout, UpstreamUnavailable
+from admitone.gateway.upstream import Pool
 from admitone.settings import Settings
 
 gateway_router = APIRouter(prefix="/mobile/v1", tags=["mobile gateway"])
@@ -75,6 +76,8 @@ class _Guard:
         self.per_user: list[RateLimitItem] = parse_many(settings.gateway_limits_per_user)
         self.per_ip: list[RateLimitItem] = parse_many(settings.gateway_limits_per_ip)
         self.clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+        # The lean path's keep-alive pools (gateway.middleware), per event loop and upstream.
+        self.pools: dict[tuple[asyncio.AbstractEventLoop, str], Pool] = {}
 
 
 def _guard(app: FastAPI) -> _Guard:
@@ -120,9 +123,12 @@ def _client(request: Request) -> tuple[httpx.AsyncClient, bool]:
 
 
 async def close_clients(app: FastAPI) -> None:
-    """Closes the pooled upstream clients (the app's shutdown)."""
+    """Closes the pooled upstream clients and connections (the app's shutdown)."""
     guard: _Guard | None = getattr(app.state, "gateway_guard", None)
     if guard is not None:
+        pools, guard.pools = list(guard.pools.values()), {}
+        for pool in pools:
+            pool.close()
         clients, guard.clients = list(guard.clients.values()), {}
         for client in clients:
             await client.aclose()
