@@ -696,6 +696,8 @@ def _dp_batch_call(ctx: Ctx, status: str = "running") -> Call:
 PRIVILEGED += [
     Privileged("POST", "/api/v1/dp-campaigns/{campaign_id}/batches", C.DP_MANAGE, "event",
                _dp_batch_upload),
+    Privileged("GET", "/api/v1/dp-campaigns/{campaign_id}/batches", C.DP_MANAGE, "event",
+               _dp_campaign_call),
     Privileged("GET", "/api/v1/dp-batches/{batch_id}", C.DP_MANAGE, "event", _dp_batch_call),
     Privileged("GET", "/api/v1/dp-batches/{batch_id}/stream", C.DP_MANAGE, "event",
                _dp_batch_call, stream=True),
