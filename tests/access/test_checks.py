@@ -99,8 +99,10 @@ def test_my_grant_is_the_callers_set_or_a_404(db: Database, world: World) -> Non
     )
 
 
-def test_a_grant_says_which_events_it_reaches() -> None:
+def test_a_grant_says_what_and_which_events_it_reaches() -> None:
     limited = Grant(frozenset({C.EVENT_READ}), "org", "ws", frozenset({"evt_a"}))
+    assert limited.allows(C.EVENT_READ)
+    assert not limited.allows(C.EVENT_UPDATE)
     assert limited.allows_event("evt_a")
     assert not limited.allows_event("evt_b")
     assert Grant(frozenset({C.EVENT_READ}), "org", "ws").allows_event("evt_b")

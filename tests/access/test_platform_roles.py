@@ -109,12 +109,14 @@ def test_platform_roles_list_is_cursor_paginated(client: TestClient, world: Worl
     seen: list[str] = []
     cursor = None
     headers = world.headers["platform:superadmin"]
-    while True:
+    for _ in range(10):  # 3 pages of 2; a cursor that never moves on must fail, not hang
         params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
         page = client.get(ROLES, params=params, headers=headers).json()
         seen += [r["role"] for r in page["items"]]
         if not (cursor := page["next_cursor"]):
             break
+    else:
+        pytest.fail(f"no last page after {seen}")
     assert sorted(seen) == sorted(
         ["superadmin", "support", "moderator", "finance", "release_manager"]
     )
