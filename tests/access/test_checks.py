@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from admitone.access.capabilities import LIMITED_ROLE_KEEPS, TEAM_ROLES, Capability
+from admitone.access.capabilities import LIMITED_ROLE_KEEPS, PLATFORM_ROLES, TEAM_ROLES, Capability
 from admitone.access.errors import CapabilityRequired, ScopeNotFound
 from admitone.access.models import AuditEntry
 from admitone.access.service import (
@@ -122,6 +122,9 @@ def test_a_limited_role_keeps_only_the_event_capabilities_and_a_platform_role_li
     lifted = db.query(grant_for, limited, Scope.organization(world.org.id))
     assert lifted.event_ids is None
     assert lifted.capabilities >= expected
+    # at its event the limited role adds to the platform role's set, it does not replace it
+    both = db.query(grant_for, limited, Scope.event(world.other_event.id))
+    assert both.capabilities == PLATFORM_ROLES["support"] | expected
 
 
 def _public_event(db: Database, world: World, **overrides: Any) -> str:
