@@ -9,8 +9,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select
 from typer.testing import CliRunner
 
+from admitone.access.errors import CapabilityRequired, UserNotFound
 from admitone.access.models import AuditEntry, PlatformRole
+from admitone.access.service import bootstrap_superadmin, grant_role, platform_roles, revoke_role
 from admitone.cli import app as cli
+from admitone.core.clock import utcnow
 from admitone.core.db import Database
 from admitone.core.ids import PlatformRoleId, UserId
 from admitone.users.models import User
@@ -106,12 +109,14 @@ def test_platform_roles_list_is_cursor_paginated(client: TestClient, world: Worl
     seen: list[str] = []
     cursor = None
     headers = world.headers["platform:superadmin"]
-    while True:
+    for _ in range(10):  # 3 pages of 2; a cursor that never moves on must fail, not hang
         params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
         page = client.get(ROLES, params=params, headers=headers).json()
         seen += [r["role"] for r in page["items"]]
         if not (cursor := page["next_cursor"]):
             break
+    else:
+        pytest.fail(f"no last page after {seen}")
     assert sorted(seen) == sorted(
         ["superadmin", "support", "moderator", "finance", "release_manager"]
     )
@@ -147,3 +152,95 @@ def test_create_admin_bootstraps_the_first_superadmin_once(cli_env: str) -> None
     assert [u.email for u in users] == ["founder@example.com"]
     assert [(r.user_id, r.role) for r in roles] == [(users[0].id, "superadmin")]
     assert [(a.action, a.actor_user_id) for a in audit] == [("platform_role.granted", None)]
+
+
+def _superadmins(db: Database) -> list[str]:
+    with db.session() as s:
+        return list(
+            s.scalars(select(PlatformRole.user_id).where(PlatformRole.role == "superadmin"))
+        )
+
+
+def test_bootstrap_makes_a_superadmin_of_that_address_only_once(db: Database, world: World) -> None:
+    """With another superadmin already there (the world's): the new address still gets it."""
+    user, granted = db.mutation(bootstrap_superadmin, "  New.Admin@Example.COM ")
+    assert granted is True
+    assert user.email == "new.admin@example.com"
+    assert user.email_verified_at is None  # signing in with the e-mail verifies it
+    assert sorted(_superadmins(db)) == sorted([world.users["platform:superadmin"].id, user.id])
+    again, granted_again = db.mutation(bootstrap_superadmin, "new.admin@example.com")
+    assert (again.id, granted_again) == (user.id, False)
+    assert len(_superadmins(db)) == 2
+    # an existing user holding another platform role is promoted, not duplicated
+    support = world.users["platform:support"]
+    promoted, granted = db.mutation(bootstrap_superadmin, str(support.email))
+    assert (promoted.id, granted) == (support.id, True)
+    with db.session() as s:
+        audit = s.scalars(
+            select(AuditEntry).where(
+                AuditEntry.action == "platform_role.granted",
+                AuditEntry.after["user_id"].as_string() == support.id,
+            )
+        ).all()
+    assert [(a.actor_user_id, a.target_type, a.after) for a in audit] == [
+        (None, "platform_role", {"user_id": support.id, "role": "superadmin"})
+    ]
+
+
+def test_a_grant_names_its_user_and_writes_its_audit_row(db: Database, world: World) -> None:
+    admin = world.users["platform:superadmin"].id
+    target = world.users["team:viewer"]
+    row, user = db.mutation(
+        grant_role, admin, role="finance", user_id=None, email=f"  {str(target.email).upper()} "
+    )
+    assert (row.user_id, row.role, row.granted_by_user_id, user.id) == (
+        target.id,
+        "finance",
+        admin,
+        target.id,
+    )
+    with db.session() as s:
+        entry = s.scalar(select(AuditEntry).where(AuditEntry.target_id == row.id))
+    assert entry is not None
+    assert (entry.action, entry.actor_user_id, entry.target_type, entry.after) == (
+        "platform_role.granted",
+        admin,
+        "platform_role",
+        {"user_id": target.id, "role": "finance"},
+    )
+
+
+def test_a_deleted_user_cannot_be_granted_a_platform_role(db: Database, world: World) -> None:
+    admin = world.users["platform:superadmin"].id
+    gone = world.users["team:viewer"]
+    with db.session() as s:
+        s.get_one(User, gone.id).deleted_at = utcnow()
+    for named in ({"user_id": gone.id, "email": None}, {"user_id": None, "email": gone.email}):
+        with pytest.raises(UserNotFound):
+            db.mutation(grant_role, admin, role="support", **named)
+
+
+def test_only_superadmins_manage_platform_roles(db: Database, world: World) -> None:
+    support = world.users["platform:support"].id
+    with db.session() as s:
+        role_id = s.scalar(select(PlatformRole.id).where(PlatformRole.user_id == support))
+    assert role_id is not None
+    for call, args in [
+        (grant_role, {"role": "finance", "user_id": support, "email": None}),
+        (platform_roles, {"limit": 10, "cursor": None}),
+    ]:
+        with pytest.raises(CapabilityRequired) as caught:
+            db.mutation(call, support, **args)
+        assert caught.value.extra == {"capability": "platform.roles.manage"}
+    with pytest.raises(CapabilityRequired):
+        db.mutation(revoke_role, support, role_id)
+    db.mutation(revoke_role, world.users["platform:superadmin"].id, role_id)
+    with db.session() as s:
+        assert s.get(PlatformRole, role_id) is None
+        entry = s.scalar(select(AuditEntry).where(AuditEntry.target_id == role_id))
+    assert entry is not None
+    assert (entry.action, entry.actor_user_id, entry.target_type) == (
+        "platform_role.revoked",
+        world.users["platform:superadmin"].id,
+        "platform_role",
+    )
