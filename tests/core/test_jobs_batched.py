@@ -103,3 +103,14 @@ def test_arguments_come_back_as_they_were_given(db: Database) -> None:
     db.mutation(lambda s: jobs.schedule(s, "test.args", given))
     [(_, args)] = _jobs(db)
     assert args == {**given, "order": {**given["order"], "status": "pending"}}
+
+
+def test_json_columns_encode_as_the_stdlib_reads_them() -> None:
+    """orjson writes the columns; what it writes must read back as json.dumps' output did."""
+    import json
+
+    from admitone.core.db import dump_json
+
+    value = {1: "int key", "name": "Adaọbi", "nested": [1.5, None, True], "big": 2**70}
+    assert json.loads(dump_json(value)) == json.loads(json.dumps(value))
+    assert json.loads(dump_json({"k": 1})) == {"k": 1}

@@ -10,6 +10,7 @@ never `commit()`.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import sqlite3
@@ -26,6 +27,7 @@ from functools import partial
 from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
 
 import anyio.to_thread
+import orjson
 from anyio import CapacityLimiter
 from sqlalchemy import (
     JSON,
@@ -146,8 +148,20 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def dump_json(value: Any) -> str:
+    """JSON columns' encoder: orjson, about ten times the stdlib's speed on the documents
+    the hot paths store (a webhook event carries a whole order in its job row). Non-string
+    keys are written as strings, as `json.dumps` does; what orjson refuses (an integer past
+    64 bits) goes to `json.dumps`, which decides as it always did."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalize_url(url)
+    kwargs.setdefault("json_serializer", dump_json)
     if url.startswith("sqlite"):
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 10}, **kwargs
