@@ -446,3 +446,82 @@ def test_offline_scan_losing_the_race_at_a_reentry_checkpoint_moves_no_passage(
     )
     [row] = _rows(door, CheckIn, pass_id=p.id, checkpoint_id=hall)
     assert (row.device_id, row.scan_id) == ("rival", None)
+
+
+def test_a_lost_race_whose_winner_was_undone_meanwhile_names_no_undone_passage(
+    door: Door, frozen: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two entries undone, then a rival's entry lands (and is undone) between this scan's
+    read and its insert: the answer names the pass and no passage, as the repeat path does
+    when no entry admits the pass any more."""
+    p = door.passes[0]
+    for gate in ("gate-0", "gate-1"):
+        entry = _scan(door, ScanInput(code=p.code, device_id=gate))
+        door.db.mutation(
+            lambda s, cid=entry["check_in_id"]: undo_check_in(
+                s, event_id=door.event.id, check_in_id=cid
+            )
+        )
+
+    def rival_in_and_undone(session: Session, found: Any, cp: Any, rows: list[Any]) -> None:
+        session.add(
+            CheckIn(
+                id=CheckInId.new(),
+                event_id=cp.event_id,
+                pass_id=found.pass_id,
+                checkpoint_id=cp.id,
+                sequence=rows[-1].sequence + 1,
+                direction="in",
+                scanned_at=T0,
+                device_id="rival",
+                is_offline=False,
+                undone_at=T0,
+            )
+        )
+
+    _meanwhile(monkeypatch, rival_in_and_undone)
+    answer = _scan(door, ScanInput(code=p.code, device_id="gate-2"))
+    assert answer["result"] == "already_checked_in"
+    assert (answer["first_device_id"], answer["first_checked_in_at"]) == (None, None)
+    assert (answer["pass"]["id"], answer["attendee"]["name"]) == (p.id, "Guest 00")
+    assert [r.device_id for r in _rows(door, CheckIn, pass_id=p.id)] == [
+        "gate-0",
+        "gate-1",
+        "rival",
+    ]
+
+
+def test_a_lost_race_at_a_reentry_checkpoint_names_the_latest_standing_passage(
+    door: Door, frozen: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When no entry stands but passages do (rivals' exits written after an undone entry),
+    the answer names the latest standing passage."""
+    p = door.passes[0]
+    hall = _checkpoint(door, name="Hall", allows_reentry=True)
+    for gate in ("gate-0", "gate-1"):
+        entry = _scan(door, ScanInput(code=p.code, checkpoint_id=hall, device_id=gate))
+        assert entry["direction"] == ("in" if gate == "gate-0" else "out")
+    first_entry = _rows(door, CheckIn, pass_id=p.id, checkpoint_id=hall)[0]
+    door.db.mutation(lambda s: undo_check_in(s, event_id=door.event.id, check_in_id=first_entry.id))
+
+    def two_rivals_out(session: Session, found: Any, cp: Any, rows: list[Any]) -> None:
+        for n, device in enumerate(("rival", "rival-2"), start=1):
+            session.add(
+                CheckIn(
+                    id=CheckInId.new(),
+                    event_id=cp.event_id,
+                    pass_id=found.pass_id,
+                    checkpoint_id=cp.id,
+                    sequence=rows[-1].sequence + n,
+                    direction="out",
+                    scanned_at=T0,
+                    device_id=device,
+                    is_offline=False,
+                )
+            )
+
+    _meanwhile(monkeypatch, two_rivals_out)
+    answer = _scan(door, ScanInput(code=p.code, checkpoint_id=hall, device_id="gate-2"))
+    assert answer["result"] == "already_checked_in"
+    assert answer["first_device_id"] == "rival-2"
+    assert answer["pass"]["id"] == p.id

@@ -14,6 +14,7 @@ from admitone.core.clock import utcnow
 from admitone.events.models import EventSession, ticket_tier_sessions
 from admitone.passes import service as passes
 from admitone.passes.codes import format_code, sign_qr
+from admitone.passes.models import Pass
 from admitone.passes.service import pass_qr
 from tests.checkins.conftest import Door
 from tests.factories import make_event, make_pass, make_tier
@@ -114,7 +115,21 @@ def test_revoked_pass_is_refused(door: Door) -> None:
 
 def test_pass_of_an_unpaid_order_is_unpaid(door: Door) -> None:
     p = door.new_pass(order_overrides={"status": "pending", "paid_at": None})
-    assert door.result(p.code) == "unpaid"
+    body = door.scan(p.code).json()
+    assert body["result"] == "unpaid"
+    _names_the_pass(body, p)
+
+
+def _names_the_pass(body: dict[str, object], p: Pass) -> None:
+    """A refusal still tells the door whose pass it is (the staff can send them on)."""
+    assert body["pass"] == {
+        "id": p.id,
+        "code": p.code,
+        "tier_id": p.tier_id,
+        "tier_name": body["pass"]["tier_name"],  # type: ignore[index]
+        "status": p.status,
+    }
+    assert body["attendee"]["name"] == p.attendee_name  # type: ignore[index]
 
 
 def _checkpoint(door: Door, **body: object) -> str:
@@ -129,7 +144,9 @@ def _checkpoint(door: Door, **body: object) -> str:
 
 def test_tier_not_admitted_at_checkpoint_is_not_allowed_here(door: Door) -> None:
     vip_only = _checkpoint(door, tier_ids=[door.vip.id])
-    assert door.result(door.passes[0].code, checkpoint_id=vip_only) == "not_allowed_here"
+    body = door.scan(door.passes[0].code, checkpoint_id=vip_only).json()
+    assert body["result"] == "not_allowed_here"
+    _names_the_pass(body, door.passes[0])
     vip = door.new_pass(door.vip)
     assert door.result(vip.code, checkpoint_id=vip_only) == "accepted"
 
@@ -156,7 +173,12 @@ def test_tier_limited_to_other_sessions_is_not_allowed_at_a_session_checkpoint(
         )
     room_two = _checkpoint(door, session_id=talks[1].id)
     vip = door.new_pass(door.vip)
-    assert door.result(vip.code, checkpoint_id=room_two) == "not_allowed_here"
+    body = door.scan(vip.code, checkpoint_id=room_two).json()
+    assert body["result"] == "not_allowed_here"
+    _names_the_pass(body, vip)
+    # ...and the session it is limited to lets it in.
+    room_one = _checkpoint(door, name="Room one", session_id=talks[0].id)
+    assert door.result(vip.code, checkpoint_id=room_one) == "accepted"
     # A tier with no session rows admits to every session.
     assert door.result(door.passes[0].code, checkpoint_id=room_two) == "accepted"
 

@@ -81,7 +81,9 @@ def _admit(
         first = _first_entry([r for r in latest if r.undone_at is None])
         if first is not None and not checkpoint.allows_reentry:
             return _repeat(session, checkpoint, found, scan, at, first)
-        winner = first or (latest[-1] if latest else None)
+        # Name the passage that stands (never an undone one: an undo may land meanwhile).
+        standing = [r for r in latest if r.undone_at is None]
+        winner = first or (standing[-1] if standing else None)
         return _Outcome("already_checked_in", found, first=winner)
     publish(session, checkins_topic(event_id))
     return _Outcome("accepted", found, direction=direction, check_in_id=new_id)
