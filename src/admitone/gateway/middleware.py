@@ -19,9 +19,7 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 
 from admitone.auth import internal
-from admitone.auth.deps import bearer_actor
-from admitone.core.errors import RateLimited
-from admitone.core.http import ASGIApp, Receive, Scope, Send, client_ip, request_id_var
+from admitone.core.http import ASGIApp, Receive, Scope, Send, request_id_var
 from admitone.gateway import routes
 from admitone.gateway.errors import UpstreamTimeout, UpstreamUnavailable
 from admitone.gateway.upstream import Answer, Pool, UpstreamFailed, UpstreamSlow
@@ -92,15 +90,7 @@ async def _ask(request: Request, settings: Settings, upstream: str, receive: Rec
     """Checks the caller, sends the request upstream and returns its answer's head."""
     scope = request.scope
     target = (routes.UPSTREAM_PREFIX + routes._raw_tail(request)).encode("latin-1")
-    actor = await bearer_actor(request)  # 401 here for a bad token or a revoked session
-    guard = routes._guard(request.app)
-    ip = client_ip(request)
-    waits = [guard.limiter.hit(guard.per_ip, "ip", ip)]
-    if actor is not None:
-        waits.append(guard.limiter.hit(guard.per_user, "user", actor.user_id))
-    limited = [w for w in waits if w is not None]
-    if limited:
-        raise RateLimited(max(limited), "Too many requests through the mobile gateway.")
+    actor, ip = await routes.admit_caller(request)
     query = scope.get("query_string") or b""
     if query:
         target += b"?" + query

@@ -27,7 +27,7 @@ from limits import RateLimitItem, parse_many
 from starlette.background import BackgroundTask
 
 from admitone.auth import internal
-from admitone.auth.deps import bearer_actor
+from admitone.auth.deps import Actor, bearer_actor
 from admitone.core.errors import RateLimited
 from admitone.core.http import client_ip, request_id_var
 from admitone.core.ratelimit import Limiter
@@ -87,6 +87,22 @@ def _guard(app: FastAPI) -> _Guard:
     return guard
 
 
+async def admit_caller(request: Request) -> tuple[Actor | None, str]:
+    """The caller verified (401 for a bad token or a revoked session) and counted against
+    the per-address and per-user limits (429 past either); returns it and its address.
+    Both proxy paths (this route and the lean middleware) start here."""
+    actor = await bearer_actor(request)
+    guard = _guard(request.app)
+    ip = client_ip(request)
+    waits = [guard.limiter.hit(guard.per_ip, "ip", ip)]
+    if actor is not None:
+        waits.append(guard.limiter.hit(guard.per_user, "user", actor.user_id))
+    limited = [w for w in waits if w is not None]
+    if limited:
+        raise RateLimited(max(limited), "Too many requests through the mobile gateway.")
+    return actor, ip
+
+
 def _client(request: Request) -> tuple[httpx.AsyncClient, bool]:
     """The client for this request, and whether it is this request's own (to close after).
     Over HTTP: the process's pooled client. In-process: a client per request, so the
@@ -140,15 +156,7 @@ async def proxy(path: str, request: Request) -> StreamingResponse:
     (problems included), streaming both bodies."""
     settings: Settings = request.app.state.settings
     upstream_path = UPSTREAM_PREFIX + _raw_tail(request)
-    actor = await bearer_actor(request)  # 401 here for a bad token or a revoked session
-    guard = _guard(request.app)
-    ip = client_ip(request)
-    waits = [guard.limiter.hit(guard.per_ip, "ip", ip)]
-    if actor is not None:
-        waits.append(guard.limiter.hit(guard.per_user, "user", actor.user_id))
-    limited = [w for w in waits if w is not None]
-    if limited:
-        raise RateLimited(max(limited), "Too many requests through the mobile gateway.")
+    actor, ip = await admit_caller(request)
     headers = {k: v for k, v in request.headers.items() if k in REQUEST_HEADERS}
     headers["x-forwarded-for"] = ip
     headers["x-forwarded-prefix"] = "/mobile/v1"
