@@ -126,21 +126,35 @@ def _rival_gets_in_first(
     """Another device's check-in of the same pass, at the same checkpoint and sequence."""
 
     def rival(session: Session, found: Any, cp: Any, rows: list[Any]) -> None:
-        session.add(
-            CheckIn(
-                id=CheckInId.new(),
-                event_id=cp.event_id,
-                pass_id=found.pass_id,
-                checkpoint_id=cp.id,
-                sequence=rows[-1].sequence + 1 if rows else 1,
-                direction=direction,
-                scanned_at=at,
-                device_id="rival",
-                is_offline=False,
-            )
-        )
+        session.add(_passage(found, cp, rows, at=at, direction=direction))
 
     _meanwhile(monkeypatch, rival)
+
+
+def _passage(
+    found: Any,
+    cp: Any,
+    rows: list[Any],
+    *,
+    at: datetime,
+    direction: str = "in",
+    device: str = "rival",
+    after: int = 1,
+    undone_at: datetime | None = None,
+) -> CheckIn:
+    """Another device's passage of the pass at the checkpoint, `after` past the last read."""
+    return CheckIn(
+        id=CheckInId.new(),
+        event_id=cp.event_id,
+        pass_id=found.pass_id,
+        checkpoint_id=cp.id,
+        sequence=(rows[-1].sequence if rows else 0) + after,
+        direction=direction,
+        scanned_at=at,
+        device_id=device,
+        is_offline=False,
+        undone_at=undone_at,
+    )
 
 
 def test_online_scan_losing_the_insert_race_is_already_checked_in(
@@ -464,20 +478,7 @@ def test_a_lost_race_whose_winner_was_undone_meanwhile_names_no_undone_passage(
         )
 
     def rival_in_and_undone(session: Session, found: Any, cp: Any, rows: list[Any]) -> None:
-        session.add(
-            CheckIn(
-                id=CheckInId.new(),
-                event_id=cp.event_id,
-                pass_id=found.pass_id,
-                checkpoint_id=cp.id,
-                sequence=rows[-1].sequence + 1,
-                direction="in",
-                scanned_at=T0,
-                device_id="rival",
-                is_offline=False,
-                undone_at=T0,
-            )
-        )
+        session.add(_passage(found, cp, rows, at=T0, undone_at=T0))
 
     _meanwhile(monkeypatch, rival_in_and_undone)
     answer = _scan(door, ScanInput(code=p.code, device_id="gate-2"))
@@ -506,19 +507,7 @@ def test_a_lost_race_at_a_reentry_checkpoint_names_the_latest_standing_passage(
 
     def two_rivals_out(session: Session, found: Any, cp: Any, rows: list[Any]) -> None:
         for n, device in enumerate(("rival", "rival-2"), start=1):
-            session.add(
-                CheckIn(
-                    id=CheckInId.new(),
-                    event_id=cp.event_id,
-                    pass_id=found.pass_id,
-                    checkpoint_id=cp.id,
-                    sequence=rows[-1].sequence + n,
-                    direction="out",
-                    scanned_at=T0,
-                    device_id=device,
-                    is_offline=False,
-                )
-            )
+            session.add(_passage(found, cp, rows, at=T0, direction="out", device=device, after=n))
 
     _meanwhile(monkeypatch, two_rivals_out)
     answer = _scan(door, ScanInput(code=p.code, checkpoint_id=hall, device_id="gate-2"))
