@@ -340,7 +340,7 @@ def test_concurrent_guesses_never_exceed_the_attempt_limit(
         t.start()
     for t in threads:
         t.join()
-    counted = [r for r in results if isinstance(r.error, InvalidCode) and r.attempts_left]
+    counted = [r for r in results if isinstance(r.error, InvalidCode) and r.error.extra]
     assert len(counted) == 4  # four wrong tries report tries left, the fifth burns the code
     assert sum(isinstance(r.error, TooManyAttempts) for r in results) == 16
     attempts = _stored(committed_db, SignInCode.attempts, "race@example.com")

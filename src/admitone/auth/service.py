@@ -134,7 +134,6 @@ class CodeCheck:
     email: str | None = None
     redirect_url: str | None = None
     error: AppError | None = None
-    attempts_left: int | None = None
 
 
 def check_otp(session: Session, settings: Settings, email: str, code: str) -> CodeCheck:
@@ -169,8 +168,7 @@ def check_otp(session: Session, settings: Settings, email: str, code: str) -> Co
         return CodeCheck(error=CodeExpired())
     if not same(row.code_hash, code_hash(settings, "otp", email, code)):
         left = max_attempts - row.attempts
-        error = InvalidCode(attempts_left=left) if left else TooManyAttempts()
-        return CodeCheck(error=error, attempts_left=left)
+        return CodeCheck(error=InvalidCode(attempts_left=left) if left else TooManyAttempts())
     consumed = session.execute(
         update(SignInCode)
         .where(SignInCode.id == row.id, SignInCode.consumed_at.is_(None))
