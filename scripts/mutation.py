@@ -83,6 +83,8 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
             "tests/auth/test_magic_link.py",
             "tests/auth/test_oauth.py",  # start_session, Apple's account notifications
             "tests/users/test_me.py",  # account deletion: forget_user
+            "tests/auth/test_code_rules.py",  # codes, links and redirects case by case
+            "tests/auth/test_session_rows.py",  # session rows, lost races, Apple's events
         ],
     ),
     "webhook-signing": (
