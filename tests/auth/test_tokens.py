@@ -68,3 +68,45 @@ def test_a_token_from_our_key_still_needs_our_issuer_audience_and_its_claims(
     with pytest.raises(InvalidToken) as caught:
         tokens.verify_access_token(settings, _signed(settings, kid="not-a-configured-key"))
     assert caught.value.detail == "The access token was signed by an unknown key."
+
+
+def test_a_fresh_process_issues_and_verifies_with_nothing_remembered(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first request of a process finds no key set remembered (the hot path's cache).
+    monkeypatch.setattr(tokens, "_last_keys", None)
+    monkeypatch.setattr(tokens, "_verified", {})
+    user, sid = UserId.new(), AuthSessionId.new()
+    token, _ = tokens.issue_access_token(settings, user, sid)
+    assert tokens.verify_access_token(settings, token).user_id == user
+
+
+def test_remembered_verifications_never_outgrow_their_bound(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tokens, "_MAX_REMEMBERED", 3)
+    monkeypatch.setattr(tokens, "_verified", {})
+    for _ in range(7):
+        tokens.verify_access_token(settings, _signed(settings))
+        assert 1 <= len(tokens._verified) <= 3
+
+
+def test_an_expired_token_forgotten_by_another_request_meanwhile_is_still_expired(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two requests with the same remembered token just past its expiry: both find it, the
+    # other forgets it first; this one must still answer token_expired, not a KeyError.
+    token = _signed(settings)
+    tokens.verify_access_token(settings, token)
+    entry = (settings.base_url, token)
+    assert entry in tokens._verified
+
+    class OtherRequestForgetsItFirst:
+        @staticmethod
+        def time() -> float:
+            tokens._verified.pop(entry, None)
+            return time.time() + 3600
+
+    monkeypatch.setattr(tokens, "time", OtherRequestForgetsItFirst)
+    with time_machine.travel(time.time() + 3600, tick=False), pytest.raises(TokenExpired):
+        tokens.verify_access_token(settings, token)
