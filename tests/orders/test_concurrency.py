@@ -27,6 +27,7 @@ from admitone.orders import inventory
 from admitone.orders import service as orders
 from admitone.orders.models import Order, OrderHistory
 from admitone.passes.models import Pass
+from admitone.payments import dev as dev_payments
 from admitone.payments import service as payments
 from admitone.payments.models import Payment, Refund
 from admitone.settings import Settings
@@ -156,6 +157,57 @@ def test_same_webhook_five_times_concurrently_and_out_of_order_changes_the_order
 
         assert committed_db.query(_state) == ("paid", 3, 1)
     assert tier_counts(committed_db, shop.tier.id) == (0, 15)
+    _no_drift(committed_db)
+
+
+def test_webhooks_racing_the_buyers_own_return_from_checkout_pay_the_order_once(
+    committed_db: Database, settings: Settings
+) -> None:
+    # The buyer comes back from the dev checkout (its approve button: the provider's word
+    # through the same path) and reloads the order while the provider delivers its success
+    # five times and a stale decline, all at once.
+    shop = open_shop(committed_db, settings, capacity=100)
+    dev = _dev(settings)
+    order_id = _buy(committed_db, settings, shop, "returns@example.com", 2)
+    pay = _payment(committed_db, order_id)
+    success = dev.sign_webhook(dev.build_event(pay.reference, "succeeded", pay.amount, "NGN"))
+    decline = dev.sign_webhook(dev.build_event(pay.reference, "failed", pay.amount, "NGN"))
+    deliveries = [success] * 5 + [decline]
+
+    def act(i: int) -> str:
+        if i < len(deliveries):
+            body, headers = deliveries[i]
+            return payments.process_webhook(committed_db, settings, "dev", body, headers).outcome
+        if i == len(deliveries):  # the buyer's return through the checkout
+            return str(
+                dev_payments.settle_dev_payment(committed_db, settings, pay.reference, "succeeded")[
+                    "outcome"
+                ]
+            )
+        return str(committed_db.query(lambda s: orders.get_order(s, order_id).status))
+
+    outcomes = _race(len(deliveries) + 3, len(deliveries) + 3, act)
+    assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
+    applied = Counter(outcomes[: len(deliveries) + 1])
+    assert applied["paid"] == 1, outcomes
+    assert applied["paid"] + applied["duplicate"] + applied["already_paid"] == 6, outcomes
+    assert all(o in ("pending", "paid") for o in outcomes[len(deliveries) + 1 :]), outcomes
+
+    def _state(s: Session) -> tuple[str, int, int, int]:
+        status = s.scalar(select(Order.status).where(Order.id == order_id))
+        n_passes = s.scalar(select(func.count()).select_from(Pass).where(Pass.order_id == order_id))
+        paid = s.scalar(
+            select(func.count())
+            .select_from(OrderHistory)
+            .where(OrderHistory.order_id == order_id, OrderHistory.action == "orders.paid")
+        )
+        n_payments = s.scalar(
+            select(func.count()).select_from(Payment).where(Payment.order_id == order_id)
+        )
+        return status or "", n_passes or 0, paid or 0, n_payments or 0
+
+    assert committed_db.query(_state) == ("paid", 2, 1, 1)
+    assert tier_counts(committed_db, shop.tier.id) == (0, 2)
     _no_drift(committed_db)
 
 
