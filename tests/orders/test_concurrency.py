@@ -172,7 +172,7 @@ def test_webhooks_racing_the_buyers_own_return_from_checkout_pay_the_order_once(
     pay = _payment(committed_db, order_id)
     success = dev.sign_webhook(dev.build_event(pay.reference, "succeeded", pay.amount, "NGN"))
     decline = dev.sign_webhook(dev.build_event(pay.reference, "failed", pay.amount, "NGN"))
-    deliveries = [success] * 5 + [decline]
+    deliveries = [success] * 5 + [decline]  # the decline is the sixth (index 5)
 
     def act(i: int) -> str:
         if i < len(deliveries):
@@ -191,6 +191,8 @@ def test_webhooks_racing_the_buyers_own_return_from_checkout_pay_the_order_once(
     applied = Counter(outcomes[: len(deliveries) + 1])
     assert applied["paid"] == 1, outcomes
     assert applied["paid"] + applied["duplicate"] + applied["already_paid"] == 6, outcomes
+    assert outcomes[5] in ("stale", "payment_failed"), outcomes  # the decline
+    assert _payment(committed_db, order_id).status == "succeeded"
     assert all(o in ("pending", "paid") for o in outcomes[len(deliveries) + 1 :]), outcomes
 
     def _state(s: Session) -> tuple[str, int, int, int]:
