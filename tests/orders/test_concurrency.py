@@ -72,6 +72,23 @@ def _race(n: int, workers: int, fn: Callable[[int], Any]) -> list[Any]:
         return list(pool.map(run, range(n)))
 
 
+def _paid_state(s: Session, order_id: str) -> tuple[str, int, int, int]:
+    """An order's status, its passes, its `orders.paid` entries and its payment rows."""
+
+    def count(model: Any, *where: Any) -> int:
+        return s.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+    status = s.scalar(select(Order.status).where(Order.id == order_id))
+    return (
+        status or "",
+        count(Pass, Pass.order_id == order_id),
+        count(
+            OrderHistory, OrderHistory.order_id == order_id, OrderHistory.action == "orders.paid"
+        ),
+        count(Payment, Payment.order_id == order_id),
+    )
+
+
 def _no_drift(db: Database) -> None:
     assert db.query(inventory.find_drift) == []
 
@@ -144,18 +161,7 @@ def test_same_webhook_five_times_concurrently_and_out_of_order_changes_the_order
         assert counts["paid"] == 1, outcomes
         assert counts["duplicate"] == 4, outcomes
         assert counts["payment_failed"] + counts["stale"] == 1, outcomes
-
-        def _state(s: Session, oid: str = order_id) -> tuple[str, int, int]:
-            status = s.scalar(select(Order.status).where(Order.id == oid))
-            n_passes = s.scalar(select(func.count()).select_from(Pass).where(Pass.order_id == oid))
-            paid = s.scalar(
-                select(func.count())
-                .select_from(OrderHistory)
-                .where(OrderHistory.order_id == oid, OrderHistory.action == "orders.paid")
-            )
-            return status or "", n_passes or 0, paid or 0
-
-        assert committed_db.query(_state) == ("paid", 3, 1)
+        assert committed_db.query(_paid_state, order_id) == ("paid", 3, 1, 1)
     assert tier_counts(committed_db, shop.tier.id) == (0, 15)
     _no_drift(committed_db)
 
@@ -194,21 +200,7 @@ def test_webhooks_racing_the_buyers_own_return_from_checkout_pay_the_order_once(
     assert outcomes[5] in ("stale", "payment_failed"), outcomes  # the decline
     assert _payment(committed_db, order_id).status == "succeeded"
     assert all(o in ("pending", "paid") for o in outcomes[len(deliveries) + 1 :]), outcomes
-
-    def _state(s: Session) -> tuple[str, int, int, int]:
-        status = s.scalar(select(Order.status).where(Order.id == order_id))
-        n_passes = s.scalar(select(func.count()).select_from(Pass).where(Pass.order_id == order_id))
-        paid = s.scalar(
-            select(func.count())
-            .select_from(OrderHistory)
-            .where(OrderHistory.order_id == order_id, OrderHistory.action == "orders.paid")
-        )
-        n_payments = s.scalar(
-            select(func.count()).select_from(Payment).where(Payment.order_id == order_id)
-        )
-        return status or "", n_passes or 0, paid or 0, n_payments or 0
-
-    assert committed_db.query(_state) == ("paid", 2, 1, 1)
+    assert committed_db.query(_paid_state, order_id) == ("paid", 2, 1, 1)
     assert tier_counts(committed_db, shop.tier.id) == (0, 2)
     _no_drift(committed_db)
 
