@@ -77,12 +77,13 @@ def _admit(
         # Another device took this sequence number a moment ago: the person is in. Losing
         # the insert must not lose the rule "earliest scan wins": an offline scan made
         # before the winner's takes its place, exactly as if it had arrived second.
-        latest = _passages(session, found.pass_id, checkpoint.id)
-        first = _first_entry([r for r in latest if r.undone_at is None])
+        # Only passages that stand count (an undo may land meanwhile).
+        standing = [
+            r for r in _passages(session, found.pass_id, checkpoint.id) if r.undone_at is None
+        ]
+        first = _first_entry(standing)
         if first is not None and not checkpoint.allows_reentry:
             return _repeat(session, checkpoint, found, scan, at, first)
-        # Name the passage that stands (never an undone one: an undo may land meanwhile).
-        standing = [r for r in latest if r.undone_at is None]
         winner = first or (standing[-1] if standing else None)
         return _Outcome("already_checked_in", found, first=winner)
     publish(session, checkins_topic(event_id))
